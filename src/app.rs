@@ -1,0 +1,500 @@
+//! The application: wires every component from [`Settings`], checks each
+//! before accepting traffic, serves until told to stop, then shuts down
+//! gracefully. `main` and the tests start Wayfarer the same way:
+//! [`Application::build`] then [`Application::run_until_stopped`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::events::{EventBus, MemoryEventBus, RedisEventBus};
+use crate::graphql::{AppSchema, SchemaServices, build_schema};
+use crate::health::HealthChecker;
+use crate::redis_pool::RedisPool;
+use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionService, SessionStore};
+use crate::store::Store;
+use crate::telemetry::metrics::LiveCounts;
+use crate::telemetry::performance::PerformanceWindow;
+
+/// Why the server could not start. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Redis is configured but does not answer.
+    #[error(
+        "Redis at {url} is not reachable ({reason}). Start redis-server, fix REDIS_URL / redis.url, or unset it to use the in-memory backends."
+    )]
+    Redis {
+        /// Redacted URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The SQL store does not answer.
+    #[error(
+        "The SQL store at {url} is not reachable ({reason}). Start PostgreSQL, fix DATABASE_URL / database.url, or unset it to use the embedded SQLite file."
+    )]
+    Database {
+        /// Redacted URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Migrations failed.
+    #[error("Migrating the SQL store at {url} failed: {reason}")]
+    Migration {
+        /// Redacted URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The listen address is taken or not ours.
+    #[error(
+        "Cannot listen on {addr}: {reason}. Is another server running there? Choose another with --listen HOST:PORT."
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// The handles every request handler and background task shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<AppShared>,
+}
+
+struct AppShared {
+    /// The resolved configuration.
+    settings: Arc<Settings>,
+    /// The GraphQL schema with its services.
+    schema: AppSchema,
+    /// Session life cycle and authentication.
+    sessions: SessionService,
+    /// Cross-instance events.
+    bus: Arc<dyn EventBus>,
+    /// Component health.
+    health: HealthChecker,
+    /// The SQL system of record.
+    store: Store,
+    /// The Redis pool, when Redis is configured.
+    redis: Option<RedisPool>,
+    /// Open sockets and subscriptions of this application.
+    live: Arc<LiveCounts>,
+    /// Recent latency per operation.
+    performance: Arc<PerformanceWindow>,
+    /// Cancelled when shutdown begins; sockets and background tasks watch it.
+    shutdown: CancellationToken,
+    /// Upgraded WebSocket connections, which axum's graceful shutdown does not track.
+    websocket_tasks: TaskTracker,
+    /// The time source.
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for AppShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppShared")
+            .field("instance", &self.health.instance())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The resolved configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+    /// The schema.
+    pub fn schema(&self) -> &AppSchema {
+        &self.inner.schema
+    }
+    /// Sessions.
+    pub fn sessions(&self) -> &SessionService {
+        &self.inner.sessions
+    }
+    /// The event bus.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.inner.bus
+    }
+    /// Health.
+    pub fn health(&self) -> &HealthChecker {
+        &self.inner.health
+    }
+    /// The SQL store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    /// The Redis pool, when configured.
+    pub fn redis(&self) -> Option<&RedisPool> {
+        self.inner.redis.as_ref()
+    }
+    /// Live counts.
+    pub fn live_counts(&self) -> &Arc<LiveCounts> {
+        &self.inner.live
+    }
+    /// The performance window.
+    pub fn performance(&self) -> &Arc<PerformanceWindow> {
+        &self.inner.performance
+    }
+    /// The shutdown token.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+    /// Tracker of WebSocket connection tasks.
+    pub fn websocket_tasks(&self) -> &TaskTracker {
+        &self.inner.websocket_tasks
+    }
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+}
+
+/// A built, not yet serving, Wayfarer.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    background: TaskTracker,
+}
+
+impl Application {
+    /// Connects and checks every component, migrates the store, binds the
+    /// listener, and logs one line per component.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an injected clock (tests).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
+        let settings = Arc::new(settings);
+        let shutdown = CancellationToken::new();
+        let background = TaskTracker::new();
+
+        let store = connect_store(&settings).await?;
+        let redis = match &settings.redis.url {
+            Some(url) => Some(connect_redis(url, &settings).await?),
+            None => None,
+        };
+        let (session_store, bus): (Arc<dyn SessionStore>, Arc<dyn EventBus>) = match &redis {
+            Some(redis) => (
+                Arc::new(RedisSessionStore::new(redis.clone())),
+                Arc::new(RedisEventBus::start(
+                    redis.clone(),
+                    shutdown.clone(),
+                    &background,
+                )),
+            ),
+            None => (
+                Arc::new(MemorySessionStore::new(clock.clone())),
+                Arc::new(MemoryEventBus::new()),
+            ),
+        };
+        match &redis {
+            Some(redis) => {
+                tracing::info!(
+                    component = "sessions",
+                    backend = "redis",
+                    url = redis.display_url(),
+                    "sessions in Redis"
+                );
+                tracing::info!(
+                    component = "eventBus",
+                    backend = "redis",
+                    "event bus on Redis pub/sub (cross-instance)"
+                );
+            }
+            None => {
+                tracing::info!(
+                    component = "sessions",
+                    backend = "memory",
+                    "sessions in memory (set REDIS_URL to share them)"
+                );
+                tracing::info!(
+                    component = "eventBus",
+                    backend = "memory",
+                    "event bus in-process (set REDIS_URL for several instances)"
+                );
+            }
+        }
+
+        let instance = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let sessions = SessionService::new(
+            session_store.clone(),
+            bus.clone(),
+            clock.clone(),
+            settings.sessions.idle_ttl,
+        );
+        let health = HealthChecker::new(
+            store.clone(),
+            session_store,
+            bus.clone(),
+            clock.clone(),
+            instance.clone(),
+            settings.status.check_timeout,
+        );
+        let performance = Arc::new(PerformanceWindow::new(Duration::from_secs(60)));
+        let schema = build_schema(
+            &settings.graphql,
+            SchemaServices {
+                sessions: sessions.clone(),
+                health: health.clone(),
+                bus: bus.clone(),
+                performance: performance.clone(),
+            },
+        );
+        if let Err(error) = store
+            .register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now())
+            .await
+        {
+            return Err(StartupError::Database {
+                url: store.display_url().to_owned(),
+                reason: error.to_string(),
+            });
+        }
+
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| StartupError::Bind {
+                    addr: settings.listen,
+                    reason: e.to_string(),
+                })?;
+        let local_addr = listener.local_addr().map_err(|e| StartupError::Bind {
+            addr: settings.listen,
+            reason: e.to_string(),
+        })?;
+        crate::telemetry::metrics::prometheus();
+
+        let state = AppState {
+            inner: Arc::new(AppShared {
+                settings,
+                schema,
+                sessions,
+                bus,
+                health,
+                store,
+                redis,
+                live: Arc::new(LiveCounts::default()),
+                performance,
+                shutdown,
+                websocket_tasks: TaskTracker::new(),
+                clock,
+            }),
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+            background,
+        })
+    }
+
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state (tests inspect counts through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish within the grace period, completes open subscriptions
+    /// and closes their sockets with 1001, and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            listener,
+            local_addr,
+            state,
+            background,
+        } = self;
+        let token = state.shutdown_token().clone();
+        let settings = state.settings();
+        let instance = state.health().instance().to_owned();
+
+        background.spawn(
+            state
+                .health()
+                .clone()
+                .publish_periodically(settings.status.interval, token.clone()),
+        );
+        background.spawn(heartbeat(state.clone(), instance.clone(), token.clone()));
+
+        tracing::info!(
+            url = %format!("http://{local_addr}"),
+            graphql = %format!("http://{local_addr}/graphql"),
+            playground = %format!("http://{local_addr}/playground"),
+            instance = %instance,
+            "Wayfarer is serving"
+        );
+
+        let router = crate::http::router(state.clone());
+        let signal_token = token.clone();
+        background.spawn(async move {
+            tokio::select! {
+                () = shutdown => signal_token.cancel(),
+                () = signal_token.cancelled() => {}
+            }
+        });
+        let serve_token = token.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { serve_token.cancelled().await })
+            .await
+        });
+
+        let server_abort = server.abort_handle();
+        let mut server = server;
+        let result = tokio::select! {
+            joined = &mut server => Some(joined),
+            () = token.cancelled() => None,
+        };
+        token.cancel();
+        let grace = settings.server.shutdown_grace_period;
+        let deadline = Instant::now() + grace;
+        tracing::info!(
+            ?grace,
+            "shutting down: finishing in-flight requests and closing subscriptions"
+        );
+        let served = match result {
+            Some(joined) => joined,
+            None => match tokio::time::timeout(grace, &mut server).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    tracing::warn!(
+                        "in-flight requests did not finish within the grace period; aborting them"
+                    );
+                    server_abort.abort();
+                    Ok(Ok(()))
+                }
+            },
+        };
+        let websockets = state.websocket_tasks();
+        websockets.close();
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        if tokio::time::timeout(remaining, websockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = websockets.len(),
+                "WebSocket connections still open after the grace period"
+            );
+        }
+        background.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), background.wait()).await;
+        if let Err(error) = state
+            .store()
+            .deregister_instance(&instance, state.clock().now())
+            .await
+        {
+            tracing::warn!(%error, "could not mark this instance stopped in the store");
+        }
+        state.store().close().await;
+        tracing::info!("Wayfarer stopped");
+        match served {
+            Ok(result) => result,
+            Err(join_error) if join_error.is_cancelled() => Ok(()),
+            Err(join_error) => Err(std::io::Error::other(join_error)),
+        }
+    }
+}
+
+async fn heartbeat(state: AppState, instance: String, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(state.settings().status.interval);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match state
+            .store()
+            .heartbeat(&instance, state.clock().now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                // Marked stopped by someone else, or the row vanished: register again.
+                let _ = state
+                    .store()
+                    .register_instance(&instance, env!("CARGO_PKG_VERSION"), state.clock().now())
+                    .await;
+            }
+            Err(error) => tracing::warn!(%error, "instance heartbeat failed"),
+        }
+    }
+}
+
+async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {
+    let url: SecretString = settings.database_url();
+    let shown = crate::config::redact_url(secrecy::ExposeSecret::expose_secret(&url));
+    let store = Store::connect(&url, &settings.database)
+        .await
+        .map_err(|e| StartupError::Database {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+    let applied = store.migrate().await.map_err(|e| StartupError::Migration {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let state = store
+        .migration_state()
+        .await
+        .map_err(|e| StartupError::Migration {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+    let rtt = store.ping().await.map_err(|e| StartupError::Database {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(
+        component = "store",
+        backend = store.engine().name(),
+        url = %shown,
+        migrations_applied_now = applied,
+        migrations = state.applied,
+        ping_ms = rtt.as_secs_f64() * 1000.0,
+        "SQL store ready"
+    );
+    Ok(store)
+}
+
+async fn connect_redis(url: &SecretString, settings: &Settings) -> Result<RedisPool, StartupError> {
+    let shown = crate::config::redact_url(secrecy::ExposeSecret::expose_secret(url));
+    let redis = RedisPool::new(url, &settings.redis).map_err(|e| StartupError::Redis {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let rtt = redis.ping().await.map_err(|e| StartupError::Redis {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(component = "redis", url = %shown, ping_ms = rtt.as_secs_f64() * 1000.0, "Redis ready");
+    Ok(redis)
+}

@@ -1,0 +1,761 @@
+//! Configuration: one [`Settings`] tree, resolved in layers.
+//!
+//! Order, later wins: built-in defaults → an optional TOML file (`wayfarer.toml`
+//! in the working directory, or the `--config FILE` path) → `WAYFARER_*`
+//! environment variables (`__` separates nesting: `WAYFARER_REDIS__MAX_CONNECTIONS`)
+//! → the conventional `REDIS_URL` and `DATABASE_URL` → command-line flags. Unknown
+//! keys are errors, so a typo fails the start instead of being ignored. Every
+//! value is checked once here; a bad one fails with the key and the expected form.
+//! Connection URLs are secrets: they may hold passwords, so they are typed to
+//! never print, and the resolved config is shown with credentials redacted.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "wayfarer.toml";
+
+/// The resolved configuration of one Wayfarer process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds (`HOST:PORT`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Directory of the embedded default's files (the SQLite database).
+    pub data_dir: PathBuf,
+    /// Inbound HTTP: limits, timeouts, origins, shutdown.
+    pub server: ServerSettings,
+    /// Outbound HTTP to providers (the old service's connector settings).
+    pub http_client: HttpClientSettings,
+    /// Redis: sessions, pub/sub, caches. Absent URL → in-memory backends.
+    pub redis: RedisSettings,
+    /// The SQL system of record. Absent URL → SQLite under `data_dir`.
+    pub database: DatabaseSettings,
+    /// Traveller sessions.
+    pub sessions: SessionSettings,
+    /// GraphQL limits and introspection.
+    pub graphql: GraphqlSettings,
+    /// GraphQL over WebSocket.
+    pub websocket: WebSocketSettings,
+    /// The old service's feature toggles.
+    pub features: FeatureToggles,
+    /// The `serviceStatus` snapshots.
+    pub status: StatusSettings,
+    /// Logs.
+    pub telemetry: TelemetrySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("./data"),
+            server: ServerSettings::default(),
+            http_client: HttpClientSettings::default(),
+            redis: RedisSettings::default(),
+            database: DatabaseSettings::default(),
+            sessions: SessionSettings::default(),
+            graphql: GraphqlSettings::default(),
+            websocket: WebSocketSettings::default(),
+            features: FeatureToggles::default(),
+            status: StatusSettings::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+/// Inbound HTTP settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Largest accepted request body in bytes; larger is answered 413.
+    pub body_limit: usize,
+    /// Longest a single HTTP request may take before it is answered 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace_period: Duration,
+    /// Browser origins allowed to open WebSockets and make CORS requests, besides
+    /// same-origin and any `http://localhost`/`127.0.0.1` origin. `"*"` allows all.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace_period: Duration::from_secs(10),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Outbound HTTP client settings, named as in the service Wayfarer replaces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpClientSettings {
+    /// Whole-request timeout of one provider call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Most open connections across all providers.
+    pub max_connections: usize,
+    /// Most idle pooled connections kept per provider host.
+    pub max_connections_per_host: usize,
+    /// How long an idle pooled connection is kept open.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for HttpClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_connections: 100,
+            max_connections_per_host: 30,
+            keepalive_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Redis settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host:port[/db]`; also read from `REDIS_URL`.
+    #[serde(serialize_with = "serialize_redacted_url")]
+    pub url: Option<SecretString>,
+    /// Size of the connection pool.
+    pub max_connections: usize,
+    /// Longest wait to open a connection or to get one from the pool.
+    #[serde(with = "humantime_serde")]
+    pub connection_timeout: Duration,
+    /// Longest wait for one Redis command's answer.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// Prefix of every key and channel, so several deployments can share a server.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 32,
+            connection_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(1),
+            key_prefix: "wayfarer".to_owned(),
+        }
+    }
+}
+
+/// SQL store settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`; also read from `DATABASE_URL`. Absent:
+    /// `sqlite://<data_dir>/wayfarer.db`, created on first run.
+    #[serde(serialize_with = "serialize_redacted_url")]
+    pub url: Option<SecretString>,
+    /// Size of the connection pool.
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Idle time after which a session expires; every authenticated use slides it.
+    #[serde(with = "humantime_serde")]
+    pub idle_ttl: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// GraphQL limits. Defaults follow GraphQL Armor's, except depth: the contract's
+/// own `BookingDetail` selection is eight levels deep, so the limit is ten.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlSettings {
+    /// Serve `__schema`/`__type` and "Did you mean" hints. Off turns both off.
+    pub introspection: bool,
+    /// Deepest selection nesting.
+    pub max_depth: usize,
+    /// Largest total field cost (each field costs 1 unless it says otherwise).
+    pub max_complexity: usize,
+    /// Most aliases in one operation (fragments included).
+    pub max_aliases: usize,
+    /// Most lexical tokens in one document.
+    pub max_tokens: usize,
+    /// Most directives in one operation.
+    pub max_directives: usize,
+    /// Most operations in one HTTP batch (a JSON array). 1 turns batching off.
+    pub max_batch_size: usize,
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            max_depth: 10,
+            max_complexity: 1000,
+            max_aliases: 15,
+            max_tokens: 1000,
+            max_directives: 50,
+            max_batch_size: 1,
+        }
+    }
+}
+
+/// GraphQL over WebSocket settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketSettings {
+    /// Largest accepted text message in bytes; larger closes the socket with 1009.
+    pub max_message_size: usize,
+    /// Most active subscriptions on one connection.
+    pub max_subscriptions: usize,
+    /// How long a client has to send `connection_init` before the socket closes 4408.
+    #[serde(with = "humantime_serde")]
+    pub connection_init_timeout: Duration,
+    /// Interval of the server's keep-alive pings; a peer silent for two
+    /// intervals is considered gone.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+}
+
+impl Default for WebSocketSettings {
+    fn default() -> Self {
+        Self {
+            max_message_size: 64 * 1024,
+            max_subscriptions: 100,
+            connection_init_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(12),
+        }
+    }
+}
+
+/// The old service's toggles, kept under their own names so its operators
+/// find them. Later issues give them effect in the flight search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureToggles {
+    /// Reuse provider connections (off: a fresh connection per call).
+    pub connection_pooling: bool,
+    /// Query providers concurrently (off: one after another).
+    pub parallel_processing: bool,
+    /// Cache provider results.
+    pub caching: bool,
+}
+
+impl Default for FeatureToggles {
+    fn default() -> Self {
+        Self {
+            connection_pooling: true,
+            parallel_processing: true,
+            caching: true,
+        }
+    }
+}
+
+/// `serviceStatus` snapshot settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusSettings {
+    /// How often each instance publishes a health snapshot on the event bus.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Longest a single component check may take before it counts as down.
+    #[serde(with = "humantime_serde")]
+    pub check_timeout: Duration,
+}
+
+impl Default for StatusSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            check_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter (`info`, `wayfarer=debug,tower_http=info`); `RUST_LOG` overrides.
+    pub log_filter: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Command-line values that override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why the configuration could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The `--config` file does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// A key has a bad value or is unknown.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Resolves the configuration from the process environment.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(config_file, overrides, std::env::vars())
+    }
+
+    /// Resolves the configuration from the given environment (tests pass their own).
+    pub fn load_from(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config_file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let prefixed: Vec<(String, String)> = env
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("WAYFARER_")
+                    .map(|rest| (rest.to_owned(), v.clone()))
+            })
+            .collect();
+        // figment's Env provider reads the real process environment; feeding it
+        // through a TOML-free map keeps `load_from` pure for tests.
+        for (key, value) in &prefixed {
+            let path = key.to_ascii_lowercase().replace("__", ".");
+            figment = figment.merge(Serialized::global(&path, env_value(value)));
+        }
+        for (conventional, path) in [("REDIS_URL", "redis.url"), ("DATABASE_URL", "database.url")] {
+            if let Some((_, v)) = env.iter().find(|(k, _)| k == conventional)
+                && !v.is_empty()
+            {
+                figment = figment.merge(Serialized::global(path, v.clone()));
+            }
+        }
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(Serialized::global("listen", listen.to_string()));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::global("data_dir", dir.display().to_string()));
+        }
+        let settings: Settings = figment.extract().map_err(describe_figment_error)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("server.body_limit", self.server.body_limit),
+            (
+                "http_client.max_connections",
+                self.http_client.max_connections,
+            ),
+            (
+                "http_client.max_connections_per_host",
+                self.http_client.max_connections_per_host,
+            ),
+            ("redis.max_connections", self.redis.max_connections),
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
+            ("graphql.max_depth", self.graphql.max_depth),
+            ("graphql.max_complexity", self.graphql.max_complexity),
+            ("graphql.max_tokens", self.graphql.max_tokens),
+            ("graphql.max_batch_size", self.graphql.max_batch_size),
+            (
+                "websocket.max_message_size",
+                self.websocket.max_message_size,
+            ),
+            (
+                "websocket.max_subscriptions",
+                self.websocket.max_subscriptions,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "a whole number of at least 1"));
+            }
+        }
+        let durations = [
+            ("server.request_timeout", self.server.request_timeout),
+            ("http_client.timeout", self.http_client.timeout),
+            ("redis.connection_timeout", self.redis.connection_timeout),
+            ("redis.command_timeout", self.redis.command_timeout),
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("sessions.idle_ttl", self.sessions.idle_ttl),
+            (
+                "websocket.connection_init_timeout",
+                self.websocket.connection_init_timeout,
+            ),
+            (
+                "websocket.keepalive_interval",
+                self.websocket.keepalive_interval,
+            ),
+            ("status.interval", self.status.interval),
+            ("status.check_timeout", self.status.check_timeout),
+        ];
+        for (key, value) in durations {
+            if value.is_zero() {
+                return Err(invalid(
+                    key,
+                    "a duration above zero, like \"30s\" or \"500ms\"",
+                ));
+            }
+        }
+        if self.sessions.idle_ttl < Duration::from_secs(1) {
+            return Err(invalid("sessions.idle_ttl", "at least \"1s\""));
+        }
+        if let Some(url) = &self.redis.url {
+            let parsed = url::Url::parse(url.expose_secret())
+                .map_err(|_| invalid("redis.url", "a URL like redis://127.0.0.1:6379"))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
+                return Err(invalid("redis.url", "a redis:// or rediss:// URL"));
+            }
+        }
+        if let Some(url) = &self.database.url {
+            match DatabaseEngine::of_url(url.expose_secret()) {
+                Some(_) => {}
+                None => return Err(invalid("database.url", "a postgres:// or sqlite:// URL")),
+            }
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(char::is_whitespace) {
+            return Err(invalid(
+                "redis.key_prefix",
+                "a non-empty string without spaces",
+            ));
+        }
+        for origin in &self.server.allowed_origins {
+            if origin != "*" && url::Url::parse(origin).is_err() {
+                return Err(invalid(
+                    "server.allowed_origins",
+                    "origins like \"https://app.example.com\" or \"*\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The SQL store's URL: the configured one, or the embedded SQLite file.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => {
+                let path = self.data_dir.join("wayfarer.db");
+                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
+            }
+        }
+    }
+
+    /// The resolved configuration as TOML, credentials redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not render config: {e}\n"))
+    }
+}
+
+/// Which SQL engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseEngine {
+    /// SQLite, the embedded default.
+    Sqlite,
+    /// PostgreSQL, production.
+    Postgres,
+}
+
+impl DatabaseEngine {
+    /// The engine of a `postgres://`/`postgresql://`/`sqlite:` URL.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    /// Lower-case name for logs and status.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Environment values are strings; numbers, booleans and lists are parsed the
+/// way TOML would read them so `WAYFARER_REDIS__MAX_CONNECTIONS=8` is a number.
+fn env_value(raw: &str) -> figment::value::Value {
+    use figment::value::Value;
+    let trimmed = raw.trim();
+    if let Ok(v) = trimmed.parse::<bool>() {
+        return Value::from(v);
+    }
+    if let Ok(v) = trimmed.parse::<u64>() {
+        return Value::from(v);
+    }
+    if trimmed.starts_with('[')
+        && let Ok(table) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
+        && let Some(list) = table.get("v")
+        && let Ok(v) = Value::serialize(list)
+    {
+        return v;
+    }
+    Value::from(raw.to_owned())
+}
+
+fn invalid(key: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid(format!(
+        "invalid configuration value for `{key}`: expected {expected}"
+    ))
+}
+
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+                let key = if key.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{key}.{field}")
+                };
+                return format!(
+                    "unknown configuration key `{key}`: see the configuration table in README.md"
+                );
+            }
+            let what = e.kind.to_string();
+            let hint =
+                if what.contains("duration") || key.ends_with("timeout") || key.ends_with("ttl") {
+                    "; durations are written like \"30s\", \"500ms\" or \"24h\""
+                } else {
+                    ""
+                };
+            let key = if key.is_empty() {
+                "(top level)".to_owned()
+            } else {
+                key
+            };
+            format!("invalid configuration value for `{key}`: {what}{hint}")
+        })
+        .collect();
+    ConfigError::Invalid(messages.join("\n"))
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(
+    url: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_str(&redact_url(url.expose_secret())),
+        None => s.serialize_none(),
+    }
+}
+
+/// A URL with its password (and user) replaced, safe to print or log.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("REDACTED"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(None, &Overrides::default(), env(pairs))
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = load(&[]).expect("defaults load");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8000");
+        assert!(s.redis.url.is_none());
+        assert_eq!(s.sessions.idle_ttl, Duration::from_secs(86_400));
+        assert_eq!(s.server.body_limit, 1 << 20);
+    }
+
+    #[test]
+    fn environment_nests_with_double_underscore() {
+        let s = load(&[
+            ("WAYFARER_REDIS__MAX_CONNECTIONS", "7"),
+            ("WAYFARER_SESSIONS__IDLE_TTL", "90m"),
+            ("WAYFARER_LISTEN", "0.0.0.0:9000"),
+            ("WAYFARER_FEATURES__CACHING", "false"),
+            (
+                "WAYFARER_SERVER__ALLOWED_ORIGINS",
+                "[\"https://app.example.com\"]",
+            ),
+        ])
+        .expect("loads");
+        assert_eq!(s.redis.max_connections, 7);
+        assert_eq!(s.sessions.idle_ttl, Duration::from_secs(5400));
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert!(!s.features.caching);
+        assert_eq!(
+            s.server.allowed_origins,
+            vec!["https://app.example.com".to_owned()]
+        );
+    }
+
+    #[test]
+    fn conventional_urls_are_read_and_never_printed() {
+        let s = load(&[
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379"),
+            ("DATABASE_URL", "postgres://u:pw@db/x"),
+        ])
+        .expect("loads");
+        let printed = format!("{s:?}\n{}", s.to_redacted_toml());
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains(":pw@"), "{printed}");
+        assert!(printed.contains("REDACTED"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_and_the_form() {
+        let err = load(&[("WAYFARER_REDIS__MAX_CONNECTIONS", "lots")])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("redis.max_connections"), "{err}");
+        let err = load(&[("WAYFARER_SESSIONS__IDLE_TTL", "forever")])
+            .expect_err("rejected")
+            .to_string();
+        assert!(
+            err.contains("sessions.idle_ttl") && err.contains("\"30s\""),
+            "{err}"
+        );
+        let err = load(&[("WAYFARER_LISTEN", "localhost")])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = load(&[("DATABASE_URL", "mysql://x")])
+            .expect_err("rejected")
+            .to_string();
+        assert!(
+            err.contains("database.url") && err.contains("postgres://"),
+            "{err}"
+        );
+        let err = load(&[("WAYFARER_GRAPHQL__MAX_DEPTH", "0")])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("graphql.max_depth"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let err = load(&[("WAYFARER_REDIS__MAX_CONECTIONS", "3")])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("redis.max_conections"), "{err}");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("w.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\n[redis]\nmax_connections = 3\nkey_prefix = \"f\"\n",
+        )
+        .expect("write");
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7100".parse().expect("addr")),
+            data_dir: None,
+        };
+        let s = Settings::load_from(
+            Some(&file),
+            &overrides,
+            env(&[("WAYFARER_REDIS__KEY_PREFIX", "e")]),
+        )
+        .expect("loads");
+        assert_eq!(s.redis.max_connections, 3);
+        assert_eq!(s.redis.key_prefix, "e");
+        assert_eq!(s.listen.port(), 7100);
+        let err = Settings::load_from(
+            Some(&dir.path().join("nope.toml")),
+            &Overrides::default(),
+            env(&[]),
+        )
+        .expect_err("missing file");
+        assert!(matches!(err, ConfigError::MissingFile(_)));
+    }
+}

@@ -1,0 +1,297 @@
+//! `wayfarer doctor`: prints the resolved configuration (credentials
+//! redacted) and checks every configured component, as a report a person can
+//! read. Exits non-zero when a required component fails.
+//!
+//! Redis is checked for what matters to Wayfarer, not just reachability: its
+//! version (GETEX needs 6.2), persistence (without it a restart logs every
+//! traveller out) and `maxmemory-policy` (an `allkeys-*` policy may evict live
+//! sessions). The SQL store is checked for connectivity and whether its
+//! migrations are current, without applying any.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use secrecy::ExposeSecret as _;
+
+use crate::config::{Settings, redact_url};
+use crate::redis_pool::RedisPool;
+use crate::store::Store;
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fine.
+    Ok,
+    /// Works, but should be looked at.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The component.
+    pub component: &'static str,
+    /// How it came out.
+    pub verdict: Verdict,
+    /// What was found.
+    pub message: String,
+}
+
+fn finding(component: &'static str, verdict: Verdict, message: impl Into<String>) -> Finding {
+    Finding {
+        component,
+        verdict,
+        message: message.into(),
+    }
+}
+
+/// Runs every check and prints the report.
+pub async fn run(settings: &Settings) -> ExitCode {
+    let mut report = String::new();
+    let _ = writeln!(report, "Wayfarer {} doctor\n", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(report, "Resolved configuration (credentials redacted):\n");
+    for line in settings.to_redacted_toml().lines() {
+        let _ = writeln!(report, "    {line}");
+    }
+    let findings = check(settings).await;
+    let _ = writeln!(report, "\nChecks:\n");
+    for f in &findings {
+        let mark = match f.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+        };
+        let _ = writeln!(report, "  [{mark}] {:<9} {}", f.component, f.message);
+    }
+    let failed = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Fail)
+        .count();
+    let warned = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Warn)
+        .count();
+    let _ = writeln!(report, "\n{failed} failed, {warned} warnings.");
+    print!("{report}");
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The findings, without printing.
+pub async fn check(settings: &Settings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(check_store(settings).await);
+    match &settings.redis.url {
+        Some(url) => findings.extend(check_redis(url, settings).await),
+        None => findings.push(finding(
+            "redis",
+            Verdict::Ok,
+            "not configured: sessions and events stay in this process (set REDIS_URL to run several instances)",
+        )),
+    }
+    findings
+}
+
+async fn check_store(settings: &Settings) -> Vec<Finding> {
+    let url = settings.database_url();
+    let display = redact_url(url.expose_secret());
+    let mut out = Vec::new();
+    let store = match tokio::time::timeout(
+        settings.database.acquire_timeout * 2,
+        Store::connect(&url, &settings.database),
+    )
+    .await
+    {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            return vec![finding(
+                "store",
+                Verdict::Fail,
+                format!("{display}: cannot connect: {e}"),
+            )];
+        }
+        Err(_) => {
+            return vec![finding(
+                "store",
+                Verdict::Fail,
+                format!("{display}: no answer"),
+            )];
+        }
+    };
+    match store.ping().await {
+        Ok(rtt) => out.push(finding(
+            "store",
+            Verdict::Ok,
+            format!(
+                "{} at {display} answers in {:.1} ms",
+                store.engine().name(),
+                ms(rtt)
+            ),
+        )),
+        Err(e) => out.push(finding("store", Verdict::Fail, format!("{display}: {e}"))),
+    }
+    match store.migration_state().await {
+        Ok(state) if state.is_current() && state.unknown_applied == 0 => {
+            out.push(finding(
+                "store",
+                Verdict::Ok,
+                format!("migrations current ({} of {})", state.applied, state.known),
+            ));
+        }
+        Ok(state) if state.unknown_applied > 0 => out.push(finding(
+            "store",
+            Verdict::Warn,
+            format!(
+                "{} applied migrations are newer than this binary: a newer Wayfarer ran here",
+                state.unknown_applied
+            ),
+        )),
+        Ok(state) => out.push(finding(
+            "store",
+            Verdict::Warn,
+            format!(
+                "{} of {} migrations pending; `wayfarer serve` applies them at start",
+                state.known - state.applied,
+                state.known
+            ),
+        )),
+        Err(e) => out.push(finding(
+            "store",
+            Verdict::Fail,
+            format!("cannot read migrations: {e}"),
+        )),
+    }
+    store.close().await;
+    out
+}
+
+async fn check_redis(url: &secrecy::SecretString, settings: &Settings) -> Vec<Finding> {
+    let display = redact_url(url.expose_secret());
+    let redis = match RedisPool::new(url, &settings.redis) {
+        Ok(redis) => redis,
+        Err(e) => return vec![finding("redis", Verdict::Fail, format!("{display}: {e}"))],
+    };
+    let rtt = match redis.ping().await {
+        Ok(rtt) => rtt,
+        Err(e) => return vec![finding("redis", Verdict::Fail, format!("{display}: {e}"))],
+    };
+    let mut out = vec![finding(
+        "redis",
+        Verdict::Ok,
+        format!("{display} answers PING in {:.2} ms", ms(rtt)),
+    )];
+    let info: String = match redis
+        .query(
+            redis::cmd("INFO")
+                .arg("server")
+                .arg("persistence")
+                .arg("memory"),
+        )
+        .await
+    {
+        Ok(info) => info,
+        Err(e) => {
+            out.push(finding(
+                "redis",
+                Verdict::Warn,
+                format!("INFO refused: {e}"),
+            ));
+            return out;
+        }
+    };
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(|v| v.trim().to_owned())
+    };
+    match field("redis_version") {
+        Some(version) if version_at_least(&version, (6, 2)) => {
+            out.push(finding("redis", Verdict::Ok, format!("version {version}")));
+        }
+        Some(version) => out.push(finding(
+            "redis",
+            Verdict::Fail,
+            format!("version {version} is too old: sessions need GETEX (Redis 6.2 or newer)"),
+        )),
+        None => out.push(finding("redis", Verdict::Warn, "version unknown")),
+    }
+    let aof = field("aof_enabled").as_deref() == Some("1");
+    let save: Option<String> = match redis
+        .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("save"))
+        .await
+    {
+        Ok(pair) => pair.get(1).cloned(),
+        Err(_) => None,
+    };
+    let rdb = save.as_deref().is_some_and(|s| !s.trim().is_empty());
+    match (aof, rdb, save.is_some()) {
+        (true, _, _) => out.push(finding("redis", Verdict::Ok, "persistence: AOF on")),
+        (false, true, _) => out.push(finding(
+            "redis",
+            Verdict::Ok,
+            format!("persistence: RDB snapshots ({}); a crash loses recent session writes", save.unwrap_or_default()),
+        )),
+        (false, false, true) => out.push(finding(
+            "redis",
+            Verdict::Warn,
+            "persistence off: a Redis restart ends every session (enable appendonly or save points)",
+        )),
+        (false, false, false) => {
+            out.push(finding("redis", Verdict::Warn, "persistence unknown (CONFIG GET refused); check AOF/RDB yourself"));
+        }
+    }
+    let policy = match redis
+        .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+        .await
+    {
+        Ok(pair) => pair.get(1).cloned(),
+        Err(_) => None,
+    };
+    let maxmemory = field("maxmemory")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    match policy.as_deref() {
+        Some(p) if p.starts_with("allkeys-") => out.push(finding(
+            "redis",
+            Verdict::Warn,
+            format!("maxmemory-policy {p} may evict live sessions; prefer volatile-lru or noeviction"),
+        )),
+        Some("noeviction") if maxmemory > 0 => out.push(finding(
+            "redis",
+            Verdict::Warn,
+            "maxmemory-policy noeviction with a memory limit: at the limit new sessions fail to start",
+        )),
+        Some(p) => out.push(finding("redis", Verdict::Ok, format!("maxmemory-policy {p}"))),
+        None => out.push(finding("redis", Verdict::Warn, "maxmemory-policy unknown (CONFIG GET refused)")),
+    }
+    out
+}
+
+fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    v >= (major, minor)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_versions_compare_numerically() {
+        assert!(version_at_least("7.0.15", (6, 2)));
+        assert!(version_at_least("6.2.0", (6, 2)));
+        assert!(!version_at_least("6.0.9", (6, 2)));
+        assert!(!version_at_least("5.10.1", (6, 2)));
+    }
+}

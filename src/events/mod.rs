@@ -1,0 +1,217 @@
+//! The event bus: every state change a subscription may want is published
+//! here, never sent straight to a socket, so it reaches subscribers on every
+//! server instance.
+//!
+//! Two backends share one local fan-out ([`LocalFanout`]): the in-process
+//! [`MemoryEventBus`] of the default run delivers directly, and the
+//! [`RedisEventBus`] publishes through Redis pub/sub and delivers what its
+//! dedicated subscriber connection receives — its own messages included, so an
+//! event is delivered exactly once per instance either way. Redis pub/sub is
+//! at-most-once: consumers that must not miss anything (notifications) keep a
+//! durable copy and let clients catch up by query.
+
+mod memory;
+mod redis;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::health::StatusSnapshot;
+use crate::redis_pool::RedisError;
+use crate::sessions::SessionId;
+
+pub use self::memory::MemoryEventBus;
+pub use self::redis::RedisEventBus;
+
+/// Events buffered per topic for a slow local subscriber before it skips ahead.
+const TOPIC_CAPACITY: usize = 256;
+
+/// A named stream of events (`service-status`, `session:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Topic(String);
+
+impl Topic {
+    /// Health snapshots of every instance.
+    pub fn service_status() -> Self {
+        Self("service-status".to_owned())
+    }
+
+    /// Life-cycle events of one session (revocation).
+    pub fn session(id: &SessionId) -> Self {
+        Self(format!("session:{id}"))
+    }
+
+    /// The topic's name as it travels on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn from_wire(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+}
+
+/// What travels on the bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum BusEvent {
+    /// An instance's periodic health snapshot.
+    ServiceStatus(StatusSnapshot),
+    /// A session was ended; sockets authenticated by it must close.
+    #[serde(rename_all = "camelCase")]
+    SessionEnded {
+        /// The session's public id.
+        session_id: String,
+    },
+}
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The Redis publish did not go through.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    /// The event could not be encoded.
+    #[error("cannot encode event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The bus's view of itself, for health checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusHealth {
+    /// Delivering normally.
+    pub connected: bool,
+    /// Human-readable state.
+    pub detail: String,
+}
+
+/// Publish/subscribe across instances. Implementations: [`MemoryEventBus`], [`RedisEventBus`].
+#[async_trait]
+pub trait EventBus: Send + Sync + std::fmt::Debug {
+    /// Sends an event to every subscriber of `topic` on every instance.
+    async fn publish(&self, topic: &Topic, event: &BusEvent) -> Result<(), BusError>;
+    /// Events published on `topic` from now on.
+    fn subscribe(&self, topic: &Topic) -> EventStream;
+    /// Whether delivery currently works.
+    fn health(&self) -> BusHealth;
+    /// `redis` or `memory`.
+    fn backend(&self) -> &'static str;
+}
+
+/// A subscription to one topic. A subscriber that falls more than
+/// [`TOPIC_CAPACITY`] events behind skips the oldest instead of holding memory.
+pub struct EventStream {
+    inner: BroadcastStream<Arc<BusEvent>>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStream")
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Arc<BusEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(event))) => return Poll::Ready(Some(event)),
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(skipped)))) => {
+                    metrics::counter!("wayfarer_event_bus_lagged_total").increment(skipped);
+                    tracing::debug!(skipped, "slow event subscriber skipped events");
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Per-topic broadcast channels of this instance, created on first
+/// subscription and dropped when the last subscriber goes.
+#[derive(Debug, Default)]
+pub struct LocalFanout {
+    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<BusEvent>>>>,
+}
+
+impl LocalFanout {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<BusEvent>>>> {
+        self.topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new receiver on `topic`.
+    pub fn subscribe(&self, topic: &Topic) -> EventStream {
+        let mut topics = self.lock();
+        if topics.len() > 1024 {
+            topics.retain(|_, sender| sender.receiver_count() > 0);
+        }
+        let sender = topics
+            .entry(topic.clone())
+            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
+        EventStream {
+            inner: BroadcastStream::new(sender.subscribe()),
+        }
+    }
+
+    /// Hands `event` to this instance's subscribers of `topic`.
+    pub fn deliver(&self, topic: &Topic, event: Arc<BusEvent>) {
+        let mut topics = self.lock();
+        if let Some(sender) = topics.get(topic) {
+            if sender.receiver_count() == 0 {
+                topics.remove(topic);
+            } else {
+                let _ = sender.send(event);
+            }
+        }
+    }
+
+    /// Topics with at least one live subscriber.
+    pub fn active_topics(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|s| s.receiver_count() > 0)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+
+    #[tokio::test]
+    async fn fanout_delivers_only_to_the_topic_and_forgets_empty_topics() {
+        let fanout = LocalFanout::default();
+        let a = Topic::from_wire("a");
+        let mut sub_a = fanout.subscribe(&a);
+        let sub_b = fanout.subscribe(&Topic::from_wire("b"));
+        fanout.deliver(
+            &a,
+            Arc::new(BusEvent::SessionEnded {
+                session_id: "x".into(),
+            }),
+        );
+        let got = sub_a.next().await.expect("delivered");
+        assert!(matches!(&*got, BusEvent::SessionEnded { session_id } if session_id == "x"));
+        drop(sub_b);
+        fanout.deliver(
+            &Topic::from_wire("b"),
+            Arc::new(BusEvent::SessionEnded {
+                session_id: "y".into(),
+            }),
+        );
+        assert_eq!(fanout.active_topics(), 1);
+    }
+}

@@ -1,0 +1,94 @@
+//! The GraphQL schema: each domain's query, mutation and subscription roots
+//! merged into one, with the limits and policies every request passes
+//! through. Knows nothing about HTTP; `http` attaches per-request data.
+
+pub mod context;
+pub mod errors;
+pub mod extension;
+pub mod scalars;
+
+use std::sync::Arc;
+
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+
+use crate::config::GraphqlSettings;
+use crate::events::EventBus;
+use crate::health::HealthChecker;
+use crate::health::resolvers::{HealthQuery, HealthSubscription};
+use crate::sessions::SessionService;
+use crate::sessions::resolvers::{SessionMutation, SessionQuery};
+use crate::telemetry::performance::PerformanceWindow;
+
+use self::extension::{DocumentLimits, RequestPolicyFactory};
+
+/// The root query type.
+#[derive(MergedObject, Default)]
+pub struct Query(SessionQuery, HealthQuery);
+
+/// The root mutation type.
+#[derive(MergedObject, Default)]
+pub struct Mutation(SessionMutation);
+
+/// The root subscription type.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(HealthSubscription);
+
+/// The application's schema.
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// The long-lived services resolvers use.
+#[derive(Clone, Debug)]
+pub struct SchemaServices {
+    /// Sessions.
+    pub sessions: SessionService,
+    /// Health snapshots.
+    pub health: HealthChecker,
+    /// The event bus.
+    pub bus: Arc<dyn EventBus>,
+    /// Latency window for `/api/performance`.
+    pub performance: Arc<PerformanceWindow>,
+}
+
+fn builder(
+    settings: &GraphqlSettings,
+    performance: Arc<PerformanceWindow>,
+) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(settings.max_depth)
+    .limit_complexity(settings.max_complexity)
+    .limit_directives(settings.max_directives)
+    .extension(RequestPolicyFactory::new(
+        DocumentLimits {
+            max_tokens: settings.max_tokens,
+            max_aliases: settings.max_aliases,
+            max_directives: settings.max_directives,
+        },
+        performance,
+    ));
+    if !settings.introspection {
+        // Suggestions leak the schema as surely as introspection does.
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder
+}
+
+/// Builds the schema over the application's services.
+pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> AppSchema {
+    builder(settings, services.performance.clone())
+        .data(services.sessions)
+        .data(services.health)
+        .data(services.bus)
+        .finish()
+}
+
+/// The SDL of the schema, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    let performance = Arc::new(PerformanceWindow::new(std::time::Duration::from_secs(1)));
+    builder(&GraphqlSettings::default(), performance)
+        .finish()
+        .sdl()
+}

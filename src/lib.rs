@@ -1,0 +1,33 @@
+//! Wayfarer: a travel-agent backend, a GraphQL API server.
+//!
+//! # Layout
+//!
+//! A request reads top to bottom: [`http`] → [`graphql`] → a domain's
+//! resolvers → the domain's service → its trait (store, bus, provider).
+//!
+//! - [`app`] — wires everything from [`config::Settings`], checks components
+//!   at start, serves, shuts down gracefully.
+//! - [`config`] — defaults → `wayfarer.toml` → `WAYFARER_*` env → flags.
+//! - [`http`] — the axum router: GraphQL over HTTP and WebSocket, ops endpoints, pages.
+//! - [`graphql`] — the merged schema, limits, error codes, scalars.
+//! - [`sessions`] — sessions and bearer tokens; Redis and in-memory stores.
+//! - [`events`] — the event bus; Redis pub/sub and in-process.
+//! - [`store`] — the SQL system of record (SQLite or PostgreSQL).
+//! - [`health`] — component checks and `serviceStatus`.
+//! - [`telemetry`] — logs, Prometheus metrics, performance window.
+//! - [`redis_pool`] — the bounded Redis pool.
+//! - [`doctor`], [`cli`] — the command line.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod doctor;
+pub mod events;
+pub mod graphql;
+pub mod health;
+pub mod http;
+pub mod redis_pool;
+pub mod sessions;
+pub mod store;
+pub mod telemetry;

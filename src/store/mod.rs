@@ -1,0 +1,333 @@
+//! The SQL system of record: SQLite (the embedded default, a file under the
+//! data directory) or PostgreSQL (`DATABASE_URL`), through sqlx.
+//!
+//! One set of queries serves both engines: they go through sqlx's `Any`
+//! driver with `$n` placeholders, which both engines accept, and keep to
+//! types both read alike (BIGINT epoch milliseconds for time, TEXT, BIGINT).
+//! Migrations are embedded per engine, because DDL differs, and run at start.
+//! Status transitions are conditional `UPDATE … WHERE` statements so two
+//! instances racing on one row cannot both win. Bookings, payments,
+//! idempotency records and notifications add their tables here.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor as _, Row as _};
+
+use crate::config::{DatabaseEngine, DatabaseSettings, redact_url};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("src/store/migrations/postgres");
+
+/// A failure of the SQL store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported engine.
+    #[error("unsupported database URL (use postgres:// or sqlite://)")]
+    UnsupportedUrl,
+    /// Connecting or a query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The pooled SQL store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: DatabaseEngine,
+    display_url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine)
+            .field("url", &self.display_url)
+            .finish()
+    }
+}
+
+/// Pool occupancy for `/api/status` and metrics.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorePoolStats {
+    /// Configured pool size.
+    pub max_size: u32,
+    /// Connections open.
+    pub size: u32,
+    /// Open connections idle.
+    pub idle: usize,
+}
+
+/// Where the schema stands relative to the migrations in this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Migrations this binary carries.
+    pub known: usize,
+    /// Of those, applied to the database.
+    pub applied: usize,
+    /// Applied migrations this binary does not know (a newer version ran).
+    pub unknown_applied: usize,
+}
+
+impl MigrationState {
+    /// Nothing left to apply.
+    pub fn is_current(&self) -> bool {
+        self.applied == self.known
+    }
+}
+
+/// A server instance registered in the store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRecord {
+    /// Instance id.
+    pub id: String,
+    /// Its Wayfarer version.
+    pub version: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file and its directory if needed); does not migrate.
+    pub async fn connect(
+        url: &SecretString,
+        settings: &DatabaseSettings,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let raw = url.expose_secret();
+        let engine = DatabaseEngine::of_url(raw).ok_or(StoreError::UnsupportedUrl)?;
+        if engine == DatabaseEngine::Sqlite {
+            ensure_sqlite_dir(raw)?;
+        }
+        let options: AnyConnectOptions = raw.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match engine {
+                // SQLite allows one writer at a time; a small pool avoids
+                // piling up connections that would only wait on the lock.
+                DatabaseEngine::Sqlite => settings.max_connections.min(4),
+                DatabaseEngine::Postgres => settings.max_connections,
+            })
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if engine == DatabaseEngine::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            engine,
+            display_url: redact_url(raw),
+        })
+    }
+
+    /// Which engine this is.
+    pub fn engine(&self) -> DatabaseEngine {
+        self.engine
+    }
+
+    /// The URL with credentials redacted.
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// The pool, for the domains' queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.engine {
+            DatabaseEngine::Sqlite => &SQLITE_MIGRATIONS,
+            DatabaseEngine::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies pending migrations; returns how many were applied now.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let before = self.migration_state().await?.applied;
+        self.migrator().run(&self.pool).await?;
+        let after = self.migration_state().await?.applied;
+        Ok(after.saturating_sub(before))
+    }
+
+    /// Compares applied migrations with the embedded ones, changing nothing.
+    pub async fn migration_state(&self) -> Result<MigrationState, StoreError> {
+        let known: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
+        let table_exists = match self.engine {
+            DatabaseEngine::Sqlite => {
+                sqlx::query("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get::<i64, _>("n")?
+                    > 0
+            }
+            DatabaseEngine::Postgres => {
+                sqlx::query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get::<i64, _>("n")?
+                    > 0
+            }
+        };
+        let applied: Vec<i64> = if table_exists {
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<i64, _>("version"))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(MigrationState {
+            known: known.len(),
+            applied: applied.iter().filter(|v| known.contains(v)).count(),
+            unknown_applied: applied.iter().filter(|v| !known.contains(v)).count(),
+        })
+    }
+
+    /// Round-trip time of a trivial query.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Pool occupancy.
+    pub fn stats(&self) -> StorePoolStats {
+        StorePoolStats {
+            max_size: self.pool.options().get_max_connections(),
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+        }
+    }
+
+    /// Records this instance as started (or restarted).
+    pub async fn register_instance(
+        &self,
+        id: &str,
+        version: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let ms = now.timestamp_millis();
+        sqlx::query(
+            "INSERT INTO instances (id, version, started_at, heartbeat_at, stopped_at) VALUES ($1, $2, $3, $4, NULL) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, \
+             heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(ms)
+        .bind(ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves this instance's heartbeat forward; `false` when it was marked stopped.
+    pub async fn heartbeat(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE instances SET heartbeat_at = $1 WHERE id = $2 AND stopped_at IS NULL AND heartbeat_at <= $3",
+        )
+        .bind(now.timestamp_millis())
+        .bind(id)
+        .bind(now.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Marks this instance stopped (graceful shutdown).
+    pub async fn deregister_instance(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET stopped_at = $1 WHERE id = $2 AND stopped_at IS NULL")
+            .bind(now.timestamp_millis())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Instances whose heartbeat is newer than `since`, oldest start first.
+    pub async fn live_instances(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, started_at, heartbeat_at FROM instances \
+             WHERE stopped_at IS NULL AND heartbeat_at >= $1 ORDER BY started_at, id",
+        )
+        .bind(since.timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(InstanceRecord {
+                    id: row.try_get("id")?,
+                    version: row.try_get("version")?,
+                    started_at: from_millis(row.try_get("started_at")?),
+                    heartbeat_at: from_millis(row.try_get("heartbeat_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Closes the pool, waiting for connections to return.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Epoch milliseconds as stored → a UTC time (out-of-range values clamp to the epoch).
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
