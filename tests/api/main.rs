@@ -1,1 +1,7 @@
-//! API tests.
+//! API tests: one binary for every integration test, so one build serves all.
+//! Each module starts the real application and talks to it as a client would.
+
+mod helpers;
+mod session_store;
+mod sessions;
+mod sql_store;
