@@ -102,9 +102,7 @@ struct AppShared {
 
 impl std::fmt::Debug for AppShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppShared")
-            .field("instance", &self.health.instance())
-            .finish_non_exhaustive()
+        f.debug_struct("AppShared").field("instance", &self.health.instance()).finish_non_exhaustive()
     }
 }
 
@@ -176,10 +174,7 @@ impl Application {
     }
 
     /// [`Application::build`] with an injected clock (tests).
-    pub async fn build_with_clock(
-        settings: Settings,
-        clock: SharedClock,
-    ) -> Result<Self, StartupError> {
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
@@ -190,18 +185,17 @@ impl Application {
             None => None,
         };
         let (session_store, bus): (Arc<dyn SessionStore>, Arc<dyn EventBus>) = match &redis {
-            Some(redis) => (
-                Arc::new(RedisSessionStore::new(redis.clone())),
-                Arc::new(RedisEventBus::start(
-                    redis.clone(),
-                    shutdown.clone(),
-                    &background,
-                )),
-            ),
-            None => (
-                Arc::new(MemorySessionStore::new(clock.clone())),
-                Arc::new(MemoryEventBus::new()),
-            ),
+            Some(redis) => {
+                let bus = RedisEventBus::start(redis.clone(), shutdown.clone(), &background);
+                // Subscribed before serving, so no event published after the
+                // first request is missed; if Redis pub/sub lags, start
+                // degraded rather than not at all: the task keeps trying.
+                if !bus.wait_connected(settings.redis.connection_timeout).await {
+                    tracing::warn!(component = "eventBus", "event bus not subscribed yet: starting degraded");
+                }
+                (Arc::new(RedisSessionStore::new(redis.clone())), Arc::new(bus))
+            }
+            None => (Arc::new(MemorySessionStore::new(clock.clone())), Arc::new(MemoryEventBus::new())),
         };
         match &redis {
             Some(redis) => {
@@ -232,12 +226,8 @@ impl Application {
         }
 
         let instance = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let sessions = SessionService::new(
-            session_store.clone(),
-            bus.clone(),
-            clock.clone(),
-            settings.sessions.idle_ttl,
-        );
+        let sessions =
+            SessionService::new(session_store.clone(), bus.clone(), clock.clone(), settings.sessions.idle_ttl);
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -256,27 +246,15 @@ impl Application {
                 performance: performance.clone(),
             },
         );
-        if let Err(error) = store
-            .register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now())
-            .await
-        {
-            return Err(StartupError::Database {
-                url: store.display_url().to_owned(),
-                reason: error.to_string(),
-            });
+        if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
+            return Err(StartupError::Database { url: store.display_url().to_owned(), reason: error.to_string() });
         }
 
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|e| StartupError::Bind {
-                    addr: settings.listen,
-                    reason: e.to_string(),
-                })?;
-        let local_addr = listener.local_addr().map_err(|e| StartupError::Bind {
-            addr: settings.listen,
-            reason: e.to_string(),
-        })?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
+        let local_addr =
+            listener.local_addr().map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
         crate::telemetry::metrics::prometheus();
 
         let state = AppState {
@@ -295,12 +273,7 @@ impl Application {
                 clock,
             }),
         };
-        Ok(Self {
-            listener,
-            local_addr,
-            state,
-            background,
-        })
+        Ok(Self { listener, local_addr, state, background })
     }
 
     /// The address actually bound (port 0 resolved).
@@ -316,26 +289,13 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
     /// requests finish within the grace period, completes open subscriptions
     /// and closes their sockets with 1001, and returns.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let Self {
-            listener,
-            local_addr,
-            state,
-            background,
-        } = self;
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self { listener, local_addr, state, background } = self;
         let token = state.shutdown_token().clone();
         let settings = state.settings();
         let instance = state.health().instance().to_owned();
 
-        background.spawn(
-            state
-                .health()
-                .clone()
-                .publish_periodically(settings.status.interval, token.clone()),
-        );
+        background.spawn(state.health().clone().publish_periodically(settings.status.interval, token.clone()));
         background.spawn(heartbeat(state.clone(), instance.clone(), token.clone()));
 
         tracing::info!(
@@ -356,12 +316,9 @@ impl Application {
         });
         let serve_token = token.clone();
         let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { serve_token.cancelled().await })
-            .await
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move { serve_token.cancelled().await })
+                .await
         });
 
         let server_abort = server.abort_handle();
@@ -373,18 +330,13 @@ impl Application {
         token.cancel();
         let grace = settings.server.shutdown_grace_period;
         let deadline = Instant::now() + grace;
-        tracing::info!(
-            ?grace,
-            "shutting down: finishing in-flight requests and closing subscriptions"
-        );
+        tracing::info!(?grace, "shutting down: finishing in-flight requests and closing subscriptions");
         let served = match result {
             Some(joined) => joined,
             None => match tokio::time::timeout(grace, &mut server).await {
                 Ok(joined) => joined,
                 Err(_) => {
-                    tracing::warn!(
-                        "in-flight requests did not finish within the grace period; aborting them"
-                    );
+                    tracing::warn!("in-flight requests did not finish within the grace period; aborting them");
                     server_abort.abort();
                     Ok(Ok(()))
                 }
@@ -392,25 +344,13 @@ impl Application {
         };
         let websockets = state.websocket_tasks();
         websockets.close();
-        let remaining = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_secs(1));
-        if tokio::time::timeout(remaining, websockets.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                open = websockets.len(),
-                "WebSocket connections still open after the grace period"
-            );
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        if tokio::time::timeout(remaining, websockets.wait()).await.is_err() {
+            tracing::warn!(open = websockets.len(), "WebSocket connections still open after the grace period");
         }
         background.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), background.wait()).await;
-        if let Err(error) = state
-            .store()
-            .deregister_instance(&instance, state.clock().now())
-            .await
-        {
+        if let Err(error) = state.store().deregister_instance(&instance, state.clock().now()).await {
             tracing::warn!(%error, "could not mark this instance stopped in the store");
         }
         state.store().close().await;
@@ -431,18 +371,12 @@ async fn heartbeat(state: AppState, instance: String, shutdown: CancellationToke
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match state
-            .store()
-            .heartbeat(&instance, state.clock().now())
-            .await
-        {
+        match state.store().heartbeat(&instance, state.clock().now()).await {
             Ok(true) => {}
             Ok(false) => {
                 // Marked stopped by someone else, or the row vanished: register again.
-                let _ = state
-                    .store()
-                    .register_instance(&instance, env!("CARGO_PKG_VERSION"), state.clock().now())
-                    .await;
+                let _ =
+                    state.store().register_instance(&instance, env!("CARGO_PKG_VERSION"), state.clock().now()).await;
             }
             Err(error) => tracing::warn!(%error, "instance heartbeat failed"),
         }
@@ -454,25 +388,14 @@ async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {
     let shown = crate::config::redact_url(secrecy::ExposeSecret::expose_secret(&url));
     let store = Store::connect(&url, &settings.database)
         .await
-        .map_err(|e| StartupError::Database {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
-    let applied = store.migrate().await.map_err(|e| StartupError::Migration {
-        url: shown.clone(),
-        reason: e.to_string(),
-    })?;
+        .map_err(|e| StartupError::Database { url: shown.clone(), reason: e.to_string() })?;
+    let applied =
+        store.migrate().await.map_err(|e| StartupError::Migration { url: shown.clone(), reason: e.to_string() })?;
     let state = store
         .migration_state()
         .await
-        .map_err(|e| StartupError::Migration {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
-    let rtt = store.ping().await.map_err(|e| StartupError::Database {
-        url: shown.clone(),
-        reason: e.to_string(),
-    })?;
+        .map_err(|e| StartupError::Migration { url: shown.clone(), reason: e.to_string() })?;
+    let rtt = store.ping().await.map_err(|e| StartupError::Database { url: shown.clone(), reason: e.to_string() })?;
     tracing::info!(
         component = "store",
         backend = store.engine().name(),
@@ -487,14 +410,9 @@ async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {
 
 async fn connect_redis(url: &SecretString, settings: &Settings) -> Result<RedisPool, StartupError> {
     let shown = crate::config::redact_url(secrecy::ExposeSecret::expose_secret(url));
-    let redis = RedisPool::new(url, &settings.redis).map_err(|e| StartupError::Redis {
-        url: shown.clone(),
-        reason: e.to_string(),
-    })?;
-    let rtt = redis.ping().await.map_err(|e| StartupError::Redis {
-        url: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let redis = RedisPool::new(url, &settings.redis)
+        .map_err(|e| StartupError::Redis { url: shown.clone(), reason: e.to_string() })?;
+    let rtt = redis.ping().await.map_err(|e| StartupError::Redis { url: shown.clone(), reason: e.to_string() })?;
     tracing::info!(component = "redis", url = %shown, ping_ms = rtt.as_secs_f64() * 1000.0, "Redis ready");
     Ok(redis)
 }

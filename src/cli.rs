@@ -70,10 +70,7 @@ impl Cli {
 }
 
 fn load(common: &CommonArgs, listen: Option<SocketAddr>) -> Result<Settings, ExitCode> {
-    let overrides = Overrides {
-        listen,
-        data_dir: common.data_dir.clone(),
-    };
+    let overrides = Overrides { listen, data_dir: common.data_dir.clone() };
     Settings::load(common.config.as_deref(), &overrides).map_err(|error| {
         eprintln!("wayfarer: {error}");
         ExitCode::from(2)

@@ -173,11 +173,7 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: None,
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { url: None, max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -192,9 +188,7 @@ pub struct SessionSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        Self {
-            idle_ttl: Duration::from_secs(24 * 3600),
-        }
+        Self { idle_ttl: Duration::from_secs(24 * 3600) }
     }
 }
 
@@ -276,11 +270,7 @@ pub struct FeatureToggles {
 
 impl Default for FeatureToggles {
     fn default() -> Self {
-        Self {
-            connection_pooling: true,
-            parallel_processing: true,
-            caching: true,
-        }
+        Self { connection_pooling: true, parallel_processing: true, caching: true }
     }
 }
 
@@ -298,10 +288,7 @@ pub struct StatusSettings {
 
 impl Default for StatusSettings {
     fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(5),
-            check_timeout: Duration::from_secs(2),
-        }
+        Self { interval: Duration::from_secs(5), check_timeout: Duration::from_secs(2) }
     }
 }
 
@@ -327,10 +314,7 @@ pub struct TelemetrySettings {
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        Self {
-            log_format: LogFormat::Pretty,
-            log_filter: "info".to_owned(),
-        }
+        Self { log_format: LogFormat::Pretty, log_filter: "info".to_owned() }
     }
 }
 
@@ -378,10 +362,7 @@ impl Settings {
         let env: Vec<(String, String)> = env.into_iter().collect();
         let prefixed: Vec<(String, String)> = env
             .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("WAYFARER_")
-                    .map(|rest| (rest.to_owned(), v.clone()))
-            })
+            .filter_map(|(k, v)| k.strip_prefix("WAYFARER_").map(|rest| (rest.to_owned(), v.clone())))
             .collect();
         // figment's Env provider reads the real process environment; feeding it
         // through a TOML-free map keeps `load_from` pure for tests.
@@ -410,31 +391,16 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("server.body_limit", self.server.body_limit),
-            (
-                "http_client.max_connections",
-                self.http_client.max_connections,
-            ),
-            (
-                "http_client.max_connections_per_host",
-                self.http_client.max_connections_per_host,
-            ),
+            ("http_client.max_connections", self.http_client.max_connections),
+            ("http_client.max_connections_per_host", self.http_client.max_connections_per_host),
             ("redis.max_connections", self.redis.max_connections),
-            (
-                "database.max_connections",
-                self.database.max_connections as usize,
-            ),
+            ("database.max_connections", self.database.max_connections as usize),
             ("graphql.max_depth", self.graphql.max_depth),
             ("graphql.max_complexity", self.graphql.max_complexity),
             ("graphql.max_tokens", self.graphql.max_tokens),
             ("graphql.max_batch_size", self.graphql.max_batch_size),
-            (
-                "websocket.max_message_size",
-                self.websocket.max_message_size,
-            ),
-            (
-                "websocket.max_subscriptions",
-                self.websocket.max_subscriptions,
-            ),
+            ("websocket.max_message_size", self.websocket.max_message_size),
+            ("websocket.max_subscriptions", self.websocket.max_subscriptions),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -448,23 +414,14 @@ impl Settings {
             ("redis.command_timeout", self.redis.command_timeout),
             ("database.acquire_timeout", self.database.acquire_timeout),
             ("sessions.idle_ttl", self.sessions.idle_ttl),
-            (
-                "websocket.connection_init_timeout",
-                self.websocket.connection_init_timeout,
-            ),
-            (
-                "websocket.keepalive_interval",
-                self.websocket.keepalive_interval,
-            ),
+            ("websocket.connection_init_timeout", self.websocket.connection_init_timeout),
+            ("websocket.keepalive_interval", self.websocket.keepalive_interval),
             ("status.interval", self.status.interval),
             ("status.check_timeout", self.status.check_timeout),
         ];
         for (key, value) in durations {
             if value.is_zero() {
-                return Err(invalid(
-                    key,
-                    "a duration above zero, like \"30s\" or \"500ms\"",
-                ));
+                return Err(invalid(key, "a duration above zero, like \"30s\" or \"500ms\""));
             }
         }
         if self.sessions.idle_ttl < Duration::from_secs(1) {
@@ -484,17 +441,11 @@ impl Settings {
             }
         }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(char::is_whitespace) {
-            return Err(invalid(
-                "redis.key_prefix",
-                "a non-empty string without spaces",
-            ));
+            return Err(invalid("redis.key_prefix", "a non-empty string without spaces"));
         }
         for origin in &self.server.allowed_origins {
             if origin != "*" && url::Url::parse(origin).is_err() {
-                return Err(invalid(
-                    "server.allowed_origins",
-                    "origins like \"https://app.example.com\" or \"*\"",
-                ));
+                return Err(invalid("server.allowed_origins", "origins like \"https://app.example.com\" or \"*\""));
             }
         }
         Ok(())
@@ -569,9 +520,7 @@ fn env_value(raw: &str) -> figment::value::Value {
 }
 
 fn invalid(key: &str, expected: &str) -> ConfigError {
-    ConfigError::Invalid(format!(
-        "invalid configuration value for `{key}`: expected {expected}"
-    ))
+    ConfigError::Invalid(format!("invalid configuration value for `{key}`: expected {expected}"))
 }
 
 fn describe_figment_error(error: figment::Error) -> ConfigError {
@@ -580,37 +529,23 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
         .map(|e| {
             let key = e.path.join(".");
             if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-                let key = if key.is_empty() {
-                    field.clone()
-                } else {
-                    format!("{key}.{field}")
-                };
-                return format!(
-                    "unknown configuration key `{key}`: see the configuration table in README.md"
-                );
+                let key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+                return format!("unknown configuration key `{key}`: see the configuration table in README.md");
             }
             let what = e.kind.to_string();
-            let hint =
-                if what.contains("duration") || key.ends_with("timeout") || key.ends_with("ttl") {
-                    "; durations are written like \"30s\", \"500ms\" or \"24h\""
-                } else {
-                    ""
-                };
-            let key = if key.is_empty() {
-                "(top level)".to_owned()
+            let hint = if what.contains("duration") || key.ends_with("timeout") || key.ends_with("ttl") {
+                "; durations are written like \"30s\", \"500ms\" or \"24h\""
             } else {
-                key
+                ""
             };
+            let key = if key.is_empty() { "(top level)".to_owned() } else { key };
             format!("invalid configuration value for `{key}`: {what}{hint}")
         })
         .collect();
     ConfigError::Invalid(messages.join("\n"))
 }
 
-fn serialize_redacted_url<S: serde::Serializer>(
-    url: &Option<SecretString>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_redacted_url<S: serde::Serializer>(url: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match url {
         Some(url) => s.serialize_str(&redact_url(url.expose_secret())),
         None => s.serialize_none(),
@@ -635,10 +570,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -661,29 +593,20 @@ mod tests {
             ("WAYFARER_SESSIONS__IDLE_TTL", "90m"),
             ("WAYFARER_LISTEN", "0.0.0.0:9000"),
             ("WAYFARER_FEATURES__CACHING", "false"),
-            (
-                "WAYFARER_SERVER__ALLOWED_ORIGINS",
-                "[\"https://app.example.com\"]",
-            ),
+            ("WAYFARER_SERVER__ALLOWED_ORIGINS", "[\"https://app.example.com\"]"),
         ])
         .expect("loads");
         assert_eq!(s.redis.max_connections, 7);
         assert_eq!(s.sessions.idle_ttl, Duration::from_secs(5400));
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert!(!s.features.caching);
-        assert_eq!(
-            s.server.allowed_origins,
-            vec!["https://app.example.com".to_owned()]
-        );
+        assert_eq!(s.server.allowed_origins, vec!["https://app.example.com".to_owned()]);
     }
 
     #[test]
     fn conventional_urls_are_read_and_never_printed() {
-        let s = load(&[
-            ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379"),
-            ("DATABASE_URL", "postgres://u:pw@db/x"),
-        ])
-        .expect("loads");
+        let s = load(&[("REDIS_URL", "redis://:hunter2@127.0.0.1:6379"), ("DATABASE_URL", "postgres://u:pw@db/x")])
+            .expect("loads");
         let printed = format!("{s:?}\n{}", s.to_redacted_toml());
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains(":pw@"), "{printed}");
@@ -692,39 +615,21 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_key_and_the_form() {
-        let err = load(&[("WAYFARER_REDIS__MAX_CONNECTIONS", "lots")])
-            .expect_err("rejected")
-            .to_string();
+        let err = load(&[("WAYFARER_REDIS__MAX_CONNECTIONS", "lots")]).expect_err("rejected").to_string();
         assert!(err.contains("redis.max_connections"), "{err}");
-        let err = load(&[("WAYFARER_SESSIONS__IDLE_TTL", "forever")])
-            .expect_err("rejected")
-            .to_string();
-        assert!(
-            err.contains("sessions.idle_ttl") && err.contains("\"30s\""),
-            "{err}"
-        );
-        let err = load(&[("WAYFARER_LISTEN", "localhost")])
-            .expect_err("rejected")
-            .to_string();
+        let err = load(&[("WAYFARER_SESSIONS__IDLE_TTL", "forever")]).expect_err("rejected").to_string();
+        assert!(err.contains("sessions.idle_ttl") && err.contains("\"30s\""), "{err}");
+        let err = load(&[("WAYFARER_LISTEN", "localhost")]).expect_err("rejected").to_string();
         assert!(err.contains("listen"), "{err}");
-        let err = load(&[("DATABASE_URL", "mysql://x")])
-            .expect_err("rejected")
-            .to_string();
-        assert!(
-            err.contains("database.url") && err.contains("postgres://"),
-            "{err}"
-        );
-        let err = load(&[("WAYFARER_GRAPHQL__MAX_DEPTH", "0")])
-            .expect_err("rejected")
-            .to_string();
+        let err = load(&[("DATABASE_URL", "mysql://x")]).expect_err("rejected").to_string();
+        assert!(err.contains("database.url") && err.contains("postgres://"), "{err}");
+        let err = load(&[("WAYFARER_GRAPHQL__MAX_DEPTH", "0")]).expect_err("rejected").to_string();
         assert!(err.contains("graphql.max_depth"), "{err}");
     }
 
     #[test]
     fn an_unknown_key_is_an_error() {
-        let err = load(&[("WAYFARER_REDIS__MAX_CONECTIONS", "3")])
-            .expect_err("rejected")
-            .to_string();
+        let err = load(&[("WAYFARER_REDIS__MAX_CONECTIONS", "3")]).expect_err("rejected").to_string();
         assert!(err.contains("redis.max_conections"), "{err}");
     }
 
@@ -732,30 +637,16 @@ mod tests {
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("w.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:7000\"\n[redis]\nmax_connections = 3\nkey_prefix = \"f\"\n",
-        )
-        .expect("write");
-        let overrides = Overrides {
-            listen: Some("127.0.0.1:7100".parse().expect("addr")),
-            data_dir: None,
-        };
-        let s = Settings::load_from(
-            Some(&file),
-            &overrides,
-            env(&[("WAYFARER_REDIS__KEY_PREFIX", "e")]),
-        )
-        .expect("loads");
+        std::fs::write(&file, "listen = \"127.0.0.1:7000\"\n[redis]\nmax_connections = 3\nkey_prefix = \"f\"\n")
+            .expect("write");
+        let overrides = Overrides { listen: Some("127.0.0.1:7100".parse().expect("addr")), data_dir: None };
+        let s =
+            Settings::load_from(Some(&file), &overrides, env(&[("WAYFARER_REDIS__KEY_PREFIX", "e")])).expect("loads");
         assert_eq!(s.redis.max_connections, 3);
         assert_eq!(s.redis.key_prefix, "e");
         assert_eq!(s.listen.port(), 7100);
-        let err = Settings::load_from(
-            Some(&dir.path().join("nope.toml")),
-            &Overrides::default(),
-            env(&[]),
-        )
-        .expect_err("missing file");
+        let err = Settings::load_from(Some(&dir.path().join("nope.toml")), &Overrides::default(), env(&[]))
+            .expect_err("missing file");
         assert!(matches!(err, ConfigError::MissingFile(_)));
     }
 }

@@ -41,11 +41,7 @@ pub struct Finding {
 }
 
 fn finding(component: &'static str, verdict: Verdict, message: impl Into<String>) -> Finding {
-    Finding {
-        component,
-        verdict,
-        message: message.into(),
-    }
+    Finding { component, verdict, message: message.into() }
 }
 
 /// Runs every check and prints the report.
@@ -66,21 +62,11 @@ pub async fn run(settings: &Settings) -> ExitCode {
         };
         let _ = writeln!(report, "  [{mark}] {:<9} {}", f.component, f.message);
     }
-    let failed = findings
-        .iter()
-        .filter(|f| f.verdict == Verdict::Fail)
-        .count();
-    let warned = findings
-        .iter()
-        .filter(|f| f.verdict == Verdict::Warn)
-        .count();
+    let failed = findings.iter().filter(|f| f.verdict == Verdict::Fail).count();
+    let warned = findings.iter().filter(|f| f.verdict == Verdict::Warn).count();
     let _ = writeln!(report, "\n{failed} failed, {warned} warnings.");
     print!("{report}");
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 /// The findings, without printing.
@@ -102,37 +88,23 @@ async fn check_store(settings: &Settings) -> Vec<Finding> {
     let url = settings.database_url();
     let display = redact_url(url.expose_secret());
     let mut out = Vec::new();
-    let store = match tokio::time::timeout(
-        settings.database.acquire_timeout * 2,
-        Store::connect(&url, &settings.database),
-    )
-    .await
-    {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            return vec![finding(
-                "store",
-                Verdict::Fail,
-                format!("{display}: cannot connect: {e}"),
-            )];
-        }
-        Err(_) => {
-            return vec![finding(
-                "store",
-                Verdict::Fail,
-                format!("{display}: no answer"),
-            )];
-        }
-    };
+    let store =
+        match tokio::time::timeout(settings.database.acquire_timeout * 2, Store::connect(&url, &settings.database))
+            .await
+        {
+            Ok(Ok(store)) => store,
+            Ok(Err(e)) => {
+                return vec![finding("store", Verdict::Fail, format!("{display}: cannot connect: {e}"))];
+            }
+            Err(_) => {
+                return vec![finding("store", Verdict::Fail, format!("{display}: no answer"))];
+            }
+        };
     match store.ping().await {
         Ok(rtt) => out.push(finding(
             "store",
             Verdict::Ok,
-            format!(
-                "{} at {display} answers in {:.1} ms",
-                store.engine().name(),
-                ms(rtt)
-            ),
+            format!("{} at {display} answers in {:.1} ms", store.engine().name(), ms(rtt)),
         )),
         Err(e) => out.push(finding("store", Verdict::Fail, format!("{display}: {e}"))),
     }
@@ -161,11 +133,7 @@ async fn check_store(settings: &Settings) -> Vec<Finding> {
                 state.known
             ),
         )),
-        Err(e) => out.push(finding(
-            "store",
-            Verdict::Fail,
-            format!("cannot read migrations: {e}"),
-        )),
+        Err(e) => out.push(finding("store", Verdict::Fail, format!("cannot read migrations: {e}"))),
     }
     store.close().await;
     out
@@ -181,34 +149,16 @@ async fn check_redis(url: &secrecy::SecretString, settings: &Settings) -> Vec<Fi
         Ok(rtt) => rtt,
         Err(e) => return vec![finding("redis", Verdict::Fail, format!("{display}: {e}"))],
     };
-    let mut out = vec![finding(
-        "redis",
-        Verdict::Ok,
-        format!("{display} answers PING in {:.2} ms", ms(rtt)),
-    )];
-    let info: String = match redis
-        .query(
-            redis::cmd("INFO")
-                .arg("server")
-                .arg("persistence")
-                .arg("memory"),
-        )
-        .await
-    {
+    let mut out = vec![finding("redis", Verdict::Ok, format!("{display} answers PING in {:.2} ms", ms(rtt)))];
+    let info: String = match redis.query(redis::cmd("INFO").arg("server").arg("persistence").arg("memory")).await {
         Ok(info) => info,
         Err(e) => {
-            out.push(finding(
-                "redis",
-                Verdict::Warn,
-                format!("INFO refused: {e}"),
-            ));
+            out.push(finding("redis", Verdict::Warn, format!("INFO refused: {e}")));
             return out;
         }
     };
     let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
-            .map(|v| v.trim().to_owned())
+        info.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(|v| v.trim().to_owned())
     };
     match field("redis_version") {
         Some(version) if version_at_least(&version, (6, 2)) => {
@@ -222,10 +172,7 @@ async fn check_redis(url: &secrecy::SecretString, settings: &Settings) -> Vec<Fi
         None => out.push(finding("redis", Verdict::Warn, "version unknown")),
     }
     let aof = field("aof_enabled").as_deref() == Some("1");
-    let save: Option<String> = match redis
-        .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("save"))
-        .await
-    {
+    let save: Option<String> = match redis.query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("save")).await {
         Ok(pair) => pair.get(1).cloned(),
         Err(_) => None,
     };
@@ -243,19 +190,18 @@ async fn check_redis(url: &secrecy::SecretString, settings: &Settings) -> Vec<Fi
             "persistence off: a Redis restart ends every session (enable appendonly or save points)",
         )),
         (false, false, false) => {
-            out.push(finding("redis", Verdict::Warn, "persistence unknown (CONFIG GET refused); check AOF/RDB yourself"));
+            out.push(finding(
+                "redis",
+                Verdict::Warn,
+                "persistence unknown (CONFIG GET refused); check AOF/RDB yourself",
+            ));
         }
     }
-    let policy = match redis
-        .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
-        .await
-    {
+    let policy = match redis.query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy")).await {
         Ok(pair) => pair.get(1).cloned(),
         Err(_) => None,
     };
-    let maxmemory = field("maxmemory")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let maxmemory = field("maxmemory").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     match policy.as_deref() {
         Some(p) if p.starts_with("allkeys-") => out.push(finding(
             "redis",

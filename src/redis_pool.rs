@@ -43,9 +43,7 @@ pub struct RedisPool {
 
 impl std::fmt::Debug for RedisPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisPool")
-            .field("url", &self.display_url)
-            .finish_non_exhaustive()
+        f.debug_struct("RedisPool").field("url", &self.display_url).finish_non_exhaustive()
     }
 }
 
@@ -67,8 +65,7 @@ impl RedisPool {
     /// Builds the pool; connects lazily, so this fails only on a bad URL.
     pub fn new(url: &SecretString, settings: &RedisSettings) -> Result<Self, RedisError> {
         let raw = url.expose_secret();
-        let client = redis::Client::open(raw)
-            .map_err(|e| RedisError::Unavailable(format!("bad URL: {e}")))?;
+        let client = redis::Client::open(raw).map_err(|e| RedisError::Unavailable(format!("bad URL: {e}")))?;
         let mut config = deadpool_redis::Config::from_url(raw);
         config.pool = Some(PoolConfig {
             max_size: settings.max_connections,
@@ -122,10 +119,7 @@ impl RedisPool {
     }
 
     /// Runs a pipeline (atomic when built with `.atomic()`), bounded by the timeouts.
-    pub async fn query_pipeline<T: FromRedisValue>(
-        &self,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, RedisError> {
+    pub async fn query_pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, RedisError> {
         let mut conn = self.connection().await?;
         match tokio::time::timeout(self.command_timeout, pipe.query_async(&mut conn)).await {
             Ok(result) => Ok(result?),
@@ -140,9 +134,7 @@ impl RedisPool {
         match tokio::time::timeout(bound, self.pool.get()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(RedisError::Unavailable(e.to_string())),
-            Err(_) => Err(RedisError::Unavailable(format!(
-                "no connection within {bound:?}"
-            ))),
+            Err(_) => Err(RedisError::Unavailable(format!("no connection within {bound:?}"))),
         }
     }
 
@@ -151,9 +143,7 @@ impl RedisPool {
         let started = Instant::now();
         let pong: String = self.query(&redis::cmd("PING")).await?;
         if pong != "PONG" {
-            return Err(RedisError::Unavailable(format!(
-                "unexpected PING answer {pong:?}"
-            )));
+            return Err(RedisError::Unavailable(format!("unexpected PING answer {pong:?}")));
         }
         Ok(started.elapsed())
     }

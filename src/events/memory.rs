@@ -31,10 +31,7 @@ impl EventBus for MemoryEventBus {
     }
 
     fn health(&self) -> BusHealth {
-        BusHealth {
-            connected: true,
-            detail: "in-process".to_owned(),
-        }
+        BusHealth { connected: true, detail: "in-process".to_owned() }
     }
 
     fn backend(&self) -> &'static str {

@@ -146,9 +146,7 @@ pub struct LocalFanout {
 
 impl LocalFanout {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<BusEvent>>>> {
-        self.topics
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new receiver on `topic`.
@@ -157,12 +155,8 @@ impl LocalFanout {
         if topics.len() > 1024 {
             topics.retain(|_, sender| sender.receiver_count() > 0);
         }
-        let sender = topics
-            .entry(topic.clone())
-            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
-        EventStream {
-            inner: BroadcastStream::new(sender.subscribe()),
-        }
+        let sender = topics.entry(topic.clone()).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
+        EventStream { inner: BroadcastStream::new(sender.subscribe()) }
     }
 
     /// Hands `event` to this instance's subscribers of `topic`.
@@ -179,10 +173,7 @@ impl LocalFanout {
 
     /// Topics with at least one live subscriber.
     pub fn active_topics(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|s| s.receiver_count() > 0)
-            .count()
+        self.lock().values().filter(|s| s.receiver_count() > 0).count()
     }
 }
 
@@ -197,21 +188,11 @@ mod tests {
         let a = Topic::from_wire("a");
         let mut sub_a = fanout.subscribe(&a);
         let sub_b = fanout.subscribe(&Topic::from_wire("b"));
-        fanout.deliver(
-            &a,
-            Arc::new(BusEvent::SessionEnded {
-                session_id: "x".into(),
-            }),
-        );
+        fanout.deliver(&a, Arc::new(BusEvent::SessionEnded { session_id: "x".into() }));
         let got = sub_a.next().await.expect("delivered");
         assert!(matches!(&*got, BusEvent::SessionEnded { session_id } if session_id == "x"));
         drop(sub_b);
-        fanout.deliver(
-            &Topic::from_wire("b"),
-            Arc::new(BusEvent::SessionEnded {
-                session_id: "y".into(),
-            }),
-        );
+        fanout.deliver(&Topic::from_wire("b"), Arc::new(BusEvent::SessionEnded { session_id: "y".into() }));
         assert_eq!(fanout.active_topics(), 1);
     }
 }

@@ -30,15 +30,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 struct Shared {
     fanout: LocalFanout,
     health: Mutex<BusHealth>,
+    connected: tokio::sync::watch::Sender<bool>,
     reconnects: AtomicU64,
 }
 
 impl Shared {
     fn set_health(&self, connected: bool, detail: String) {
-        *self
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = BusHealth { connected, detail };
+        *self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = BusHealth { connected, detail };
+        self.connected.send_replace(connected);
     }
 }
 
@@ -54,10 +53,8 @@ impl RedisEventBus {
     pub fn start(redis: RedisPool, shutdown: CancellationToken, tasks: &TaskTracker) -> Self {
         let shared = Arc::new(Shared {
             fanout: LocalFanout::default(),
-            health: Mutex::new(BusHealth {
-                connected: false,
-                detail: "connecting".to_owned(),
-            }),
+            health: Mutex::new(BusHealth { connected: false, detail: "connecting".to_owned() }),
+            connected: tokio::sync::watch::Sender::new(false),
             reconnects: AtomicU64::new(0),
         });
         tasks.spawn(listen(redis.clone(), shared.clone(), shutdown));
@@ -66,6 +63,12 @@ impl RedisEventBus {
 
     fn channel(&self, topic: &Topic) -> String {
         self.redis.key(&format!("events:{}", topic.as_str()))
+    }
+
+    /// Waits until the subscriber connection is up; `false` if not within `timeout`.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut connected = self.shared.connected.subscribe();
+        matches!(tokio::time::timeout(timeout, connected.wait_for(|c| *c)).await, Ok(Ok(_)))
     }
 
     /// How many times the subscriber connection was re-established.
@@ -89,11 +92,7 @@ impl EventBus for RedisEventBus {
     }
 
     fn health(&self) -> BusHealth {
-        self.shared
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.shared.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     fn backend(&self) -> &'static str {
@@ -108,13 +107,10 @@ async fn listen(redis: RedisPool, shared: Arc<Shared>, shutdown: CancellationTok
     let mut ever_connected = false;
     while !shutdown.is_cancelled() {
         let connect = async {
-            let pubsub = tokio::time::timeout(
-                redis.connection_timeout(),
-                redis.client().get_async_pubsub(),
-            )
-            .await
-            .map_err(|_| "connect timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+            let pubsub = tokio::time::timeout(redis.connection_timeout(), redis.client().get_async_pubsub())
+                .await
+                .map_err(|_| "connect timed out".to_owned())?
+                .map_err(|e| e.to_string())?;
             let (mut sink, stream) = pubsub.split();
             tokio::time::timeout(redis.connection_timeout(), sink.psubscribe(&pattern))
                 .await

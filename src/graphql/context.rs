@@ -53,16 +53,11 @@ impl RequestAuth {
         match self {
             Self::Session(session) => Ok(session),
             Self::Anonymous => Err(ApiError::unauthenticated(AuthError::Missing.to_string())),
-            Self::Rejected(RejectReason::Malformed) => {
-                Err(ApiError::unauthenticated(AuthError::Malformed.to_string()))
+            Self::Rejected(RejectReason::Malformed) => Err(ApiError::unauthenticated(AuthError::Malformed.to_string())),
+            Self::Rejected(RejectReason::Unknown) => Err(ApiError::unauthenticated(AuthError::Unknown.to_string())),
+            Self::Rejected(RejectReason::StoreUnavailable) => {
+                Err(ApiError::new(Code::Internal, "Sessions are temporarily unavailable; please retry shortly."))
             }
-            Self::Rejected(RejectReason::Unknown) => {
-                Err(ApiError::unauthenticated(AuthError::Unknown.to_string()))
-            }
-            Self::Rejected(RejectReason::StoreUnavailable) => Err(ApiError::new(
-                Code::Internal,
-                "Sessions are temporarily unavailable; please retry shortly.",
-            )),
         }
     }
 }
@@ -76,14 +71,9 @@ pub fn session<'c>(ctx: &'c Context<'_>) -> Result<&'c AuthenticatedSession, Api
 }
 
 /// A service registered on the schema. Missing one is a wiring bug, reported as INTERNAL.
-pub fn service<'c, T: std::any::Any + Send + Sync>(
-    ctx: &'c Context<'_>,
-) -> Result<&'c T, ApiError> {
+pub fn service<'c, T: std::any::Any + Send + Sync>(ctx: &'c Context<'_>) -> Result<&'c T, ApiError> {
     ctx.data_opt::<T>().ok_or_else(|| {
-        tracing::error!(
-            service = std::any::type_name::<T>(),
-            "service missing from schema data"
-        );
+        tracing::error!(service = std::any::type_name::<T>(), "service missing from schema data");
         ApiError::new(Code::Internal, super::errors::INTERNAL_MESSAGE)
     })
 }

@@ -79,8 +79,7 @@ impl Code {
 }
 
 /// The message every unexpected failure shows the client.
-pub const INTERNAL_MESSAGE: &str =
-    "Something went wrong on our side. It has been logged; please try again.";
+pub const INTERNAL_MESSAGE: &str = "Something went wrong on our side. It has been logged; please try again.";
 
 /// An error a resolver returns: a code, a message meant for the client, and
 /// any extra `extensions` entries.
@@ -94,11 +93,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `code` and a client-facing `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            extensions: Vec::new(),
-        }
+        Self { code, message: message.into(), extensions: Vec::new() }
     }
 
     /// `BAD_USER_INPUT` naming the input path in `extensions.field`.
@@ -136,11 +131,7 @@ impl From<ApiError> for async_graphql::Error {
         for (key, value) in error.extensions {
             extensions.set(key, value);
         }
-        async_graphql::Error {
-            message: error.message,
-            source: None,
-            extensions: Some(extensions),
-        }
+        async_graphql::Error { message: error.message, source: None, extensions: Some(extensions) }
     }
 }
 
@@ -166,10 +157,7 @@ pub fn code_of(error: &ServerError) -> Option<Code> {
 
 /// Sets `extensions.code` on an error, keeping its other extensions.
 pub fn set_code(error: &mut ServerError, code: Code) {
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code.as_str());
+    error.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", code.as_str());
 }
 
 /// A server error with a code, for failures before execution.
@@ -202,15 +190,7 @@ pub fn enforce_codes(errors: &mut [ServerError]) {
 /// Limits exceeded → `QUERY_TOO_COMPLEX`; any other pre-execution failure is
 /// the client's document → `BAD_USER_INPUT`.
 pub fn classify_request_error(message: &str) -> Code {
-    const LIMIT_MESSAGES: [&str; 4] = [
-        "nested too deep",
-        "too complex",
-        "recursion depth",
-        "number of directives on the field",
-    ];
-    if LIMIT_MESSAGES.iter().any(|m| message.contains(m)) {
-        Code::QueryTooComplex
-    } else {
-        Code::BadUserInput
-    }
+    const LIMIT_MESSAGES: [&str; 4] =
+        ["nested too deep", "too complex", "recursion depth", "number of directives on the field"];
+    if LIMIT_MESSAGES.iter().any(|m| message.contains(m)) { Code::QueryTooComplex } else { Code::BadUserInput }
 }

@@ -11,20 +11,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextSubscribe, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextSubscribe,
+    NextValidation,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-    SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
-use super::errors::{
-    Code, classify_request_error, code_of, enforce_codes, request_error, set_code,
-};
+use super::errors::{Code, classify_request_error, code_of, enforce_codes, request_error, set_code};
 use crate::telemetry::metrics::{operation_label, record_errors, record_operation};
 use crate::telemetry::performance::PerformanceWindow;
 
@@ -49,10 +46,7 @@ pub struct RequestPolicyFactory {
 impl RequestPolicyFactory {
     /// A factory recording into `performance`.
     pub fn new(limits: DocumentLimits, performance: Arc<PerformanceWindow>) -> Self {
-        Self {
-            limits,
-            performance,
-        }
+        Self { limits, performance }
     }
 }
 
@@ -92,17 +86,12 @@ struct RequestPolicy {
 
 impl RequestPolicy {
     fn info(&self) -> std::sync::MutexGuard<'_, OperationInfo> {
-        self.operation
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.operation.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 fn codes(errors: &[ServerError]) -> Vec<&'static str> {
-    errors
-        .iter()
-        .map(|e| code_of(e).unwrap_or(Code::Internal).as_str())
-        .collect()
+    errors.iter().map(|e| code_of(e).unwrap_or(Code::Internal).as_str()).collect()
 }
 
 #[async_trait::async_trait]
@@ -116,8 +105,7 @@ impl Extension for RequestPolicy {
         let elapsed = started.elapsed();
         record_operation(info.kind_label(), &label, elapsed, &codes(&response.errors));
         if info.kind.is_some() {
-            self.performance
-                .record(&format!("{}:{label}", info.kind_label()), elapsed);
+            self.performance.record(&format!("{}:{label}", info.kind_label()), elapsed);
         }
         response
     }
@@ -158,10 +146,7 @@ impl Extension for RequestPolicy {
         if tokens > self.limits.max_tokens {
             return Err(request_error(
                 Code::QueryTooComplex,
-                format!(
-                    "The document has more than {} tokens.",
-                    self.limits.max_tokens
-                ),
+                format!("The document has more than {} tokens.", self.limits.max_tokens),
             ));
         }
         let document = next.run(ctx, query, variables).await.map_err(|mut error| {
@@ -186,19 +171,13 @@ impl Extension for RequestPolicy {
             if counts.aliases > self.limits.max_aliases {
                 return Err(request_error(
                     Code::QueryTooComplex,
-                    format!(
-                        "Aliases limit of {} exceeded, found {}.",
-                        self.limits.max_aliases, counts.aliases
-                    ),
+                    format!("Aliases limit of {} exceeded, found {}.", self.limits.max_aliases, counts.aliases),
                 ));
             }
             if directives > self.limits.max_directives {
                 return Err(request_error(
                     Code::QueryTooComplex,
-                    format!(
-                        "Directives limit of {} exceeded, found {directives}.",
-                        self.limits.max_directives
-                    ),
+                    format!("Directives limit of {} exceeded, found {directives}.", self.limits.max_directives),
                 ));
             }
         }
@@ -270,8 +249,7 @@ fn count_selection(document: &ExecutableDocument, root: &SelectionSet) -> Select
                     counts.directives += spread.node.directives.len();
                     let name = spread.node.fragment_name.node.as_str();
                     if visited.insert(name)
-                        && let Some(fragment) =
-                            document.fragments.get(&spread.node.fragment_name.node)
+                        && let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
                     {
                         counts.directives += fragment.node.directives.len();
                         stack.push(&fragment.node.selection_set.node);
@@ -358,18 +336,9 @@ mod tests {
     #[test]
     fn tokens_are_counted_like_a_lexer() {
         assert_eq!(count_tokens("{ __typename }", 100), 3);
-        assert_eq!(
-            count_tokens(
-                "query Q($a: Int = -1.5e3) { f(a: $a) @skip(if: false) }",
-                100
-            ),
-            26
-        );
+        assert_eq!(count_tokens("query Q($a: Int = -1.5e3) { f(a: $a) @skip(if: false) }", 100), 26);
         assert_eq!(count_tokens("# comment only\n", 100), 0);
-        assert_eq!(
-            count_tokens("{ f(s: \"a \\\" b\", t: \"\"\"x \"\" y\"\"\") }", 100),
-            11
-        );
+        assert_eq!(count_tokens("{ f(s: \"a \\\" b\", t: \"\"\"x \"\" y\"\"\") }", 100), 11);
         assert_eq!(count_tokens("{ ...F }", 100), 4);
         assert_eq!(count_tokens(&"{ a ".repeat(10_000), 50), 51);
     }

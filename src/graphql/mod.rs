@@ -53,22 +53,18 @@ fn builder(
     settings: &GraphqlSettings,
     performance: Arc<PerformanceWindow>,
 ) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let mut builder = Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
-    )
-    .limit_depth(settings.max_depth)
-    .limit_complexity(settings.max_complexity)
-    .limit_directives(settings.max_directives)
-    .extension(RequestPolicyFactory::new(
-        DocumentLimits {
-            max_tokens: settings.max_tokens,
-            max_aliases: settings.max_aliases,
-            max_directives: settings.max_directives,
-        },
-        performance,
-    ));
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
+        .limit_depth(settings.max_depth)
+        .limit_complexity(settings.max_complexity)
+        .limit_directives(settings.max_directives)
+        .extension(RequestPolicyFactory::new(
+            DocumentLimits {
+                max_tokens: settings.max_tokens,
+                max_aliases: settings.max_aliases,
+                max_directives: settings.max_directives,
+            },
+            performance,
+        ));
     if !settings.introspection {
         // Suggestions leak the schema as surely as introspection does.
         builder = builder.disable_introspection().disable_suggestions();
@@ -88,7 +84,5 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
     let performance = Arc::new(PerformanceWindow::new(std::time::Duration::from_secs(1)));
-    builder(&GraphqlSettings::default(), performance)
-        .finish()
-        .sdl()
+    builder(&GraphqlSettings::default(), performance).finish().sdl()
 }

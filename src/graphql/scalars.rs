@@ -2,7 +2,7 @@
 //! (`YYYY-MM-DD`).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{FixedOffset, NaiveDate, SecondsFormat, Utc};
+use chrono::{FixedOffset, NaiveDate, SecondsFormat, SubsecRound as _, Utc};
 
 /// An instant with its UTC offset, `2026-12-20T08:15:00+01:00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -15,10 +15,7 @@ impl From<chrono::DateTime<Utc>> for DateTime {
 }
 
 /// RFC 3339 date-time with offset.
-#[Scalar(
-    name = "DateTime",
-    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
-)]
+#[Scalar(name = "DateTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339")]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
@@ -30,7 +27,8 @@ impl ScalarType for DateTime {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        // Millisecond precision is what clients and the store keep.
+        Value::String(self.0.trunc_subsecs(3).to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
 
@@ -39,10 +37,7 @@ impl ScalarType for DateTime {
 pub struct Date(pub NaiveDate);
 
 /// ISO 8601 calendar date `YYYY-MM-DD`.
-#[Scalar(
-    name = "Date",
-    specified_by_url = "https://www.iso.org/iso-8601-date-and-time-format.html"
-)]
+#[Scalar(name = "Date", specified_by_url = "https://www.iso.org/iso-8601-date-and-time-format.html")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {

@@ -142,46 +142,18 @@ impl HealthChecker {
         let store = async {
             let engine = inner.store.engine().name();
             match tokio::time::timeout(timeout, inner.store.ping()).await {
-                Ok(Ok(rtt)) => component(
-                    "store",
-                    HealthStatus::Ok,
-                    Some(rtt),
-                    engine.to_owned(),
-                    true,
-                ),
-                Ok(Err(e)) => component(
-                    "store",
-                    HealthStatus::Down,
-                    None,
-                    format!("{engine}: {e}"),
-                    true,
-                ),
-                Err(_) => component(
-                    "store",
-                    HealthStatus::Down,
-                    None,
-                    format!("{engine}: no answer in {timeout:?}"),
-                    true,
-                ),
+                Ok(Ok(rtt)) => component("store", HealthStatus::Ok, Some(rtt), engine.to_owned(), true),
+                Ok(Err(e)) => component("store", HealthStatus::Down, None, format!("{engine}: {e}"), true),
+                Err(_) => {
+                    component("store", HealthStatus::Down, None, format!("{engine}: no answer in {timeout:?}"), true)
+                }
             }
         };
         let sessions = async {
             let backend = inner.sessions.backend();
             match tokio::time::timeout(timeout, inner.sessions.ping()).await {
-                Ok(Ok(rtt)) => component(
-                    "sessions",
-                    HealthStatus::Ok,
-                    Some(rtt),
-                    backend.to_owned(),
-                    true,
-                ),
-                Ok(Err(e)) => component(
-                    "sessions",
-                    HealthStatus::Down,
-                    None,
-                    format!("{backend}: {e}"),
-                    true,
-                ),
+                Ok(Ok(rtt)) => component("sessions", HealthStatus::Ok, Some(rtt), backend.to_owned(), true),
+                Ok(Err(e)) => component("sessions", HealthStatus::Down, None, format!("{backend}: {e}"), true),
                 Err(_) => component(
                     "sessions",
                     HealthStatus::Down,
@@ -197,11 +169,7 @@ impl HealthChecker {
         // from other instances: degraded, not down.
         let bus = component(
             "eventBus",
-            if bus_health.connected {
-                HealthStatus::Ok
-            } else {
-                HealthStatus::Degraded
-            },
+            if bus_health.connected { HealthStatus::Ok } else { HealthStatus::Degraded },
             None,
             format!("{}: {}", inner.bus.backend(), bus_health.detail),
             false,
@@ -232,11 +200,8 @@ impl HealthChecker {
                 HealthStatus::Degraded => 1.0,
                 HealthStatus::Down => 2.0,
             });
-            if let Err(error) = self
-                .inner
-                .bus
-                .publish(&Topic::service_status(), &BusEvent::ServiceStatus(snapshot))
-                .await
+            if let Err(error) =
+                self.inner.bus.publish(&Topic::service_status(), &BusEvent::ServiceStatus(snapshot)).await
             {
                 tracing::debug!(%error, "could not publish the status snapshot");
             }
@@ -262,10 +227,7 @@ fn component(
 
 /// DOWN when a required component is down; DEGRADED when anything else is not OK.
 pub fn overall(components: &[ComponentStatus]) -> HealthStatus {
-    if components
-        .iter()
-        .any(|c| c.required && c.status == HealthStatus::Down)
-    {
+    if components.iter().any(|c| c.required && c.status == HealthStatus::Down) {
         HealthStatus::Down
     } else if components.iter().any(|c| c.status != HealthStatus::Ok) {
         HealthStatus::Degraded

@@ -53,23 +53,14 @@ impl From<&StatusSnapshot> for ServiceStatusObject {
             version: s.version.clone(),
             uptime_seconds: s.uptime_seconds,
             instance: s.instance.clone(),
-            components: s
-                .components
-                .iter()
-                .map(ComponentStatusObject::from)
-                .collect(),
+            components: s.components.iter().map(ComponentStatusObject::from).collect(),
         }
     }
 }
 
 impl From<&ComponentStatus> for ComponentStatusObject {
     fn from(c: &ComponentStatus) -> Self {
-        Self {
-            name: c.name.clone(),
-            status: c.status,
-            latency_ms: c.latency_ms,
-            detail: c.detail.clone(),
-        }
+        Self { name: c.name.clone(), status: c.status, latency_ms: c.latency_ms, detail: c.detail.clone() }
     }
 }
 
@@ -103,17 +94,13 @@ impl HealthSubscription {
         let bus = service::<std::sync::Arc<dyn EventBus>>(ctx)?.clone();
         // Subscribe before taking the first snapshot so nothing published in
         // between is lost.
-        let updates = bus
-            .subscribe(&Topic::service_status())
-            .filter_map(|event| async move {
-                match &*event {
-                    BusEvent::ServiceStatus(snapshot) => Some(ServiceStatusObject::from(snapshot)),
-                    _ => None,
-                }
-            });
-        let first = futures_util::stream::once(async move {
-            ServiceStatusObject::from(&checker.snapshot().await)
+        let updates = bus.subscribe(&Topic::service_status()).filter_map(|event| async move {
+            match &*event {
+                BusEvent::ServiceStatus(snapshot) => Some(ServiceStatusObject::from(snapshot)),
+                _ => None,
+            }
         });
+        let first = futures_util::stream::once(async move { ServiceStatusObject::from(&checker.snapshot().await) });
         Ok(first.chain(updates))
     }
 }

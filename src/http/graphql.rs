@@ -64,32 +64,23 @@ pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
         })
         .collect();
     ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    ranges
-        .into_iter()
-        .find_map(|(_, _, range)| match range.to_ascii_lowercase().as_str() {
-            "application/graphql-response+json" => Some(MediaType::GraphqlResponseJson),
-            "application/json" | "application/*" | "*/*" => Some(MediaType::Json),
-            _ => None,
-        })
+    ranges.into_iter().find_map(|(_, _, range)| match range.to_ascii_lowercase().as_str() {
+        "application/graphql-response+json" => Some(MediaType::GraphqlResponseJson),
+        "application/json" | "application/*" | "*/*" => Some(MediaType::Json),
+        _ => None,
+    })
 }
 
 /// A JSON error body `{ "errors": [...] }` with the given status.
 pub fn error_response(status: StatusCode, media: MediaType, code: Code, message: &str) -> Response {
-    let body =
-        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, media.content_type());
+    response.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
     response
 }
 
 /// `POST /graphql`.
-pub async fn post(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -100,9 +91,7 @@ pub async fn post(
             Code::BadUserInput,
             "POST bodies must be sent as Content-Type: application/json.",
         );
-        response
-            .headers_mut()
-            .insert("accept-post", HeaderValue::from_static("application/json"));
+        response.headers_mut().insert("accept-post", HeaderValue::from_static("application/json"));
         return response;
     }
     let body = match body {
@@ -117,12 +106,7 @@ pub async fn post(
             );
         }
         Err(rejection) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                media,
-                Code::BadUserInput,
-                &rejection.body_text(),
-            );
+            return error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &rejection.body_text());
         }
     };
     let value: Value = match serde_json::from_slice(&body) {
@@ -162,12 +146,7 @@ pub async fn post(
                     Value::Object(map) => match parse_request(&map) {
                         Ok(request) => requests.push(request.data(auth.clone())),
                         Err(message) => {
-                            return error_response(
-                                StatusCode::BAD_REQUEST,
-                                media,
-                                Code::BadUserInput,
-                                &message,
-                            );
+                            return error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message);
                         }
                     },
                     _ => {
@@ -180,10 +159,7 @@ pub async fn post(
                     }
                 }
             }
-            let responses = app
-                .schema()
-                .execute_batch(async_graphql::BatchRequest::Batch(requests))
-                .await;
+            let responses = app.schema().execute_batch(async_graphql::BatchRequest::Batch(requests)).await;
             let body = match responses {
                 async_graphql::BatchResponse::Batch(list) => {
                     Value::Array(list.iter().map(|r| response_json(r).0).collect())
@@ -194,9 +170,7 @@ pub async fn post(
         }
         Value::Object(map) => match parse_request(&map) {
             Ok(request) => execute(&app, media, request.data(auth)).await,
-            Err(message) => {
-                error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message)
-            }
+            Err(message) => error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message),
         },
         _ => error_response(
             StatusCode::BAD_REQUEST,
@@ -247,9 +221,7 @@ pub async fn get(State(app): State<AppState>, request: Request) -> Response {
             Code::BadUserInput,
             "Only queries may be sent with GET; send mutations with POST.",
         );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     let auth = authenticate(&app, &parts.headers).await;
@@ -264,9 +236,7 @@ pub async fn method_not_allowed() -> Response {
         Code::BadUserInput,
         "Use POST (or GET for queries) on /graphql.",
     );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     response
 }
 
@@ -280,10 +250,7 @@ fn not_acceptable() -> Response {
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let mut parts = value.split(';');
@@ -340,8 +307,7 @@ fn is_mutation_or_subscription(request: &async_graphql::Request) -> bool {
         // Unparseable: execution reports the syntax error.
         return false;
     };
-    match crate::graphql::extension::select_operation(&document, request.operation_name.as_deref())
-    {
+    match crate::graphql::extension::select_operation(&document, request.operation_name.as_deref()) {
         Some((kind, _, _)) => kind != OperationType::Query,
         None => false,
     }
@@ -361,20 +327,14 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> RequestAuth {
 /// The token of a `Bearer <token>` credential (scheme case-insensitive).
 pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 async fn execute(app: &AppState, media: MediaType, request: async_graphql::Request) -> Response {
     let response = app.schema().execute(request).await;
     let (body, request_error) = response_json(&response);
-    let status = if request_error && media == MediaType::GraphqlResponseJson {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status =
+        if request_error && media == MediaType::GraphqlResponseJson { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     json_response(status, media, &body, response.http_headers.clone())
 }
 
@@ -407,10 +367,7 @@ mod tests {
 
     fn accept(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_str(value).expect("header"),
-        );
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).expect("header"));
         headers
     }
 
@@ -418,15 +375,11 @@ mod tests {
     fn accept_negotiation_follows_quality() {
         assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
         assert_eq!(
-            negotiate(&accept(
-                "application/graphql-response+json, application/json;q=0.9"
-            )),
+            negotiate(&accept("application/graphql-response+json, application/json;q=0.9")),
             Some(MediaType::GraphqlResponseJson)
         );
         assert_eq!(
-            negotiate(&accept(
-                "application/json;q=1, application/graphql-response+json;q=0.5"
-            )),
+            negotiate(&accept("application/json;q=1, application/graphql-response+json;q=0.5")),
             Some(MediaType::Json)
         );
         assert_eq!(negotiate(&accept("*/*")), Some(MediaType::Json));

@@ -36,32 +36,15 @@ pub fn router(state: AppState) -> Router {
     let allowed = settings.server.allowed_origins.clone();
     let cors = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::ACCEPT,
-            REQUEST_ID,
-        ])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT, REQUEST_ID])
         .expose_headers([REQUEST_ID])
-        .allow_origin(AllowOrigin::predicate(
-            move |origin: &HeaderValue, parts| {
-                let host = parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok());
-                origin
-                    .to_str()
-                    .is_ok_and(|o| ws::origin_allowed(o, host, &allowed))
-            },
-        ));
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, parts| {
+            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            origin.to_str().is_ok_and(|o| ws::origin_allowed(o, host, &allowed))
+        }));
 
     Router::new()
-        .route(
-            "/graphql",
-            get(graphql::get)
-                .post(graphql::post)
-                .fallback(graphql::method_not_allowed),
-        )
+        .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed))
         .route("/api/health", get(ops::health))
         .route("/api/status", get(ops::status))
         .route("/api/metrics", get(ops::metrics))
@@ -72,23 +55,17 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let request_id = request
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("");
-                        tracing::info_span!(
-                            "request",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id = %request_id,
-                            graphql.operation = tracing::field::Empty,
-                            graphql.type = tracing::field::Empty,
-                        )
-                    }),
-                )
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %request_id,
+                        graphql.operation = tracing::field::Empty,
+                        graphql.type = tracing::field::Empty,
+                    )
+                }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(count_requests))
                 .layer(cors)
@@ -102,20 +79,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn count_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = [
-        ("route", route),
-        ("method", method),
-        ("status", response.status().as_u16().to_string()),
-    ];
+    let labels = [("route", route), ("method", method), ("status", response.status().as_u16().to_string())];
     metrics::counter!("wayfarer_http_requests_total", &labels).increment(1);
-    metrics::histogram!("wayfarer_http_request_duration_seconds", &labels[..2])
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("wayfarer_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
     response
 }

@@ -16,11 +16,7 @@ use crate::health::HealthStatus;
 pub(super) async fn health(State(app): State<AppState>) -> Response {
     let snapshot = app.health().snapshot().await;
     let ready = snapshot.status != HealthStatus::Down;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": snapshot.status,
         "live": true,
@@ -38,8 +34,7 @@ pub(super) async fn status(State(app): State<AppState>) -> Response {
     let settings = app.settings();
     let live = app.live_counts();
     let since = app.clock().now()
-        - chrono::Duration::from_std(settings.status.interval * 3)
-            .unwrap_or(chrono::Duration::seconds(15));
+        - chrono::Duration::from_std(settings.status.interval * 3).unwrap_or(chrono::Duration::seconds(15));
     let instances = match app.store().live_instances(since).await {
         Ok(instances) => json!(instances),
         Err(error) => {
@@ -76,23 +71,16 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Response {
     metrics::gauge!("wayfarer_sql_pool_connections", "state" => "max").set(f64::from(sql.max_size));
     if let Some(redis) = app.redis() {
         let stats = redis.stats();
-        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "open")
-            .set(stats.size as f64);
-        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "idle")
-            .set(stats.available as f64);
-        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "waiting")
-            .set(stats.waiting as f64);
-        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "max")
-            .set(stats.max_size as f64);
+        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "open").set(stats.size as f64);
+        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "idle").set(stats.available as f64);
+        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "waiting").set(stats.waiting as f64);
+        metrics::gauge!("wayfarer_redis_pool_connections", "state" => "max").set(stats.max_size as f64);
     }
-    let body = crate::telemetry::metrics::prometheus()
-        .map(|h| h.render())
-        .unwrap_or_default();
+    let body = crate::telemetry::metrics::prometheus().map(|h| h.render()).unwrap_or_default();
     let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 

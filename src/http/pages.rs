@@ -33,10 +33,5 @@ pub(super) async fn index() -> Response {
 
 /// Anything unrouted.
 pub(super) async fn not_found() -> Response {
-    error_response(
-        StatusCode::NOT_FOUND,
-        MediaType::Json,
-        Code::NotFound,
-        "No such endpoint.",
-    )
+    error_response(StatusCode::NOT_FOUND, MediaType::Json, Code::NotFound, "No such endpoint.")
 }

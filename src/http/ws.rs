@@ -83,19 +83,13 @@ impl Protocol {
 
 /// Whether a GET is a WebSocket upgrade.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+    headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// Whether a browser `Origin` may open a socket: same-origin, a loopback
 /// origin, or one on the configured allow-list.
 pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> bool {
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
+    if allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
         return true;
     }
     let Ok(url) = url::Url::parse(origin) else {
@@ -124,10 +118,7 @@ pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> b
 pub async fn upgrade(app: AppState, parts: &mut Parts) -> Response {
     if let Some(origin) = parts.headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok());
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
         if !origin_allowed(origin, host, &app.settings().server.allowed_origins) {
             tracing::warn!(origin, "WebSocket upgrade refused: origin not allowed");
             return error_response(
@@ -165,9 +156,7 @@ pub async fn upgrade(app: AppState, parts: &mut Parts) -> Response {
         // tungstenite reserves by default.
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| {
-            tasks.track_future(Connection::new(app, protocol, header_token).run(socket))
-        })
+        .on_upgrade(move |socket| tasks.track_future(Connection::new(app, protocol, header_token).run(socket)))
 }
 
 /// What the connection loop sends to the writer task.
@@ -224,17 +213,10 @@ impl Connection {
             while let Some(message) = outbound_rx.recv().await {
                 let (frame, last) = match message {
                     Outbound::Text(text) => (Message::Text(text.into()), false),
-                    Outbound::Ping => (
-                        Message::Ping(axum::body::Bytes::from_static(b"wayfarer")),
-                        false,
-                    ),
-                    Outbound::Close(code, reason) => (
-                        Message::Close(Some(CloseFrame {
-                            code,
-                            reason: Utf8Bytes::from_static(reason),
-                        })),
-                        true,
-                    ),
+                    Outbound::Ping => (Message::Ping(axum::body::Bytes::from_static(b"wayfarer")), false),
+                    Outbound::Close(code, reason) => {
+                        (Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) })), true)
+                    }
                 };
                 match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
                     Ok(Ok(())) if !last => {}
@@ -247,10 +229,8 @@ impl Connection {
         let settings = self.app.settings().websocket.clone();
         let shutdown = self.app.shutdown_token().clone();
         let init_deadline = Instant::now() + settings.connection_init_timeout;
-        let mut keepalive = tokio::time::interval_at(
-            Instant::now() + settings.keepalive_interval,
-            settings.keepalive_interval,
-        );
+        let mut keepalive =
+            tokio::time::interval_at(Instant::now() + settings.keepalive_interval, settings.keepalive_interval);
         let mut last_heard = Instant::now();
 
         let ending = loop {
@@ -314,8 +294,7 @@ impl Connection {
             }
             Ending::Vanished => 1006,
         };
-        metrics::counter!("wayfarer_websocket_closes_total", "code" => code.to_string())
-            .increment(1);
+        metrics::counter!("wayfarer_websocket_closes_total", "code" => code.to_string()).increment(1);
         drop(self.outbound);
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     }
@@ -325,8 +304,7 @@ impl Connection {
     }
 
     async fn send_complete(&self, id: &str) {
-        self.send_json(json!({ "type": "complete", "id": id }))
-            .await;
+        self.send_json(json!({ "type": "complete", "id": id })).await;
     }
 
     /// Handles one text message; `Some` ends the connection.
@@ -349,10 +327,7 @@ impl Connection {
                     return Some(Ending::Close(4400, "Invalid message received: missing id"));
                 };
                 let Some(Value::Object(payload)) = message.get("payload") else {
-                    return Some(Ending::Close(
-                        4400,
-                        "Invalid message received: missing payload",
-                    ));
+                    return Some(Ending::Close(4400, "Invalid message received: missing payload"));
                 };
                 self.on_subscribe(id.clone(), payload).await
             }
@@ -367,13 +342,8 @@ impl Connection {
                 }
                 None
             }
-            (Protocol::LegacyWs, "connection_terminate") => {
-                Some(Ending::Close(1000, "Normal closure"))
-            }
-            _ => Some(Ending::Close(
-                4400,
-                "Invalid message received: unknown type",
-            )),
+            (Protocol::LegacyWs, "connection_terminate") => Some(Ending::Close(1000, "Normal closure")),
+            _ => Some(Ending::Close(4400, "Invalid message received: unknown type")),
         }
     }
 
@@ -392,18 +362,12 @@ impl Connection {
             .map(str::to_owned)
             .or_else(|| self.header_token.clone());
         let Some(token) = token else {
-            return self
-                .refuse("Forbidden: send {\"authorization\": \"Bearer <token>\"}")
-                .await;
+            return self.refuse("Forbidden: send {\"authorization\": \"Bearer <token>\"}").await;
         };
         let auth = RequestAuth::from_result(self.app.sessions().authenticate(&token).await);
         match &auth {
             RequestAuth::Session(session) => {
-                self.revocations = Some(
-                    self.app
-                        .bus()
-                        .subscribe(&Topic::session(&session.session.id)),
-                );
+                self.revocations = Some(self.app.bus().subscribe(&Topic::session(&session.session.id)));
                 self.auth = Some(auth);
                 self.send_json(json!({ "type": "connection_ack" })).await;
                 if self.protocol == Protocol::LegacyWs {
@@ -414,26 +378,18 @@ impl Connection {
             RequestAuth::Rejected(RejectReason::StoreUnavailable) => {
                 Some(Ending::Close(4500, "Sessions temporarily unavailable"))
             }
-            _ => {
-                self.refuse("Forbidden: the session is unknown, expired or ended")
-                    .await
-            }
+            _ => self.refuse("Forbidden: the session is unknown, expired or ended").await,
         }
     }
 
     async fn refuse(&self, reason: &'static str) -> Option<Ending> {
         if self.protocol == Protocol::LegacyWs {
-            self.send_json(json!({ "type": "connection_error", "payload": { "message": reason } }))
-                .await;
+            self.send_json(json!({ "type": "connection_error", "payload": { "message": reason } })).await;
         }
         Some(Ending::Close(4403, reason))
     }
 
-    async fn on_subscribe(
-        &mut self,
-        id: String,
-        payload: &serde_json::Map<String, Value>,
-    ) -> Option<Ending> {
+    async fn on_subscribe(&mut self, id: String, payload: &serde_json::Map<String, Value>) -> Option<Ending> {
         let Some(auth) = &self.auth else {
             return Some(Ending::Close(4401, "Unauthorized"));
         };
@@ -463,22 +419,19 @@ impl Connection {
                 "message": format!("At most {limit} operations may be active on one connection."),
                 "extensions": { "code": Code::QueryTooComplex.as_str() }
             }]);
-            self.send_json(json!({ "type": "error", "id": id, "payload": errors }))
-                .await;
+            self.send_json(json!({ "type": "error", "id": id, "payload": errors })).await;
             return None;
         }
         // The session may have expired or ended since connection_init:
         // authenticate again (which also slides its TTL).
         let auth = match auth {
-            RequestAuth::Session(session) => {
-                match self.app.sessions().authenticate_key(&session.key).await {
-                    Ok(fresh) => RequestAuth::Session(Box::new(fresh)),
-                    Err(crate::sessions::AuthError::Unavailable(_)) => {
-                        return Some(Ending::Close(4500, "Sessions temporarily unavailable"));
-                    }
-                    Err(_) => return Some(Ending::Close(4403, "Forbidden: session ended")),
+            RequestAuth::Session(session) => match self.app.sessions().authenticate_key(&session.key).await {
+                Ok(fresh) => RequestAuth::Session(Box::new(fresh)),
+                Err(crate::sessions::AuthError::Unavailable(_)) => {
+                    return Some(Ending::Close(4500, "Sessions temporarily unavailable"));
                 }
-            }
+                Err(_) => return Some(Ending::Close(4403, "Forbidden: session ended")),
+            },
             _ => return Some(Ending::Close(4403, "Forbidden")),
         };
         let request = request.data(auth);
@@ -494,37 +447,21 @@ impl Connection {
             while let Some(response) = responses.next().await {
                 let (body, request_error) = response_json(&response);
                 let message = if first && request_error {
-                    let errors = body
-                        .get("errors")
-                        .cloned()
-                        .unwrap_or(Value::Array(Vec::new()));
-                    let sent = outbound.send(Outbound::Text(
-                        json!({ "type": "error", "id": task_id, "payload": errors }).to_string(),
-                    ));
+                    let errors = body.get("errors").cloned().unwrap_or(Value::Array(Vec::new()));
+                    let sent = outbound
+                        .send(Outbound::Text(json!({ "type": "error", "id": task_id, "payload": errors }).to_string()));
                     let _ = sent.await;
                     return task_id;
                 } else {
-                    let kind = if protocol == Protocol::TransportWs {
-                        "next"
-                    } else {
-                        "data"
-                    };
+                    let kind = if protocol == Protocol::TransportWs { "next" } else { "data" };
                     json!({ "type": kind, "id": task_id, "payload": body })
                 };
                 first = false;
-                if outbound
-                    .send(Outbound::Text(message.to_string()))
-                    .await
-                    .is_err()
-                {
+                if outbound.send(Outbound::Text(message.to_string())).await.is_err() {
                     return task_id;
                 }
             }
-            let _ = outbound
-                .send(Outbound::Text(
-                    json!({ "type": "complete", "id": task_id }).to_string(),
-                ))
-                .await;
+            let _ = outbound.send(Outbound::Text(json!({ "type": "complete", "id": task_id }).to_string())).await;
             task_id
         });
         self.active.insert(id, handle);
@@ -547,33 +484,13 @@ mod tests {
     #[test]
     fn origins_same_origin_loopback_and_allow_list() {
         let none: Vec<String> = Vec::new();
-        assert!(origin_allowed(
-            "http://localhost:3000",
-            Some("api.example.com"),
-            &none
-        ));
+        assert!(origin_allowed("http://localhost:3000", Some("api.example.com"), &none));
         assert!(origin_allowed("http://127.0.0.1:8000", None, &none));
-        assert!(origin_allowed(
-            "https://app.example.com",
-            Some("app.example.com"),
-            &none
-        ));
-        assert!(origin_allowed(
-            "http://app.example.com:8080",
-            Some("app.example.com:8080"),
-            &none
-        ));
-        assert!(!origin_allowed(
-            "https://evil.example",
-            Some("app.example.com"),
-            &none
-        ));
+        assert!(origin_allowed("https://app.example.com", Some("app.example.com"), &none));
+        assert!(origin_allowed("http://app.example.com:8080", Some("app.example.com:8080"), &none));
+        assert!(!origin_allowed("https://evil.example", Some("app.example.com"), &none));
         assert!(!origin_allowed("null", Some("app.example.com"), &none));
         let list = vec!["https://evil.example".to_owned()];
-        assert!(origin_allowed(
-            "https://evil.example",
-            Some("app.example.com"),
-            &list
-        ));
+        assert!(origin_allowed("https://evil.example", Some("app.example.com"), &list));
     }
 }

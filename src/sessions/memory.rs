@@ -39,18 +39,13 @@ pub struct MemorySessionStore {
 impl MemorySessionStore {
     /// An empty store that reads time from `clock`.
     pub fn new(clock: SharedClock) -> Self {
-        Self {
-            inner: Mutex::new(Inner::default()),
-            clock,
-        }
+        Self { inner: Mutex::new(Inner::default()), clock }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the map half-updated
         // (every operation is a single insert/remove), so keep serving.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn deadline(&self, ttl: Duration) -> DateTime<Utc> {
@@ -60,11 +55,7 @@ impl MemorySessionStore {
     /// Live sessions held (for tests and status).
     pub fn len(&self) -> usize {
         let now = self.clock.now();
-        self.lock()
-            .entries
-            .values()
-            .filter(|e| e.expires_at > now)
-            .count()
+        self.lock().entries.values().filter(|e| e.expires_at > now).count()
     }
 
     /// Whether no live session is held.
@@ -75,12 +66,7 @@ impl MemorySessionStore {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn insert(
-        &self,
-        key: &TokenHash,
-        session: &Session,
-        ttl: Duration,
-    ) -> Result<(), SessionStoreError> {
+    async fn insert(&self, key: &TokenHash, session: &Session, ttl: Duration) -> Result<(), SessionStoreError> {
         let expires_at = self.deadline(ttl);
         let now = self.clock.now();
         let mut inner = self.lock();
@@ -89,21 +75,11 @@ impl SessionStore for MemorySessionStore {
             inner.inserts_since_sweep = 0;
             inner.entries.retain(|_, e| e.expires_at > now);
         }
-        inner.entries.insert(
-            key.clone(),
-            Entry {
-                session: session.clone(),
-                expires_at,
-            },
-        );
+        inner.entries.insert(key.clone(), Entry { session: session.clone(), expires_at });
         Ok(())
     }
 
-    async fn touch(
-        &self,
-        key: &TokenHash,
-        ttl: Duration,
-    ) -> Result<Option<Session>, SessionStoreError> {
+    async fn touch(&self, key: &TokenHash, ttl: Duration) -> Result<Option<Session>, SessionStoreError> {
         let now = self.clock.now();
         let expires_at = self.deadline(ttl);
         let mut inner = self.lock();
@@ -120,21 +96,13 @@ impl SessionStore for MemorySessionStore {
         }
     }
 
-    async fn update(
-        &self,
-        key: &TokenHash,
-        session: &Session,
-        ttl: Duration,
-    ) -> Result<bool, SessionStoreError> {
+    async fn update(&self, key: &TokenHash, session: &Session, ttl: Duration) -> Result<bool, SessionStoreError> {
         let now = self.clock.now();
         let expires_at = self.deadline(ttl);
         let mut inner = self.lock();
         match inner.entries.get_mut(key) {
             Some(entry) if entry.expires_at > now => {
-                *entry = Entry {
-                    session: session.clone(),
-                    expires_at,
-                };
+                *entry = Entry { session: session.clone(), expires_at };
                 Ok(true)
             }
             _ => Ok(false),
@@ -143,11 +111,7 @@ impl SessionStore for MemorySessionStore {
 
     async fn remove(&self, key: &TokenHash) -> Result<bool, SessionStoreError> {
         let now = self.clock.now();
-        Ok(self
-            .lock()
-            .entries
-            .remove(key)
-            .is_some_and(|e| e.expires_at > now))
+        Ok(self.lock().entries.remove(key).is_some_and(|e| e.expires_at > now))
     }
 
     async fn ping(&self) -> Result<Duration, SessionStoreError> {

@@ -66,22 +66,14 @@ impl SessionToken {
     pub fn generate() -> Self {
         let mut bytes = [0u8; TOKEN_BYTES];
         rand::rng().fill_bytes(&mut bytes);
-        Self(SecretString::from(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
-        ))
+        Self(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     /// Checks the shape of a token the client sent, before any store lookup.
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let well_formed = raw.len() == TOKEN_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if well_formed {
-            Ok(Self(SecretString::from(raw.to_owned())))
-        } else {
-            Err(AuthError::Malformed)
-        }
+        let well_formed =
+            raw.len() == TOKEN_LEN && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if well_formed { Ok(Self(SecretString::from(raw.to_owned()))) } else { Err(AuthError::Malformed) }
     }
 
     /// The token text, for the one response that hands it to the client.
@@ -91,9 +83,7 @@ impl SessionToken {
 
     /// The store key derived from this token.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(hex::encode(Sha256::digest(
-            self.0.expose_secret().as_bytes(),
-        )))
+        TokenHash(hex::encode(Sha256::digest(self.0.expose_secret().as_bytes())))
     }
 }
 
@@ -167,25 +157,11 @@ pub enum SessionStoreError {
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Stores a new session under `key`.
-    async fn insert(
-        &self,
-        key: &TokenHash,
-        session: &Session,
-        ttl: Duration,
-    ) -> Result<(), SessionStoreError>;
+    async fn insert(&self, key: &TokenHash, session: &Session, ttl: Duration) -> Result<(), SessionStoreError>;
     /// Fetches a live session and restarts its TTL; `None` when unknown or expired.
-    async fn touch(
-        &self,
-        key: &TokenHash,
-        ttl: Duration,
-    ) -> Result<Option<Session>, SessionStoreError>;
+    async fn touch(&self, key: &TokenHash, ttl: Duration) -> Result<Option<Session>, SessionStoreError>;
     /// Replaces a live session's record (restarting its TTL); `false` when it is gone.
-    async fn update(
-        &self,
-        key: &TokenHash,
-        session: &Session,
-        ttl: Duration,
-    ) -> Result<bool, SessionStoreError>;
+    async fn update(&self, key: &TokenHash, session: &Session, ttl: Duration) -> Result<bool, SessionStoreError>;
     /// Deletes a session; `false` when there was none.
     async fn remove(&self, key: &TokenHash) -> Result<bool, SessionStoreError>;
     /// Round-trip time to the backend.
@@ -198,9 +174,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization: Bearer` header or init payload.
-    #[error(
-        "this operation needs a session: send `Authorization: Bearer <token>` from startSession"
-    )]
+    #[error("this operation needs a session: send `Authorization: Bearer <token>` from startSession")]
     Missing,
     /// Not the shape of a Wayfarer token.
     #[error("the session token is malformed")]
@@ -244,18 +218,8 @@ pub struct SessionService {
 
 impl SessionService {
     /// A service over `store` with the given idle TTL.
-    pub fn new(
-        store: Arc<dyn SessionStore>,
-        bus: Arc<dyn EventBus>,
-        clock: SharedClock,
-        idle_ttl: Duration,
-    ) -> Self {
-        Self {
-            store,
-            bus,
-            clock,
-            idle_ttl,
-        }
+    pub fn new(store: Arc<dyn SessionStore>, bus: Arc<dyn EventBus>, clock: SharedClock, idle_ttl: Duration) -> Self {
+        Self { store, bus, clock, idle_ttl }
     }
 
     /// The backend, for health checks and status.
@@ -289,9 +253,7 @@ impl SessionService {
             conversation: Vec::new(),
         };
         let token = SessionToken::generate();
-        self.store
-            .insert(&token.hash(), &session, self.idle_ttl)
-            .await?;
+        self.store.insert(&token.hash(), &session, self.idle_ttl).await?;
         Ok(Ok((token, session)))
     }
 
@@ -303,17 +265,11 @@ impl SessionService {
 
     /// Re-checks a session already authenticated by its key (a long-lived
     /// socket does this per operation), sliding the TTL.
-    pub async fn authenticate_key(
-        &self,
-        key: &TokenHash,
-    ) -> Result<AuthenticatedSession, AuthError> {
+    pub async fn authenticate_key(&self, key: &TokenHash) -> Result<AuthenticatedSession, AuthError> {
         match self.store.touch(key, self.idle_ttl).await? {
             Some(mut session) => {
                 session.expires_at = self.expiry_from(self.clock.now());
-                Ok(AuthenticatedSession {
-                    key: key.clone(),
-                    session,
-                })
+                Ok(AuthenticatedSession { key: key.clone(), session })
             }
             None => Err(AuthError::Unknown),
         }
@@ -321,22 +277,14 @@ impl SessionService {
 
     /// Saves a changed session (conversation, preferences); `false` if it ended meanwhile.
     pub async fn save(&self, auth: &AuthenticatedSession) -> Result<bool, SessionStoreError> {
-        self.store
-            .update(&auth.key, &auth.session, self.idle_ttl)
-            .await
+        self.store.update(&auth.key, &auth.session, self.idle_ttl).await
     }
 
     /// Ends a session at once and tells every instance to drop its sockets.
     pub async fn end(&self, auth: &AuthenticatedSession) -> Result<bool, SessionStoreError> {
         let removed = self.store.remove(&auth.key).await?;
-        let event = BusEvent::SessionEnded {
-            session_id: auth.session.id.0.clone(),
-        };
-        if let Err(error) = self
-            .bus
-            .publish(&Topic::session(&auth.session.id), &event)
-            .await
-        {
+        let event = BusEvent::SessionEnded { session_id: auth.session.id.0.clone() };
+        if let Err(error) = self.bus.publish(&Topic::session(&auth.session.id), &event).await {
             // The record is gone, so the token no longer works anywhere; an open
             // socket on another instance notices at its next operation.
             tracing::warn!(%error, "could not publish session revocation");
@@ -399,16 +347,8 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused_before_any_lookup() {
-        for raw in [
-            "",
-            "short",
-            "has space in it and is long enough to be fun!!",
-            &"a".repeat(44),
-        ] {
-            assert!(
-                matches!(SessionToken::parse(raw), Err(AuthError::Malformed)),
-                "{raw}"
-            );
+        for raw in ["", "short", "has space in it and is long enough to be fun!!", &"a".repeat(44)] {
+            assert!(matches!(SessionToken::parse(raw), Err(AuthError::Malformed)), "{raw}");
         }
     }
 
@@ -416,10 +356,7 @@ mod tests {
     fn locales_are_normalised_or_refused() {
         assert_eq!(normalise_locale("pt-br").as_deref(), Some("pt-BR"));
         assert_eq!(normalise_locale("EN").as_deref(), Some("en"));
-        assert_eq!(
-            normalise_locale("zh_hant_tw").as_deref(),
-            Some("zh-Hant-TW")
-        );
+        assert_eq!(normalise_locale("zh_hant_tw").as_deref(), Some("zh-Hant-TW"));
         assert_eq!(normalise_locale("english!"), None);
         assert_eq!(normalise_locale(""), None);
     }

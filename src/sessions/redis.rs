@@ -34,27 +34,15 @@ fn ttl_secs(ttl: Duration) -> u64 {
 
 #[async_trait]
 impl SessionStore for RedisSessionStore {
-    async fn insert(
-        &self,
-        key: &TokenHash,
-        session: &Session,
-        ttl: Duration,
-    ) -> Result<(), SessionStoreError> {
+    async fn insert(&self, key: &TokenHash, session: &Session, ttl: Duration) -> Result<(), SessionStoreError> {
         let json = serde_json::to_string(session)?;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(key))
-            .arg(json)
-            .arg("EX")
-            .arg(ttl_secs(ttl));
+        cmd.arg(self.key(key)).arg(json).arg("EX").arg(ttl_secs(ttl));
         let _: () = self.redis.query(&cmd).await?;
         Ok(())
     }
 
-    async fn touch(
-        &self,
-        key: &TokenHash,
-        ttl: Duration,
-    ) -> Result<Option<Session>, SessionStoreError> {
+    async fn touch(&self, key: &TokenHash, ttl: Duration) -> Result<Option<Session>, SessionStoreError> {
         let mut cmd = redis::cmd("GETEX");
         cmd.arg(self.key(key)).arg("EX").arg(ttl_secs(ttl));
         let json: Option<String> = self.redis.query(&cmd).await?;
@@ -64,20 +52,11 @@ impl SessionStore for RedisSessionStore {
         }
     }
 
-    async fn update(
-        &self,
-        key: &TokenHash,
-        session: &Session,
-        ttl: Duration,
-    ) -> Result<bool, SessionStoreError> {
+    async fn update(&self, key: &TokenHash, session: &Session, ttl: Duration) -> Result<bool, SessionStoreError> {
         let json = serde_json::to_string(session)?;
         // XX: never resurrect a session that expired or was ended meanwhile.
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(key))
-            .arg(json)
-            .arg("EX")
-            .arg(ttl_secs(ttl))
-            .arg("XX");
+        cmd.arg(self.key(key)).arg(json).arg("EX").arg(ttl_secs(ttl)).arg("XX");
         let reply: Option<String> = self.redis.query(&cmd).await?;
         Ok(reply.is_some())
     }

@@ -41,9 +41,7 @@ impl SessionObject {
 
     /// The conversation with the agent.
     async fn conversation(&self) -> Conversation {
-        Conversation {
-            messages: self.0.conversation.iter().map(Message::from).collect(),
-        }
+        Conversation { messages: self.0.conversation.iter().map(Message::from).collect() }
     }
 }
 
@@ -69,12 +67,7 @@ pub struct Message {
 
 impl From<&ConversationMessage> for Message {
     fn from(m: &ConversationMessage) -> Self {
-        Self {
-            role: m.role,
-            text: m.text.clone(),
-            language: m.language.clone(),
-            at: m.at.into(),
-        }
+        Self { role: m.role, text: m.text.clone(), language: m.language.clone(), at: m.at.into() }
     }
 }
 
@@ -113,20 +106,12 @@ impl SessionMutation {
         time_zone: Option<String>,
     ) -> Result<StartSessionPayload, ApiError> {
         let sessions = service::<SessionService>(ctx)?;
-        match sessions
-            .start(locale.as_deref(), time_zone.as_deref())
-            .await
-        {
-            Ok(Ok((token, session))) => Ok(StartSessionPayload {
-                token: token.expose().to_owned(),
-                session: SessionObject(session),
-            }),
-            Ok(Err(error @ SessionInputError::Locale)) => {
-                Err(ApiError::bad_input("locale", error.to_string()))
+        match sessions.start(locale.as_deref(), time_zone.as_deref()).await {
+            Ok(Ok((token, session))) => {
+                Ok(StartSessionPayload { token: token.expose().to_owned(), session: SessionObject(session) })
             }
-            Ok(Err(error @ SessionInputError::TimeZone)) => {
-                Err(ApiError::bad_input("timeZone", error.to_string()))
-            }
+            Ok(Err(error @ SessionInputError::Locale)) => Err(ApiError::bad_input("locale", error.to_string())),
+            Ok(Err(error @ SessionInputError::TimeZone)) => Err(ApiError::bad_input("timeZone", error.to_string())),
             Err(error) => Err(ApiError::internal(&error)),
         }
     }

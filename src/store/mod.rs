@@ -55,10 +55,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("engine", &self.engine)
-            .field("url", &self.display_url)
-            .finish()
+        f.debug_struct("Store").field("engine", &self.engine).field("url", &self.display_url).finish()
     }
 }
 
@@ -108,10 +105,7 @@ pub struct InstanceRecord {
 
 impl Store {
     /// Connects (creating the SQLite file and its directory if needed); does not migrate.
-    pub async fn connect(
-        url: &SecretString,
-        settings: &DatabaseSettings,
-    ) -> Result<Self, StoreError> {
+    pub async fn connect(url: &SecretString, settings: &DatabaseSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let raw = url.expose_secret();
         let engine = DatabaseEngine::of_url(raw).ok_or(StoreError::UnsupportedUrl)?;
@@ -139,11 +133,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self {
-            pool,
-            engine,
-            display_url: redact_url(raw),
-        })
+        Ok(Self { pool, engine, display_url: redact_url(raw) })
     }
 
     /// Which engine this is.
@@ -230,12 +220,7 @@ impl Store {
     }
 
     /// Records this instance as started (or restarted).
-    pub async fn register_instance(
-        &self,
-        id: &str,
-        version: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn register_instance(&self, id: &str, version: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let ms = now.timestamp_millis();
         sqlx::query(
             "INSERT INTO instances (id, version, started_at, heartbeat_at, stopped_at) VALUES ($1, $2, $3, $4, NULL) \
@@ -265,11 +250,7 @@ impl Store {
     }
 
     /// Marks this instance stopped (graceful shutdown).
-    pub async fn deregister_instance(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn deregister_instance(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE instances SET stopped_at = $1 WHERE id = $2 AND stopped_at IS NULL")
             .bind(now.timestamp_millis())
             .bind(id)
@@ -279,10 +260,7 @@ impl Store {
     }
 
     /// Instances whose heartbeat is newer than `since`, oldest start first.
-    pub async fn live_instances(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<InstanceRecord>, StoreError> {
+    pub async fn live_instances(&self, since: DateTime<Utc>) -> Result<Vec<InstanceRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, version, started_at, heartbeat_at FROM instances \
              WHERE stopped_at IS NULL AND heartbeat_at >= $1 ORDER BY started_at, id",
@@ -314,9 +292,7 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
         return Ok(());
@@ -324,10 +300,8 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
     if let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
     }
     Ok(())
 }

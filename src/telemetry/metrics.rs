@@ -17,9 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 const MAX_OPERATION_LABELS: usize = 200;
 
 /// Latency buckets in seconds: 1 ms to 30 s.
-const LATENCY_BUCKETS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 30.0,
-];
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 30.0];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -27,10 +26,8 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets_for_metric(
-                Matcher::Suffix("duration_seconds".to_owned()),
-                &LATENCY_BUCKETS,
-            );
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".to_owned()), &LATENCY_BUCKETS);
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
                     describe();
@@ -46,51 +43,21 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 fn describe() {
-    metrics::describe_counter!(
-        "wayfarer_graphql_operations_total",
-        "GraphQL operations executed, by name and type"
-    );
+    metrics::describe_counter!("wayfarer_graphql_operations_total", "GraphQL operations executed, by name and type");
     metrics::describe_histogram!(
         "wayfarer_graphql_operation_duration_seconds",
         metrics::Unit::Seconds,
         "GraphQL operation latency, by name and type"
     );
-    metrics::describe_counter!(
-        "wayfarer_graphql_errors_total",
-        "GraphQL errors sent, by extensions.code"
-    );
-    metrics::describe_counter!(
-        "wayfarer_http_requests_total",
-        "HTTP requests, by route and status"
-    );
-    metrics::describe_gauge!(
-        "wayfarer_websocket_connections",
-        "Open GraphQL WebSocket connections"
-    );
-    metrics::describe_gauge!(
-        "wayfarer_websocket_subscriptions",
-        "Active subscriptions over WebSocket"
-    );
-    metrics::describe_counter!(
-        "wayfarer_websocket_closes_total",
-        "WebSocket closes, by close code"
-    );
-    metrics::describe_gauge!(
-        "wayfarer_redis_pool_connections",
-        "Redis pool connections, by state"
-    );
-    metrics::describe_gauge!(
-        "wayfarer_sql_pool_connections",
-        "SQL pool connections, by state"
-    );
-    metrics::describe_counter!(
-        "wayfarer_event_bus_reconnects_total",
-        "Event bus resubscriptions after a Redis loss"
-    );
-    metrics::describe_counter!(
-        "wayfarer_event_bus_lagged_total",
-        "Events skipped by subscribers that fell behind"
-    );
+    metrics::describe_counter!("wayfarer_graphql_errors_total", "GraphQL errors sent, by extensions.code");
+    metrics::describe_counter!("wayfarer_http_requests_total", "HTTP requests, by route and status");
+    metrics::describe_gauge!("wayfarer_websocket_connections", "Open GraphQL WebSocket connections");
+    metrics::describe_gauge!("wayfarer_websocket_subscriptions", "Active subscriptions over WebSocket");
+    metrics::describe_counter!("wayfarer_websocket_closes_total", "WebSocket closes, by close code");
+    metrics::describe_gauge!("wayfarer_redis_pool_connections", "Redis pool connections, by state");
+    metrics::describe_gauge!("wayfarer_sql_pool_connections", "SQL pool connections, by state");
+    metrics::describe_counter!("wayfarer_event_bus_reconnects_total", "Event bus resubscriptions after a Redis loss");
+    metrics::describe_counter!("wayfarer_event_bus_lagged_total", "Events skipped by subscribers that fell behind");
     metrics::describe_gauge!("wayfarer_health_status", "0 ok, 1 degraded, 2 down");
 }
 
@@ -136,18 +103,13 @@ impl LiveGuard {
     /// Takes one unit of `which`.
     pub fn new(counts: &Arc<LiveCounts>, which: LiveKind) -> Self {
         counts.counter(which).fetch_add(1, Ordering::Relaxed);
-        Self {
-            counts: counts.clone(),
-            which,
-        }
+        Self { counts: counts.clone(), which }
     }
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.counts
-            .counter(self.which)
-            .fetch_sub(1, Ordering::Relaxed);
+        self.counts.counter(self.which).fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -173,10 +135,7 @@ pub fn operation_label(name: Option<&str>) -> String {
     if !valid {
         return "other".to_owned();
     }
-    let mut seen = SEEN
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut seen = SEEN.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if seen.contains(name) {
         return name.to_owned();
     }
@@ -188,16 +147,10 @@ pub fn operation_label(name: Option<&str>) -> String {
 }
 
 /// Records one executed operation.
-pub fn record_operation(
-    kind: &'static str,
-    label: &str,
-    elapsed: Duration,
-    error_codes: &[&'static str],
-) {
+pub fn record_operation(kind: &'static str, label: &str, elapsed: Duration, error_codes: &[&'static str]) {
     let labels = [("operation", label.to_owned()), ("type", kind.to_owned())];
     metrics::counter!("wayfarer_graphql_operations_total", &labels).increment(1);
-    metrics::histogram!("wayfarer_graphql_operation_duration_seconds", &labels)
-        .record(elapsed.as_secs_f64());
+    metrics::histogram!("wayfarer_graphql_operation_duration_seconds", &labels).record(elapsed.as_secs_f64());
     record_errors(error_codes);
 }
 

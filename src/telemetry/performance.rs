@@ -53,19 +53,13 @@ pub struct PerformanceReport {
 impl PerformanceWindow {
     /// A window of the given length.
     pub fn new(window: Duration) -> Self {
-        Self {
-            window,
-            samples: Mutex::new(HashMap::new()),
-        }
+        Self { window, samples: Mutex::new(HashMap::new()) }
     }
 
     /// Adds one completed operation.
     pub fn record(&self, key: &str, elapsed: Duration) {
         let now = Instant::now();
-        let mut samples = self
-            .samples
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut samples = self.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !samples.contains_key(key) && samples.len() >= MAX_OPERATIONS {
             return;
         }
@@ -74,10 +68,7 @@ impl PerformanceWindow {
         while queue.len() > MAX_SAMPLES {
             queue.pop_front();
         }
-        while queue
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > self.window)
-        {
+        while queue.front().is_some_and(|(at, _)| now.duration_since(*at) > self.window) {
             queue.pop_front();
         }
     }
@@ -85,16 +76,10 @@ impl PerformanceWindow {
     /// Figures per operation for the current window.
     pub fn report(&self) -> PerformanceReport {
         let now = Instant::now();
-        let mut samples = self
-            .samples
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut samples = self.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut operations = BTreeMap::new();
         samples.retain(|key, queue| {
-            while queue
-                .front()
-                .is_some_and(|(at, _)| now.duration_since(*at) > self.window)
-            {
+            while queue.front().is_some_and(|(at, _)| now.duration_since(*at) > self.window) {
                 queue.pop_front();
             }
             if queue.is_empty() {
@@ -103,10 +88,7 @@ impl PerformanceWindow {
             let mut latencies: Vec<Duration> = queue.iter().map(|(_, d)| *d).collect();
             latencies.sort_unstable();
             let oldest = queue.front().map_or(now, |(at, _)| *at);
-            let span = now
-                .duration_since(oldest)
-                .max(Duration::from_secs(1))
-                .min(self.window);
+            let span = now.duration_since(oldest).max(Duration::from_secs(1)).min(self.window);
             operations.insert(
                 key.clone(),
                 OperationPerformance {
@@ -115,17 +97,12 @@ impl PerformanceWindow {
                     p50_ms: quantile_ms(&latencies, 0.50),
                     p95_ms: quantile_ms(&latencies, 0.95),
                     p99_ms: quantile_ms(&latencies, 0.99),
-                    max_ms: latencies
-                        .last()
-                        .map_or(0.0, |d| round3(d.as_secs_f64() * 1000.0)),
+                    max_ms: latencies.last().map_or(0.0, |d| round3(d.as_secs_f64() * 1000.0)),
                 },
             );
             true
         });
-        PerformanceReport {
-            window_seconds: self.window.as_secs(),
-            operations,
-        }
+        PerformanceReport { window_seconds: self.window.as_secs(), operations }
     }
 }
 

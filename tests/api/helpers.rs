@@ -119,14 +119,7 @@ impl TestApp {
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        Self {
-            addr,
-            state,
-            http: reqwest::Client::new(),
-            stop: Some(stop),
-            server: Some(server),
-            _data: data,
-        }
+        Self { addr, state, http: reqwest::Client::new(), stop: Some(stop), server: Some(server), _data: data }
     }
 
     /// `http://addr/path`.
@@ -312,6 +305,14 @@ impl Ws {
     /// Waits for the close, asserting the code.
     pub async fn expect_close(&mut self, code: u16) {
         assert_eq!(self.closed_within(Duration::from_secs(10)).await, Closed::Code(code));
+    }
+
+    /// The next frame of any kind, within 10 s (`None` when the socket ended).
+    pub async fn raw_next(&mut self) -> Option<Message> {
+        match tokio::time::timeout(Duration::from_secs(10), self.inner.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            _ => None,
+        }
     }
 
     /// Drops the TCP connection without a close frame.

@@ -2,6 +2,9 @@
 //! Each module starts the real application and talks to it as a client would.
 
 mod helpers;
+mod http_audit;
+mod http_spec;
 mod session_store;
 mod sessions;
 mod sql_store;
+mod websocket;

@@ -102,7 +102,8 @@ async fn redis_holds_only_token_hashes() {
     let prefix = unique_prefix();
     let pool = redis_pool(&prefix);
     let store = Arc::new(RedisSessionStore::new(pool.clone()));
-    let service = SessionService::new(store, Arc::new(MemoryEventBus::new()), Arc::new(SystemClock), Duration::from_secs(60));
+    let service =
+        SessionService::new(store, Arc::new(MemoryEventBus::new()), Arc::new(SystemClock), Duration::from_secs(60));
     let (token, _) = service.start(None, None).await.expect("store").expect("valid");
     let keys: Vec<String> = pool.query(redis::cmd("KEYS").arg(format!("{prefix}:*"))).await.expect("keys");
     assert_eq!(keys.len(), 1);

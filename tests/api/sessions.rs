@@ -12,7 +12,8 @@ async fn start_use_and_end_a_session(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
     // Start: no token needed; the defaults and the given values come back.
-    let (status, body) = app.graphql(START_SESSION, json!({ "locale": "pt-br", "timeZone": "America/Sao_Paulo" }), None).await;
+    let (status, body) =
+        app.graphql(START_SESSION, json!({ "locale": "pt-br", "timeZone": "America/Sao_Paulo" }), None).await;
     assert_eq!(status, 200, "{body}");
     let started = &body["data"]["startSession"];
     let token = started["token"].as_str().expect("token");
@@ -91,12 +92,9 @@ async fn missing_malformed_and_unknown_tokens_are_unauthenticated_on_redis() {
 #[tokio::test]
 async fn an_idle_session_expires_and_use_slides_it_in_memory() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::spawn_full(
-        Backend::Memory,
-        |s| s.sessions.idle_ttl = Duration::from_secs(3600),
-        Some(clock.clone()),
-    )
-    .await;
+    let app =
+        TestApp::spawn_full(Backend::Memory, |s| s.sessions.idle_ttl = Duration::from_secs(3600), Some(clock.clone()))
+            .await;
     let token = app.start_session().await;
     clock.advance(Duration::from_secs(3000));
     let (_, body) = app.graphql(CURRENT_SESSION, json!({}), Some(&token)).await;
@@ -127,10 +125,9 @@ async fn an_idle_session_expires_on_redis() {
 #[tokio::test]
 async fn start_session_refuses_a_bad_locale_or_time_zone() {
     let app = TestApp::spawn(Backend::Memory).await;
-    for (vars, field) in [
-        (json!({ "timeZone": "Mars/Olympus" }), "timeZone"),
-        (json!({ "locale": "english please" }), "locale"),
-    ] {
+    for (vars, field) in
+        [(json!({ "timeZone": "Mars/Olympus" }), "timeZone"), (json!({ "locale": "english please" }), "locale")]
+    {
         let (status, body) = app.graphql(START_SESSION, vars, None).await;
         assert_eq!(status, 200, "an execution error: {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
