@@ -25,21 +25,21 @@ use wayfarer::clock::SharedClock;
 use wayfarer::config::Settings;
 
 /// The Redis the suite runs against.
-pub fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
         panic!("TEST_REDIS_URL is not set: run the suite with `bash .ci/test`, which starts redis-server")
     })
 }
 
 /// The PostgreSQL admin URL the suite creates its databases from.
-pub fn postgres_admin_url() -> String {
+pub(crate) fn postgres_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!("TEST_DATABASE_URL is not set: run the suite with `bash .ci/test`, which starts PostgreSQL")
     })
 }
 
 /// A fresh, empty PostgreSQL database for one test; its URL.
-pub async fn fresh_postgres_database() -> String {
+pub(crate) async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = format!("wf_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(&admin).await.expect("connect to the test PostgreSQL");
@@ -51,13 +51,13 @@ pub async fn fresh_postgres_database() -> String {
 }
 
 /// A key prefix no other test uses.
-pub fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     format!("wftest-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Which backends a test application uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// In-memory sessions and bus, SQLite.
     Memory,
     /// Redis sessions and bus, PostgreSQL.
@@ -65,10 +65,8 @@ pub enum Backend {
 }
 
 /// Settings for a test application: port 0, its own data dir, quick status ticks.
-pub async fn test_settings(backend: Backend, data_dir: PathBuf) -> Settings {
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.data_dir = data_dir;
+pub(crate) async fn test_settings(backend: Backend, data_dir: PathBuf) -> Settings {
+    let mut settings = Settings { listen: "127.0.0.1:0".parse().expect("addr"), data_dir, ..Settings::default() };
     settings.status.interval = Duration::from_millis(250);
     settings.server.shutdown_grace_period = Duration::from_secs(3);
     if backend == Backend::Redis {
@@ -80,13 +78,13 @@ pub async fn test_settings(backend: Backend, data_dir: PathBuf) -> Settings {
 }
 
 /// A running in-process application.
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// Where it listens.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Its shared state (counts, services).
-    pub state: AppState,
+    pub(crate) state: AppState,
     /// An HTTP client.
-    pub http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _data: tempfile::TempDir,
@@ -94,17 +92,21 @@ pub struct TestApp {
 
 impl TestApp {
     /// Starts an application on `backend` with default test settings.
-    pub async fn spawn(backend: Backend) -> Self {
+    pub(crate) async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
     }
 
     /// Starts an application after `adjust` has changed its settings.
-    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+    pub(crate) async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         Self::spawn_full(backend, adjust, None).await
     }
 
     /// Starts an application with an injected clock.
-    pub async fn spawn_full(backend: Backend, adjust: impl FnOnce(&mut Settings), clock: Option<SharedClock>) -> Self {
+    pub(crate) async fn spawn_full(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Option<SharedClock>,
+    ) -> Self {
         let data = tempfile::tempdir().expect("tempdir");
         let mut settings = test_settings(backend, data.path().join("data")).await;
         adjust(&mut settings);
@@ -123,12 +125,12 @@ impl TestApp {
     }
 
     /// `http://addr/path`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// POSTs a GraphQL operation as `application/json`; returns status and body.
-    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
         let mut request = self
             .http
             .post(self.url("/graphql"))
@@ -144,19 +146,19 @@ impl TestApp {
     }
 
     /// Starts a session; returns its token.
-    pub async fn start_session(&self) -> String {
+    pub(crate) async fn start_session(&self) -> String {
         let (status, body) = self.graphql(START_SESSION, json!({}), None).await;
         assert_eq!(status, 200, "{body}");
         body["data"]["startSession"]["token"].as_str().expect("token").to_owned()
     }
 
     /// Opens a `graphql-transport-ws` socket (no messages sent).
-    pub async fn websocket(&self, protocol: &str) -> Ws {
+    pub(crate) async fn websocket(&self, protocol: &str) -> Ws {
         connect_ws(self.addr, protocol, &[]).await
     }
 
     /// Opens a socket, sends `connection_init` with `token`, and waits for the ack.
-    pub async fn websocket_acked(&self, token: &str) -> Ws {
+    pub(crate) async fn websocket_acked(&self, token: &str) -> Ws {
         let mut ws = self.websocket("graphql-transport-ws").await;
         ws.send_json(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }))
             .await;
@@ -166,7 +168,7 @@ impl TestApp {
     }
 
     /// Stops the application gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.shutdown().await;
     }
 
@@ -190,7 +192,7 @@ impl Drop for TestApp {
 }
 
 /// The contract's `StartSession`.
-pub const START_SESSION: &str = "mutation StartSession($locale: String, $timeZone: String) {
+pub(crate) const START_SESSION: &str = "mutation StartSession($locale: String, $timeZone: String) {
   startSession(locale: $locale, timeZone: $timeZone) {
     token
     session { id locale timeZone createdAt expiresAt }
@@ -198,7 +200,7 @@ pub const START_SESSION: &str = "mutation StartSession($locale: String, $timeZon
 }";
 
 /// The contract's `CurrentSession`.
-pub const CURRENT_SESSION: &str = "query CurrentSession {
+pub(crate) const CURRENT_SESSION: &str = "query CurrentSession {
   session {
     id
     locale
@@ -209,28 +211,28 @@ pub const CURRENT_SESSION: &str = "query CurrentSession {
 }";
 
 /// The contract's `EndSession`.
-pub const END_SESSION: &str = "mutation EndSession {
+pub(crate) const END_SESSION: &str = "mutation EndSession {
   endSession
 }";
 
 /// The contract's `ServiceStatus` query.
-pub const SERVICE_STATUS: &str = "query ServiceStatus {
+pub(crate) const SERVICE_STATUS: &str = "query ServiceStatus {
   serviceStatus { status version uptimeSeconds components { name status latencyMs detail } }
 }";
 
 /// The contract's `OnServiceStatus` subscription.
-pub const ON_SERVICE_STATUS: &str = "subscription OnServiceStatus {
+pub(crate) const ON_SERVICE_STATUS: &str = "subscription OnServiceStatus {
   serviceStatus { status at components { name status latencyMs detail } }
 }";
 
 /// A test WebSocket client speaking raw frames.
-pub struct Ws {
+pub(crate) struct Ws {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 /// What the server ended a socket with.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Closed {
+pub(crate) enum Closed {
     /// A close frame with this code.
     Code(u16),
     /// The TCP stream ended without a close frame.
@@ -238,12 +240,12 @@ pub enum Closed {
 }
 
 /// Opens a socket to `/graphql` with a subprotocol and extra headers.
-pub async fn connect_ws(addr: SocketAddr, protocol: &str, headers: &[(&str, &str)]) -> Ws {
+pub(crate) async fn connect_ws(addr: SocketAddr, protocol: &str, headers: &[(&str, &str)]) -> Ws {
     try_connect_ws(addr, protocol, headers).await.expect("WebSocket upgrade accepted")
 }
 
 /// Like [`connect_ws`], returning the handshake error (e.g. a 403) instead of panicking.
-pub async fn try_connect_ws(
+pub(crate) async fn try_connect_ws(
     addr: SocketAddr,
     protocol: &str,
     headers: &[(&str, &str)],
@@ -262,22 +264,22 @@ pub async fn try_connect_ws(
 
 impl Ws {
     /// Sends a JSON text message.
-    pub async fn send_json(&mut self, value: Value) {
+    pub(crate) async fn send_json(&mut self, value: Value) {
         self.send_text(&value.to_string()).await;
     }
 
     /// Sends a raw text message.
-    pub async fn send_text(&mut self, text: &str) {
+    pub(crate) async fn send_text(&mut self, text: &str) {
         self.inner.send(Message::text(text)).await.expect("send");
     }
 
     /// Sends a raw message.
-    pub async fn send(&mut self, message: Message) {
+    pub(crate) async fn send(&mut self, message: Message) {
         self.inner.send(message).await.expect("send");
     }
 
     /// The next JSON text message (pings skipped), within 10 s.
-    pub async fn next_json(&mut self) -> Value {
+    pub(crate) async fn next_json(&mut self) -> Value {
         loop {
             let next = tokio::time::timeout(Duration::from_secs(10), self.inner.next()).await;
             match next {
@@ -289,7 +291,7 @@ impl Ws {
     }
 
     /// Waits (up to `within`) for the server to close; returns how.
-    pub async fn closed_within(&mut self, within: Duration) -> Closed {
+    pub(crate) async fn closed_within(&mut self, within: Duration) -> Closed {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.inner.next()).await {
@@ -303,12 +305,12 @@ impl Ws {
     }
 
     /// Waits for the close, asserting the code.
-    pub async fn expect_close(&mut self, code: u16) {
+    pub(crate) async fn expect_close(&mut self, code: u16) {
         assert_eq!(self.closed_within(Duration::from_secs(10)).await, Closed::Code(code));
     }
 
     /// The next frame of any kind, within 10 s (`None` when the socket ended).
-    pub async fn raw_next(&mut self) -> Option<Message> {
+    pub(crate) async fn raw_next(&mut self) -> Option<Message> {
         match tokio::time::timeout(Duration::from_secs(10), self.inner.next()).await {
             Ok(Some(Ok(message))) => Some(message),
             _ => None,
@@ -316,23 +318,23 @@ impl Ws {
     }
 
     /// Drops the TCP connection without a close frame.
-    pub fn vanish(self) {
+    pub(crate) fn vanish(self) {
         drop(self.inner);
     }
 }
 
 /// A child process running the built `wayfarer` binary.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     /// The child.
-    pub child: tokio::process::Child,
+    pub(crate) child: tokio::process::Child,
     /// Where it listens.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     _data: Arc<tempfile::TempDir>,
 }
 
 impl ServerProcess {
     /// Starts `wayfarer serve` with `env` on a free port; waits until it is healthy.
-    pub async fn start(env: &[(&str, String)]) -> Self {
+    pub(crate) async fn start(env: &[(&str, String)]) -> Self {
         let data = Arc::new(tempfile::tempdir().expect("tempdir"));
         let port = free_port();
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wayfarer"));
@@ -371,7 +373,7 @@ impl ServerProcess {
     }
 
     /// Sends SIGTERM.
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let pid = self.child.id().expect("running child");
         let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("kill");
         assert!(status.success());
@@ -379,13 +381,13 @@ impl ServerProcess {
 }
 
 /// A TCP port free right now on loopback.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
 
 /// Polls `probe` until it is true or `within` passes.
-pub async fn eventually(within: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
+pub(crate) async fn eventually(within: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         if probe().await {

@@ -1,9 +1,13 @@
 //! API tests: one binary for every integration test, so one build serves all.
 //! Each module starts the real application and talks to it as a client would.
 
+mod cli;
 mod helpers;
 mod http_audit;
 mod http_spec;
+mod instances;
+mod ops;
+mod schema;
 mod session_store;
 mod sessions;
 mod sql_store;
