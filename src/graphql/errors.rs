@@ -194,3 +194,37 @@ pub fn classify_request_error(message: &str) -> Code {
         ["nested too deep", "too complex", "recursion depth", "number of directives on the field"];
     if LIMIT_MESSAGES.iter().any(|m| message.contains(m)) { Code::QueryTooComplex } else { Code::BadUserInput }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncoded_execution_errors_are_masked_as_internal() {
+        let mut errors = vec![
+            ServerError::new("connection refused to 10.0.0.7:5432", None)
+                .with_path(vec![async_graphql::PathSegment::Field("session".to_owned())]),
+            ServerError::new("Unknown field \"sesion\" on type \"Query\".", None),
+            ServerError::new("Query is nested too deep.", None),
+            request_error(Code::NotFound, "No such booking."),
+        ];
+        enforce_codes(&mut errors);
+        assert_eq!(errors[0].message, INTERNAL_MESSAGE);
+        assert_eq!(code_of(&errors[0]), Some(Code::Internal));
+        assert_eq!(code_of(&errors[1]), Some(Code::BadUserInput));
+        assert!(errors[1].message.contains("sesion"), "the client's own mistake is explained");
+        assert_eq!(code_of(&errors[2]), Some(Code::QueryTooComplex));
+        assert_eq!(code_of(&errors[3]), Some(Code::NotFound));
+    }
+
+    #[test]
+    fn api_errors_carry_their_code_and_field() {
+        let error: async_graphql::Error = ApiError::bad_input("input.adults", "1 to 9 adults").into();
+        let extensions = error.extensions.expect("extensions");
+        assert_eq!(extensions.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
+        assert_eq!(extensions.get("field"), Some(&async_graphql::Value::from("input.adults")));
+        for code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+        }
+    }
+}
