@@ -139,30 +139,8 @@ impl HealthChecker {
     async fn check(&self) -> StatusSnapshot {
         let inner = &self.inner;
         let timeout = inner.check_timeout;
-        let store = async {
-            let engine = inner.store.engine().name();
-            match tokio::time::timeout(timeout, inner.store.ping()).await {
-                Ok(Ok(rtt)) => component("store", HealthStatus::Ok, Some(rtt), engine.to_owned(), true),
-                Ok(Err(e)) => component("store", HealthStatus::Down, None, format!("{engine}: {e}"), true),
-                Err(_) => {
-                    component("store", HealthStatus::Down, None, format!("{engine}: no answer in {timeout:?}"), true)
-                }
-            }
-        };
-        let sessions = async {
-            let backend = inner.sessions.backend();
-            match tokio::time::timeout(timeout, inner.sessions.ping()).await {
-                Ok(Ok(rtt)) => component("sessions", HealthStatus::Ok, Some(rtt), backend.to_owned(), true),
-                Ok(Err(e)) => component("sessions", HealthStatus::Down, None, format!("{backend}: {e}"), true),
-                Err(_) => component(
-                    "sessions",
-                    HealthStatus::Down,
-                    None,
-                    format!("{backend}: no answer in {timeout:?}"),
-                    true,
-                ),
-            }
-        };
+        let store = probe("store", inner.store.engine().name(), timeout, inner.store.ping());
+        let sessions = probe("sessions", inner.sessions.backend(), timeout, inner.sessions.ping());
         let (store, sessions) = tokio::join!(store, sessions);
         let bus_health = inner.bus.health();
         // Without the bus, HTTP keeps working but subscriptions miss events
@@ -206,6 +184,20 @@ impl HealthChecker {
                 tracing::debug!(%error, "could not publish the status snapshot");
             }
         }
+    }
+}
+
+/// A required component's health from a ping bounded by `timeout`.
+async fn probe<E: std::fmt::Display>(
+    name: &str,
+    backend: &str,
+    timeout: Duration,
+    ping: impl std::future::Future<Output = Result<Duration, E>>,
+) -> ComponentStatus {
+    match tokio::time::timeout(timeout, ping).await {
+        Ok(Ok(rtt)) => component(name, HealthStatus::Ok, Some(rtt), backend.to_owned(), true),
+        Ok(Err(e)) => component(name, HealthStatus::Down, None, format!("{backend}: {e}"), true),
+        Err(_) => component(name, HealthStatus::Down, None, format!("{backend}: no answer in {timeout:?}"), true),
     }
 }
 
