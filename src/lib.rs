@@ -28,6 +28,7 @@ pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod redis_pool;
+pub mod reference;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
