@@ -16,6 +16,12 @@ use tokio_util::task::TaskTracker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::events::{EventBus, MemoryEventBus, RedisEventBus};
+use crate::flights::FlightService;
+use crate::flights::aggregator::{Aggregator, CircuitBreaker, ProviderSlot};
+use crate::flights::providers::amadeus::AmadeusProvider;
+use crate::flights::providers::duffel::DuffelProvider;
+use crate::flights::providers::{FlightProvider, ProviderHttp};
+use crate::graphql::context::RequestAuth;
 use crate::graphql::{AppSchema, SchemaServices, build_schema};
 use crate::health::HealthChecker;
 use crate::redis_pool::RedisPool;
@@ -52,6 +58,14 @@ pub enum StartupError {
     Migration {
         /// Redacted URL.
         url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A provider could not be set up.
+    #[error("Setting up the flight provider {provider} failed: {reason}")]
+    Provider {
+        /// Which.
+        provider: &'static str,
         /// What failed.
         reason: String,
     },
@@ -98,6 +112,8 @@ struct AppShared {
     websocket_tasks: TaskTracker,
     /// The time source.
     clock: SharedClock,
+    /// Flight search.
+    flights: FlightService,
 }
 
 impl std::fmt::Debug for AppShared {
@@ -154,6 +170,14 @@ impl AppState {
     /// The clock.
     pub fn clock(&self) -> &SharedClock {
         &self.inner.clock
+    }
+    /// Flight search.
+    pub fn flights(&self) -> &FlightService {
+        &self.inner.flights
+    }
+    /// Adds what each GraphQL request needs of its own (session auth, loaders).
+    pub fn request_data(&self, request: async_graphql::Request, auth: RequestAuth) -> async_graphql::Request {
+        request.data(auth).data(self.inner.flights.search_loader())
     }
 }
 
@@ -237,6 +261,7 @@ impl Application {
             settings.status.check_timeout,
         );
         let performance = Arc::new(PerformanceWindow::new(Duration::from_secs(60)));
+        let flights = build_flights(&settings, None)?;
         let schema = build_schema(
             &settings.graphql,
             SchemaServices {
@@ -244,6 +269,8 @@ impl Application {
                 health: health.clone(),
                 bus: bus.clone(),
                 performance: performance.clone(),
+                flights: flights.clone(),
+                clock: clock.clone(),
             },
         );
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
@@ -271,6 +298,7 @@ impl Application {
                 shutdown,
                 websocket_tasks: TaskTracker::new(),
                 clock,
+                flights,
             }),
         };
         Ok(Self { listener, local_addr, state, background })
@@ -381,6 +409,73 @@ async fn heartbeat(state: AppState, instance: String, shutdown: CancellationToke
             Err(error) => tracing::warn!(%error, "instance heartbeat failed"),
         }
     }
+}
+
+/// Credentials the bundled sandbox accepts, and where it listens.
+#[derive(Debug, Clone)]
+pub struct SandboxEndpoint {
+    /// Its base URL (`http://127.0.0.1:PORT`).
+    pub base_url: String,
+    /// Amadeus client id.
+    pub amadeus_client_id: String,
+    /// Amadeus client secret.
+    pub amadeus_client_secret: String,
+    /// Duffel token.
+    pub duffel_token: String,
+}
+
+/// The providers from config; one without a `base_url` is reached at the bundled sandbox.
+fn build_flights(settings: &Settings, sandbox: Option<&SandboxEndpoint>) -> Result<FlightService, StartupError> {
+    let global = Arc::new(tokio::sync::Semaphore::new(settings.http_client.max_connections));
+    let pooling = settings.features.connection_pooling;
+    let providers = &settings.providers;
+    let mut slots = Vec::new();
+    let slot = |provider: Arc<dyn FlightProvider>| {
+        ProviderSlot::with_breaker(
+            provider,
+            providers.search_timeout,
+            CircuitBreaker::new(providers.breaker_failures, providers.breaker_cool_down),
+        )
+    };
+    if providers.amadeus.enabled {
+        let http =
+            ProviderHttp::new(&settings.http_client, pooling, providers.amadeus.rate_limit_per_second, global.clone())
+                .map_err(|e| StartupError::Provider { provider: "amadeus", reason: e.to_string() })?;
+        let target = match (&providers.amadeus.base_url, sandbox) {
+            (Some(url), _) => Some((
+                url.clone(),
+                providers.amadeus.client_id.clone().unwrap_or_default(),
+                providers.amadeus.client_secret.clone().unwrap_or_else(|| SecretString::from(String::new())),
+            )),
+            (None, Some(sandbox)) => Some((
+                sandbox.base_url.clone(),
+                sandbox.amadeus_client_id.clone(),
+                SecretString::from(sandbox.amadeus_client_secret.clone()),
+            )),
+            (None, None) => None,
+        };
+        if let Some((url, id, secret)) = target {
+            tracing::info!(component = "provider", provider = "amadeus", url = %url, "flight provider amadeus");
+            slots.push(slot(Arc::new(AmadeusProvider::new(&url, id, secret, http))));
+        }
+    }
+    if providers.duffel.enabled {
+        let http = ProviderHttp::new(&settings.http_client, pooling, providers.duffel.rate_limit_per_second, global)
+            .map_err(|e| StartupError::Provider { provider: "duffel", reason: e.to_string() })?;
+        let target = match (&providers.duffel.base_url, sandbox) {
+            (Some(url), _) => {
+                Some((url.clone(), providers.duffel.token.clone().unwrap_or_else(|| SecretString::from(String::new()))))
+            }
+            (None, Some(sandbox)) => Some((sandbox.base_url.clone(), SecretString::from(sandbox.duffel_token.clone()))),
+            (None, None) => None,
+        };
+        if let Some((url, token)) = target {
+            tracing::info!(component = "provider", provider = "duffel", url = %url, "flight provider duffel");
+            slots.push(slot(Arc::new(DuffelProvider::new(&url, token, http))));
+        }
+    }
+    let cache_ttl = settings.features.caching.then_some(providers.cache_ttl);
+    Ok(FlightService::new(Aggregator::new(slots, settings.features.parallel_processing, cache_ttl)))
 }
 
 async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {

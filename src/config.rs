@@ -33,6 +33,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Outbound HTTP to providers (the old service's connector settings).
     pub http_client: HttpClientSettings,
+    /// Flight providers; without a `base_url` a provider is served by the bundled sandbox.
+    pub providers: ProvidersSettings,
     /// Redis: sessions, pub/sub, caches. Absent URL → in-memory backends.
     pub redis: RedisSettings,
     /// The SQL system of record. Absent URL → SQLite under `data_dir`.
@@ -58,6 +60,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             server: ServerSettings::default(),
             http_client: HttpClientSettings::default(),
+            providers: ProvidersSettings::default(),
             redis: RedisSettings::default(),
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
@@ -122,6 +125,84 @@ impl Default for HttpClientSettings {
             max_connections_per_host: 30,
             keepalive_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// Flight provider settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersSettings {
+    /// The Amadeus-style provider.
+    pub amadeus: AmadeusSettings,
+    /// The Duffel-style provider.
+    pub duffel: DuffelSettings,
+    /// Longest one provider may take to answer a search.
+    #[serde(with = "humantime_serde")]
+    pub search_timeout: Duration,
+    /// How long search results are reused (with `features.caching`).
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Consecutive failures that open a provider's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit skips the provider before probing it again.
+    #[serde(with = "humantime_serde")]
+    pub breaker_cool_down: Duration,
+}
+
+impl Default for ProvidersSettings {
+    fn default() -> Self {
+        Self {
+            amadeus: AmadeusSettings::default(),
+            duffel: DuffelSettings::default(),
+            search_timeout: Duration::from_secs(8),
+            cache_ttl: Duration::from_secs(60),
+            breaker_failures: 5,
+            breaker_cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The Amadeus-style provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmadeusSettings {
+    /// Ask it at all.
+    pub enabled: bool,
+    /// API root, e.g. `https://test.api.amadeus.com`; none → the bundled sandbox.
+    pub base_url: Option<String>,
+    /// API key.
+    pub client_id: Option<String>,
+    /// API secret.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub client_secret: Option<SecretString>,
+    /// Client-side request rate limit per second (Amadeus test allows 10).
+    pub rate_limit_per_second: f64,
+}
+
+impl Default for AmadeusSettings {
+    fn default() -> Self {
+        Self { enabled: true, base_url: None, client_id: None, client_secret: None, rate_limit_per_second: 200.0 }
+    }
+}
+
+/// The Duffel-style provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DuffelSettings {
+    /// Ask it at all.
+    pub enabled: bool,
+    /// API root, e.g. `https://api.duffel.com`; none → the bundled sandbox.
+    pub base_url: Option<String>,
+    /// Access token.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub token: Option<SecretString>,
+    /// Client-side request rate limit per second.
+    pub rate_limit_per_second: f64,
+}
+
+impl Default for DuffelSettings {
+    fn default() -> Self {
+        Self { enabled: true, base_url: None, token: None, rate_limit_per_second: 200.0 }
     }
 }
 
@@ -424,6 +505,44 @@ impl Settings {
                 return Err(invalid(key, "a duration above zero, like \"30s\" or \"500ms\""));
             }
         }
+        let providers = &self.providers;
+        for (key, value) in [
+            ("providers.amadeus.rate_limit_per_second", providers.amadeus.rate_limit_per_second),
+            ("providers.duffel.rate_limit_per_second", providers.duffel.rate_limit_per_second),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(invalid(key, "a number of requests per second above zero"));
+            }
+        }
+        for (key, value) in [
+            ("providers.search_timeout", providers.search_timeout),
+            ("providers.breaker_cool_down", providers.breaker_cool_down),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "a duration above zero, like \"8s\""));
+            }
+        }
+        if providers.breaker_failures == 0 {
+            return Err(invalid("providers.breaker_failures", "a whole number of at least 1"));
+        }
+        for (key, url) in [
+            ("providers.amadeus.base_url", &providers.amadeus.base_url),
+            ("providers.duffel.base_url", &providers.duffel.base_url),
+        ] {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(invalid(key, "an http:// or https:// URL"));
+            }
+        }
+        if providers.amadeus.base_url.is_some()
+            && (providers.amadeus.client_id.is_none() || providers.amadeus.client_secret.is_none())
+        {
+            return Err(invalid("providers.amadeus.client_id", "client_id and client_secret with a base_url"));
+        }
+        if providers.duffel.base_url.is_some() && providers.duffel.token.is_none() {
+            return Err(invalid("providers.duffel.token", "a token with a base_url"));
+        }
         if self.sessions.idle_ttl < Duration::from_secs(1) {
             return Err(invalid("sessions.idle_ttl", "at least \"1s\""));
         }
@@ -543,6 +662,13 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
         })
         .collect();
     ConfigError::Invalid(messages.join("\n"))
+}
+
+fn serialize_redacted<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("REDACTED"),
+        None => s.serialize_none(),
+    }
 }
 
 fn serialize_redacted_url<S: serde::Serializer>(url: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {

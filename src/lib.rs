@@ -13,6 +13,8 @@
 //! - [`sessions`] — sessions and bearer tokens; Redis and in-memory stores.
 //! - [`events`] — the event bus; Redis pub/sub and in-process.
 //! - [`store`] — the SQL system of record (SQLite or PostgreSQL).
+//! - [`flights`] — flight search: model, provider adapters, aggregator, resolvers.
+//! - [`reference`] — the embedded airport, city and airline datasets.
 //! - [`health`] — component checks and `serviceStatus`.
 //! - [`telemetry`] — logs, Prometheus metrics, performance window.
 //! - [`redis_pool`] — the bounded Redis pool.
@@ -24,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod doctor;
 pub mod events;
+pub mod flights;
 pub mod graphql;
 pub mod health;
 pub mod http;

@@ -11,8 +11,11 @@ use std::sync::Arc;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
+use crate::clock::SharedClock;
 use crate::config::GraphqlSettings;
 use crate::events::EventBus;
+use crate::flights::FlightService;
+use crate::flights::resolvers::FlightQuery;
 use crate::health::HealthChecker;
 use crate::health::resolvers::{HealthQuery, HealthSubscription};
 use crate::sessions::SessionService;
@@ -23,7 +26,7 @@ use self::extension::{DocumentLimits, RequestPolicyFactory};
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(SessionQuery, HealthQuery);
+pub struct Query(SessionQuery, HealthQuery, FlightQuery);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
@@ -47,6 +50,10 @@ pub struct SchemaServices {
     pub bus: Arc<dyn EventBus>,
     /// Latency window for `/api/performance`.
     pub performance: Arc<PerformanceWindow>,
+    /// Flight search.
+    pub flights: FlightService,
+    /// The time source ("today" for date rules).
+    pub clock: SharedClock,
 }
 
 fn builder(
@@ -78,6 +85,8 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.sessions)
         .data(services.health)
         .data(services.bus)
+        .data(services.flights)
+        .data(services.clock)
         .finish()
 }
 

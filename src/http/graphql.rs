@@ -144,7 +144,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<
             for item in items {
                 match item {
                     Value::Object(map) => match parse_request(&map) {
-                        Ok(request) => requests.push(request.data(auth.clone())),
+                        Ok(request) => requests.push(app.request_data(request, auth.clone())),
                         Err(message) => {
                             return error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message);
                         }
@@ -169,7 +169,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<
             json_response(StatusCode::OK, media, &body, HeaderMap::new())
         }
         Value::Object(map) => match parse_request(&map) {
-            Ok(request) => execute(&app, media, request.data(auth)).await,
+            Ok(request) => execute(&app, media, app.request_data(request, auth)).await,
             Err(message) => error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message),
         },
         _ => error_response(
@@ -225,7 +225,7 @@ pub async fn get(State(app): State<AppState>, request: Request) -> Response {
         return response;
     }
     let auth = authenticate(&app, &parts.headers).await;
-    execute(&app, media, request.data(auth)).await
+    execute(&app, media, app.request_data(request, auth)).await
 }
 
 /// Any other method on `/graphql`.

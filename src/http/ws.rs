@@ -434,7 +434,7 @@ impl Connection {
             },
             _ => return Some(Ending::Close(4403, "Forbidden")),
         };
-        let request = request.data(auth);
+        let request = self.app.request_data(request, auth);
         let schema = self.app.schema().clone();
         let outbound = self.outbound.clone();
         let protocol = self.protocol;

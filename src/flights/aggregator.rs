@@ -1,0 +1,399 @@
+//! The aggregator: one search fanned out to every enabled provider — all at
+//! once, or one after another when the parallel-processing toggle is off
+//! (the baseline the load harness compares with) — each under its own
+//! timeout and circuit breaker; then the answers merged, de-duplicated,
+//! filtered, sorted, labelled and cut to `first`.
+//!
+//! Identical searches in flight at the same time share one provider call
+//! (single-flight), and answers are kept for a short TTL, so a hundred
+//! travellers asking the same thing cost one call per provider.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+
+use super::model::{FlightSearch, Offer, OfferLabel, OfferSort, ResultFilters};
+use super::providers::{FlightProvider, ProviderError};
+
+/// What happened with one provider for one search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderStatus {
+    /// Answered.
+    Ok,
+    /// Failed.
+    Error,
+    /// Did not answer in time.
+    Timeout,
+    /// Not asked: its circuit is open or it is disabled.
+    Skipped,
+}
+
+/// One provider's answer to one search.
+#[derive(Debug, Clone)]
+pub struct ProviderOutcome {
+    /// Provider name.
+    pub provider: String,
+    /// How it went.
+    pub status: ProviderStatus,
+    /// Its offers (empty unless `Ok`).
+    pub offers: Arc<Vec<Offer>>,
+    /// Time the call took.
+    pub latency: Duration,
+    /// What went wrong, for the client.
+    pub error: Option<String>,
+}
+
+/// Circuit breaker states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CircuitState {
+    /// Calls flow.
+    Closed,
+    /// Calls are skipped until the cool-down ends.
+    Open,
+    /// One probe call is allowed through.
+    HalfOpen,
+}
+
+/// Opens after `threshold` consecutive failures, skips calls for `cool_down`,
+/// then lets one probe through: success closes it, failure opens it again.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    threshold: u32,
+    cool_down: Duration,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug)]
+struct BreakerState {
+    failures: u32,
+    opened_at: Option<Instant>,
+    probing: bool,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker.
+    pub fn new(threshold: u32, cool_down: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            cool_down,
+            state: Mutex::new(BreakerState { failures: 0, opened_at: None, probing: false }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> CircuitState {
+        let state = self.lock();
+        match state.opened_at {
+            None => CircuitState::Closed,
+            Some(at) if at.elapsed() < self.cool_down => CircuitState::Open,
+            Some(_) => CircuitState::HalfOpen,
+        }
+    }
+
+    /// Whether a call may go through now (claims the probe when half-open).
+    pub fn allow(&self) -> bool {
+        let mut state = self.lock();
+        match state.opened_at {
+            None => true,
+            Some(at) if at.elapsed() < self.cool_down => false,
+            Some(_) if state.probing => false,
+            Some(_) => {
+                state.probing = true;
+                true
+            }
+        }
+    }
+
+    /// Records a call's result.
+    pub fn record(&self, success: bool) {
+        let mut state = self.lock();
+        state.probing = false;
+        if success {
+            state.failures = 0;
+            state.opened_at = None;
+        } else {
+            state.failures += 1;
+            if state.opened_at.is_some() || state.failures >= self.threshold {
+                state.opened_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// A provider with its own timeout and breaker.
+#[derive(Debug)]
+pub struct ProviderSlot {
+    provider: Arc<dyn FlightProvider>,
+    timeout: Duration,
+    breaker: CircuitBreaker,
+    last_latency_ms: std::sync::atomic::AtomicU64,
+}
+
+impl ProviderSlot {
+    /// A slot with a per-call timeout and a breaker that opens after five failures for thirty seconds.
+    pub fn new(provider: Arc<dyn FlightProvider>, timeout: Duration) -> Self {
+        Self::with_breaker(provider, timeout, CircuitBreaker::new(5, Duration::from_secs(30)))
+    }
+
+    /// A slot with a given breaker.
+    pub fn with_breaker(provider: Arc<dyn FlightProvider>, timeout: Duration, breaker: CircuitBreaker) -> Self {
+        Self { provider, timeout, breaker, last_latency_ms: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// Provider name.
+    pub fn name(&self) -> &str {
+        self.provider.name()
+    }
+
+    /// Breaker state.
+    pub fn circuit(&self) -> CircuitState {
+        self.breaker.state()
+    }
+
+    /// Latency of the last call in milliseconds.
+    pub fn last_latency_ms(&self) -> u64 {
+        self.last_latency_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn call(&self, search: &FlightSearch) -> ProviderOutcome {
+        let name = self.provider.name().to_owned();
+        if !self.breaker.allow() {
+            return ProviderOutcome {
+                provider: name,
+                status: ProviderStatus::Skipped,
+                offers: Arc::new(Vec::new()),
+                latency: Duration::ZERO,
+                error: Some("circuit open after repeated failures".to_owned()),
+            };
+        }
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, self.provider.search(search)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::Timeout),
+        };
+        let latency = started.elapsed();
+        self.last_latency_ms
+            .store(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX), std::sync::atomic::Ordering::Relaxed);
+        metrics::histogram!("wayfarer_provider_call_duration_seconds", "provider" => name.clone())
+            .record(latency.as_secs_f64());
+        // A refused request is the request's fault, not the provider's health.
+        self.breaker.record(matches!(result, Ok(_) | Err(ProviderError::Rejected(_))));
+        let (status, offers, error) = match result {
+            Ok(offers) => (ProviderStatus::Ok, offers, None),
+            Err(ProviderError::Timeout) => (ProviderStatus::Timeout, Vec::new(), Some(format!("{name} timed out"))),
+            Err(error) => (ProviderStatus::Error, Vec::new(), Some(format!("{name}: {error}"))),
+        };
+        metrics::counter!("wayfarer_provider_calls_total", "provider" => name.clone(), "status" => format!("{status:?}"))
+            .increment(1);
+        ProviderOutcome { provider: name, status, offers: Arc::new(offers), latency, error }
+    }
+}
+
+/// Every provider's answer to one search, shared by whoever asked it.
+pub type Outcomes = Arc<Vec<ProviderOutcome>>;
+
+type Pending = Shared<BoxFuture<'static, Outcomes>>;
+
+/// Fans searches out and shares identical ones.
+#[derive(Debug)]
+pub struct Aggregator {
+    slots: Vec<Arc<ProviderSlot>>,
+    parallel: bool,
+    cache_ttl: Option<Duration>,
+    cached: Mutex<HashMap<FlightSearch, (Instant, Outcomes)>>,
+    in_flight: Mutex<HashMap<FlightSearch, Pending>>,
+}
+
+impl Aggregator {
+    /// An aggregator over `slots`; `cache_ttl` `None` turns caching off.
+    pub fn new(slots: Vec<ProviderSlot>, parallel: bool, cache_ttl: Option<Duration>) -> Self {
+        Self {
+            slots: slots.into_iter().map(Arc::new).collect(),
+            parallel,
+            cache_ttl,
+            cached: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The providers.
+    pub fn slots(&self) -> &[Arc<ProviderSlot>] {
+        &self.slots
+    }
+
+    /// Every provider's answer to `search`: from the cache, from an identical
+    /// search already in flight, or from a new fan-out.
+    pub async fn outcomes(&self, search: &FlightSearch) -> Arc<Vec<ProviderOutcome>> {
+        if let Some(ttl) = self.cache_ttl {
+            let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cached.get(search) {
+                Some((at, outcomes)) if at.elapsed() < ttl => return outcomes.clone(),
+                Some(_) => {
+                    cached.remove(search);
+                }
+                None => {}
+            }
+        }
+        let pending = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match in_flight.get(search) {
+                Some(pending) => pending.clone(),
+                None => {
+                    let slots = self.slots.clone();
+                    let parallel = self.parallel;
+                    let key = search.clone();
+                    let future = async move { Arc::new(fan_out(&slots, &key, parallel).await) }.boxed().shared();
+                    in_flight.insert(search.clone(), future.clone());
+                    future
+                }
+            }
+        };
+        let outcomes = pending.await;
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            in_flight.remove(search);
+        }
+        // Only complete answers are cached: a failed provider is asked again next time.
+        if let Some(ttl) = self.cache_ttl
+            && outcomes.iter().all(|o| o.status == ProviderStatus::Ok)
+        {
+            let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.len() > 10_000 {
+                cached.retain(|_, (at, _)| at.elapsed() < ttl);
+            }
+            cached.insert(search.clone(), (Instant::now(), outcomes.clone()));
+        }
+        outcomes
+    }
+}
+
+async fn fan_out(slots: &[Arc<ProviderSlot>], search: &FlightSearch, parallel: bool) -> Vec<ProviderOutcome> {
+    tracing::debug!(providers = slots.len(), parallel, "fanning out a search");
+    if parallel {
+        futures_util::future::join_all(slots.iter().map(|slot| slot.call(search))).await
+    } else {
+        let mut outcomes = Vec::with_capacity(slots.len());
+        for slot in slots {
+            outcomes.push(slot.call(search).await);
+        }
+        outcomes
+    }
+}
+
+/// Offers ready for the client, with the labels each earned.
+#[derive(Debug, Clone)]
+pub struct RankedOffers {
+    /// The first `first` offers in order, with labels.
+    pub offers: Vec<(Offer, Vec<OfferLabel>)>,
+    /// How many matched before `first` cut them.
+    pub total_count: usize,
+}
+
+/// Merges the providers' offers (the cheapest of identical journeys wins),
+/// applies the filters, sorts, labels and cuts.
+pub fn rank(outcomes: &[ProviderOutcome], filters: &ResultFilters) -> RankedOffers {
+    let mut best: HashMap<Vec<(String, chrono::NaiveDateTime)>, Offer> = HashMap::new();
+    for offer in outcomes.iter().flat_map(|o| o.offers.iter()) {
+        if !passes(offer, filters) {
+            continue;
+        }
+        let key = offer.journey_key();
+        match best.get(&key) {
+            Some(kept) if kept.price.amount <= offer.price.amount => {}
+            _ => {
+                best.insert(key, offer.clone());
+            }
+        }
+    }
+    let mut offers: Vec<Offer> = best.into_values().collect();
+    offers.sort_by(|a, b| {
+        let by_price = a.price.amount.cmp(&b.price.amount);
+        let by_duration = a.total_minutes().cmp(&b.total_minutes());
+        let by_departure = a.departure().map(|d| d.at).cmp(&b.departure().map(|d| d.at));
+        let primary = match filters.sort {
+            OfferSort::Price => by_price.then(by_duration),
+            OfferSort::Duration => by_duration.then(by_price),
+            OfferSort::Departure => by_departure.then(by_price),
+        };
+        primary.then_with(|| a.id.cmp(&b.id))
+    });
+    let cheapest = offers.iter().map(|o| o.price.amount).min();
+    let fastest = offers.iter().map(Offer::total_minutes).min();
+    let total_count = offers.len();
+    let offers = offers
+        .into_iter()
+        .take(filters.first)
+        .map(|offer| {
+            let mut labels = Vec::new();
+            if Some(offer.price.amount) == cheapest {
+                labels.push(OfferLabel::Cheapest);
+            }
+            if Some(offer.total_minutes()) == fastest {
+                labels.push(OfferLabel::Fastest);
+            }
+            if offer.is_nonstop() {
+                labels.push(OfferLabel::Nonstop);
+            }
+            (offer, labels)
+        })
+        .collect();
+    RankedOffers { offers, total_count }
+}
+
+fn passes(offer: &Offer, filters: &ResultFilters) -> bool {
+    if let Some(max) = filters.max_price
+        && offer.price.amount > max
+    {
+        return false;
+    }
+    if let Some(carriers) = &filters.carriers {
+        let all_allowed = offer.itineraries.iter().flat_map(|i| &i.segments).all(|s| carriers.contains(&s.carrier));
+        if !all_allowed {
+            return false;
+        }
+    }
+    if let Some(part) = filters.departure_time_of_day {
+        // Segment times are already local to their airport.
+        let Some(departure) = offer.departure() else { return false };
+        if !part.contains_hour(chrono::Timelike::hour(&departure.at)) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_skips_half_opens_and_closes() {
+        let breaker = CircuitBreaker::new(2, Duration::from_millis(0));
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        breaker.record(false);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        breaker.record(false);
+        // Cool-down of zero: immediately half-open, one probe allowed.
+        assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        assert!(breaker.allow());
+        assert!(!breaker.allow(), "only one probe at a time");
+        breaker.record(false);
+        assert!(breaker.allow(), "reopened, then half-open again");
+        breaker.record(true);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+
+        let slow = CircuitBreaker::new(1, Duration::from_secs(3600));
+        slow.record(false);
+        assert_eq!(slow.state(), CircuitState::Open);
+        assert!(!slow.allow());
+    }
+}

@@ -1,0 +1,252 @@
+//! Flight providers: the [`FlightProvider`] trait, and the HTTP machinery
+//! every adapter shares — a pooled `reqwest::Client` built from the HTTP
+//! settings, connection caps, a client-side token bucket, and retries with
+//! jittered exponential backoff on 429/5xx and connection failures, all
+//! inside one deadline. Requests that create something (orders) go through
+//! [`ProviderHttp::send_once`] and are never retried blindly.
+
+pub mod amadeus;
+pub mod duffel;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rand::Rng as _;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::model::{FlightSearch, Offer};
+use crate::config::HttpClientSettings;
+
+/// Why a provider call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// No answer within the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// Kept answering 429 until the deadline.
+    #[error("rate limited")]
+    RateLimited,
+    /// Unreachable, 5xx, or a body we cannot read.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request itself (4xx other than 429).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Credentials were refused.
+    #[error("authentication failed: {0}")]
+    Unauthorized(String),
+}
+
+/// A source of flight offers.
+#[async_trait]
+pub trait FlightProvider: Send + Sync + std::fmt::Debug {
+    /// Short stable name (`amadeus`, `duffel`), used in offer ids and reports.
+    fn name(&self) -> &str;
+    /// Offers for a search.
+    async fn search(&self, search: &FlightSearch) -> Result<Vec<Offer>, ProviderError>;
+}
+
+/// A token bucket: `rate` requests per second, bursts of up to `burst`.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    // tokio's clock, so tests can run the bucket on paused time.
+    state: Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        let rate = rate.max(0.001);
+        let burst = burst.max(1.0);
+        Self { rate, burst, state: Mutex::new((burst, tokio::time::Instant::now())) }
+    }
+
+    /// Waits for one token.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut state = self.state.lock().await;
+                let (tokens, last) = *state;
+                let now = tokio::time::Instant::now();
+                let refilled = (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+                if refilled >= 1.0 {
+                    *state = (refilled - 1.0, now);
+                    return;
+                }
+                *state = (refilled, now);
+                Duration::from_secs_f64((1.0 - refilled) / self.rate)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Retry policy for idempotent calls.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// First backoff; doubles each time, with ±50 % jitter.
+    pub base: Duration,
+    /// Longest backoff.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 3, base: Duration::from_millis(100), max: Duration::from_secs(2) }
+    }
+}
+
+/// Shared HTTP plumbing of one provider.
+#[derive(Debug, Clone)]
+pub struct ProviderHttp {
+    client: reqwest::Client,
+    limiter: Arc<TokenBucket>,
+    per_host: Arc<Semaphore>,
+    global: Arc<Semaphore>,
+    retry: RetryPolicy,
+    deadline: Duration,
+}
+
+/// A response whose status and body were read.
+#[derive(Debug)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl ProviderHttp {
+    /// Plumbing from the HTTP settings. `global` caps connections across all
+    /// providers (`http_client.max_connections`); `pooling` off closes each
+    /// connection after use (the old service's baseline).
+    pub fn new(
+        settings: &HttpClientSettings,
+        pooling: bool,
+        rate_per_second: f64,
+        global: Arc<Semaphore>,
+    ) -> Result<Self, ProviderError> {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(settings.keepalive_timeout)
+            .pool_max_idle_per_host(if pooling { settings.max_connections_per_host } else { 0 })
+            .user_agent(concat!("wayfarer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProviderError::Unavailable(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            limiter: Arc::new(TokenBucket::new(rate_per_second, rate_per_second.max(1.0))),
+            per_host: Arc::new(Semaphore::new(settings.max_connections_per_host)),
+            global,
+            retry: RetryPolicy::default(),
+            deadline: settings.timeout,
+        })
+    }
+
+    /// The client, for building requests.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request that may safely be repeated, retrying 429, 5xx and
+    /// connection failures with backoff until the attempts or the deadline run out.
+    pub async fn send_idempotent(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<HttpReply, ProviderError> {
+        let deadline = Instant::now() + self.deadline;
+        let mut backoff = self.retry.base;
+        let mut last = ProviderError::Timeout;
+        for attempt in 1..=self.retry.attempts {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            match tokio::time::timeout(remaining, self.send(build())).await {
+                Err(_) => return Err(ProviderError::Timeout),
+                Ok(Ok(reply)) if reply.status == 429 => last = ProviderError::RateLimited,
+                Ok(Ok(reply)) if reply.status >= 500 => {
+                    last = ProviderError::Unavailable(format!("HTTP {}", reply.status));
+                }
+                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Err(ProviderError::Timeout)) => return Err(ProviderError::Timeout),
+                Ok(Err(error)) => last = error,
+            }
+            if attempt == self.retry.attempts {
+                break;
+            }
+            let pause = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+            if Instant::now() + pause >= deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            backoff = (backoff * 2).min(self.retry.max);
+        }
+        Err(last)
+    }
+
+    /// Sends a request exactly once (order creation: a retry could book twice).
+    pub async fn send_once(&self, request: reqwest::RequestBuilder) -> Result<HttpReply, ProviderError> {
+        match tokio::time::timeout(self.deadline, self.send(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::Timeout),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpReply, ProviderError> {
+        self.limiter.acquire().await;
+        let _global = self.global.acquire().await.map_err(|_| ProviderError::Unavailable("shutting down".into()))?;
+        let _host = self.per_host.acquire().await.map_err(|_| ProviderError::Unavailable("shutting down".into()))?;
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(classify)?.to_vec();
+        Ok(HttpReply { status, body })
+    }
+}
+
+fn classify(error: reqwest::Error) -> ProviderError {
+    if error.is_timeout() {
+        ProviderError::Timeout
+    } else {
+        ProviderError::Unavailable(error.without_url().to_string())
+    }
+}
+
+/// A stable, opaque offer id: the provider's name and a digest of its offer.
+pub fn offer_id(provider: &str, provider_offer: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(provider_offer.to_string().as_bytes());
+    format!("{provider}_{}", &hex::encode(digest)[..24])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_token_bucket_spaces_requests_after_the_burst() {
+        let bucket = TokenBucket::new(10.0, 2.0);
+        let started = tokio::time::Instant::now();
+        for _ in 0..4 {
+            bucket.acquire().await;
+        }
+        // Two from the burst, two more at 100 ms each (virtual time).
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(190), "{waited:?}");
+    }
+
+    #[test]
+    fn offer_ids_are_stable_and_distinct() {
+        let a = serde_json::json!({ "id": "1", "price": "10.00" });
+        let b = serde_json::json!({ "id": "1", "price": "10.01" });
+        assert_eq!(offer_id("amadeus", &a), offer_id("amadeus", &a));
+        assert_ne!(offer_id("amadeus", &a), offer_id("amadeus", &b));
+        assert_ne!(offer_id("amadeus", &a), offer_id("duffel", &a));
+    }
+}

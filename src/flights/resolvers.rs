@@ -1,0 +1,371 @@
+//! GraphQL edge of flight search: `searchFlights`, `flightOffer`, `places`.
+//!
+//! When some providers fail and others answer, `searchFlights` returns the
+//! offers it has **and** one error per failed provider (`PROVIDER_TIMEOUT` or
+//! `PROVIDER_UNAVAILABLE`, `extensions.provider` naming it), so clients show
+//! partial results and know they are partial.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ErrorExtensionValues, ID, Object, ServerError, SimpleObject};
+use chrono::TimeZone as _;
+
+use super::aggregator::{ProviderOutcome, ProviderStatus, rank};
+use super::model::{Itinerary, Money, Offer, OfferLabel, Segment, SegmentEnd, iso_duration};
+use super::search::FlightSearchInput;
+use super::{FlightService, SearchLoader};
+use crate::clock::SharedClock;
+use crate::graphql::context::{service, session};
+use crate::graphql::errors::{ApiError, Code};
+use crate::graphql::scalars::DateTime;
+use crate::reference::{Place, PlaceKind, ReferenceData};
+
+/// An amount of money.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "Money")]
+pub struct MoneyObject {
+    /// Decimal string, e.g. `"342.20"`.
+    pub amount: String,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+impl From<&Money> for MoneyObject {
+    fn from(m: &Money) -> Self {
+        Self { amount: format!("{:.2}", m.amount), currency: m.currency.clone() }
+    }
+}
+
+/// A flight offer.
+#[derive(Debug, Clone)]
+pub struct FlightOfferObject {
+    offer: Offer,
+    labels: Vec<OfferLabel>,
+}
+
+/// A bookable offer: price, flights and what it earned in its result.
+#[Object(name = "FlightOffer")]
+impl FlightOfferObject {
+    /// Stable id; `flightOffer(id)`, pricing and booking take it.
+    async fn id(&self) -> ID {
+        ID(self.offer.id.clone())
+    }
+    /// Which provider offers it.
+    async fn provider(&self) -> &str {
+        &self.offer.provider
+    }
+    /// Total for all travellers.
+    async fn price(&self) -> MoneyObject {
+        (&self.offer.price).into()
+    }
+    /// `CHEAPEST`, `FASTEST`, `NONSTOP` as earned in the result it came in.
+    async fn labels(&self) -> &[OfferLabel] {
+        &self.labels
+    }
+    /// Seats left at this price, when known.
+    async fn seats_available(&self) -> Option<i32> {
+        self.offer.seats_available.map(i32::from)
+    }
+    /// When the provider stops honouring it.
+    async fn expires_at(&self) -> DateTime {
+        self.offer.expires_at.into()
+    }
+    /// Outbound, then return.
+    async fn itineraries(&self) -> Vec<ItineraryObject> {
+        self.offer.itineraries.iter().cloned().map(ItineraryObject).collect()
+    }
+}
+
+/// One direction of a journey.
+#[derive(Debug, Clone)]
+pub struct ItineraryObject(Itinerary);
+
+/// One direction of a journey.
+#[Object(name = "Itinerary")]
+impl ItineraryObject {
+    /// ISO 8601 duration, connections included (`PT7H25M`).
+    async fn duration(&self) -> String {
+        iso_duration(self.0.duration_minutes)
+    }
+    /// Connections.
+    async fn stops(&self) -> i32 {
+        i32::try_from(self.0.stops()).unwrap_or(i32::MAX)
+    }
+    /// Its flights.
+    async fn segments(&self) -> Vec<SegmentObject> {
+        self.0.segments.iter().cloned().map(SegmentObject).collect()
+    }
+}
+
+/// One flight.
+#[derive(Debug, Clone)]
+pub struct SegmentObject(Segment);
+
+/// One flight.
+#[Object(name = "Segment")]
+impl SegmentObject {
+    /// Carrier code and number, `TP1350`.
+    async fn flight_number(&self) -> &str {
+        &self.0.flight_number
+    }
+    /// Marketing carrier.
+    async fn carrier(&self) -> Carrier {
+        Carrier::of(&self.0.carrier)
+    }
+    /// Operating carrier when it differs.
+    async fn operating_carrier(&self) -> Option<Carrier> {
+        self.0.operating_carrier.as_deref().map(Carrier::of)
+    }
+    /// Departure.
+    async fn departure(&self) -> FlightEndpoint {
+        FlightEndpoint(self.0.departure.clone())
+    }
+    /// Arrival.
+    async fn arrival(&self) -> FlightEndpoint {
+        FlightEndpoint(self.0.arrival.clone())
+    }
+    /// ISO 8601 flying time.
+    async fn duration(&self) -> String {
+        iso_duration(self.0.duration_minutes)
+    }
+    /// IATA aircraft code.
+    async fn aircraft(&self) -> Option<&str> {
+        self.0.aircraft.as_deref()
+    }
+}
+
+/// An airline.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Carrier {
+    /// IATA code.
+    pub code: String,
+    /// Name, when the dataset knows it.
+    pub name: Option<String>,
+}
+
+impl Carrier {
+    fn of(code: &str) -> Self {
+        Self { code: code.to_owned(), name: ReferenceData::embedded().airline(code).map(|a| a.name.clone()) }
+    }
+}
+
+/// Where a flight leaves or lands.
+#[derive(Debug, Clone)]
+pub struct FlightEndpoint(SegmentEnd);
+
+/// Where a flight leaves or lands.
+#[Object]
+impl FlightEndpoint {
+    /// Local time at the airport, with its UTC offset.
+    async fn at(&self) -> DateTime {
+        local_time(&self.0)
+    }
+    /// Terminal, when known.
+    async fn terminal(&self) -> Option<&str> {
+        self.0.terminal.as_deref()
+    }
+    /// The airport.
+    async fn airport(&self) -> AirportObject {
+        AirportObject::of(&self.0.airport)
+    }
+}
+
+/// A segment end's local time with its airport's offset (UTC when the airport is unknown).
+fn local_time(end: &SegmentEnd) -> DateTime {
+    let tz = ReferenceData::embedded().airport(&end.airport).map_or(chrono_tz::UTC, |a| a.time_zone);
+    match tz.from_local_datetime(&end.at).earliest() {
+        Some(at) => DateTime(at.fixed_offset()),
+        None => DateTime(chrono::Utc.from_utc_datetime(&end.at).fixed_offset()),
+    }
+}
+
+/// An airport.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "Airport")]
+pub struct AirportObject {
+    /// IATA code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// City served.
+    pub city_name: String,
+    /// IATA code of that city.
+    pub city_code: String,
+    /// ISO 3166-1 alpha-2.
+    pub country_code: String,
+    /// IANA time zone.
+    pub time_zone: String,
+}
+
+impl AirportObject {
+    fn of(code: &str) -> Self {
+        match ReferenceData::embedded().airport(code) {
+            Some(a) => Self {
+                code: a.code.clone(),
+                name: a.name.clone(),
+                city_name: a.city_name.clone(),
+                city_code: a.city_code.clone(),
+                country_code: a.country.clone(),
+                time_zone: a.time_zone.name().to_owned(),
+            },
+            None => Self {
+                code: code.to_owned(),
+                name: code.to_owned(),
+                city_name: String::new(),
+                city_code: code.to_owned(),
+                country_code: String::new(),
+                time_zone: "UTC".to_owned(),
+            },
+        }
+    }
+}
+
+/// A city or airport.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "Place")]
+pub struct PlaceObject {
+    /// IATA code.
+    pub code: String,
+    /// `CITY` (multi-airport code) or `AIRPORT`.
+    pub kind: PlaceKind,
+    /// Display name.
+    pub name: String,
+    /// City name.
+    pub city_name: String,
+    /// ISO 3166-1 alpha-2.
+    pub country_code: String,
+    /// IANA time zone.
+    pub time_zone: String,
+}
+
+impl From<Place> for PlaceObject {
+    fn from(p: Place) -> Self {
+        Self {
+            code: p.code,
+            kind: p.kind,
+            name: p.name,
+            city_name: p.city_name,
+            country_code: p.country_code,
+            time_zone: p.time_zone,
+        }
+    }
+}
+
+/// How one provider did for a search.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ProviderReport {
+    /// Provider name.
+    pub name: String,
+    /// `OK`, `ERROR`, `TIMEOUT`, `SKIPPED`.
+    pub status: ProviderStatus,
+    /// Offers it returned.
+    pub offer_count: i32,
+    /// Time its call took.
+    pub latency_ms: i32,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+impl From<&ProviderOutcome> for ProviderReport {
+    fn from(o: &ProviderOutcome) -> Self {
+        Self {
+            name: o.provider.clone(),
+            status: o.status,
+            offer_count: i32::try_from(o.offers.len()).unwrap_or(i32::MAX),
+            latency_ms: i32::try_from(o.latency.as_millis()).unwrap_or(i32::MAX),
+            error: o.error.clone(),
+        }
+    }
+}
+
+/// The answer to `searchFlights`.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct SearchResult {
+    /// Offers, merged, filtered, sorted and cut to `first`.
+    pub offers: Vec<FlightOfferObject>,
+    /// Each provider's part.
+    pub providers: Vec<ProviderReport>,
+    /// Offers that matched before `first` cut them.
+    pub total_count: i32,
+}
+
+/// Flight queries.
+#[derive(Debug, Default)]
+pub struct FlightQuery;
+
+#[Object]
+impl FlightQuery {
+    /// Live offers from every provider at once.
+    async fn search_flights(&self, ctx: &Context<'_>, input: FlightSearchInput) -> Result<SearchResult, ApiError> {
+        let auth = session(ctx)?;
+        let clock = service::<SharedClock>(ctx)?;
+        let tz = auth.session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+        let today = clock.now().with_timezone(&tz).date_naive();
+        let (search, filters) =
+            input.validate(today, ReferenceData::embedded()).map_err(|e| ApiError::bad_input(&e.field, e.message))?;
+        let outcomes = match ctx.data_opt::<DataLoader<SearchLoader>>() {
+            Some(loader) => match loader.load_one(search.clone()).await {
+                Ok(Some(outcomes)) => outcomes,
+                Ok(None) | Err(_) => service::<FlightService>(ctx)?.search(&search).await,
+            },
+            None => service::<FlightService>(ctx)?.search(&search).await,
+        };
+        for failed in outcomes.iter().filter(|o| matches!(o.status, ProviderStatus::Error | ProviderStatus::Timeout)) {
+            ctx.add_error(provider_error(ctx, failed));
+        }
+        if outcomes.iter().all(|o| o.status != ProviderStatus::Ok) {
+            let timeout = outcomes.iter().any(|o| o.status == ProviderStatus::Timeout);
+            let code = if timeout { Code::ProviderTimeout } else { Code::ProviderUnavailable };
+            return Err(ApiError::new(code, "No flight provider answered; please try again shortly."));
+        }
+        let ranked = rank(&outcomes, &filters);
+        Ok(SearchResult {
+            offers: ranked.offers.into_iter().map(|(offer, labels)| FlightOfferObject { offer, labels }).collect(),
+            providers: outcomes.iter().map(ProviderReport::from).collect(),
+            total_count: i32::try_from(ranked.total_count).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// An offer seen in an earlier search, while it lasts.
+    async fn flight_offer(&self, ctx: &Context<'_>, id: ID) -> Result<FlightOfferObject, ApiError> {
+        session(ctx)?;
+        let flights = service::<FlightService>(ctx)?;
+        match flights.offer(&id) {
+            Some(offer) => Ok(FlightOfferObject { offer, labels: Vec::new() }),
+            None => Err(ApiError::new(Code::NotFound, "No such offer, or it has expired.")),
+        }
+    }
+
+    /// Autocomplete over cities and airports: names in the six chat
+    /// languages, accent- and case-insensitive, and IATA codes.
+    async fn places(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 10)] first: i32,
+    ) -> Result<Vec<PlaceObject>, ApiError> {
+        session(ctx)?;
+        if !(1..=50).contains(&first) {
+            return Err(ApiError::bad_input("first", "`first` must be between 1 and 50"));
+        }
+        let trimmed = query.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > 100 {
+            return Err(ApiError::bad_input("query", "`query` must have 1 to 100 characters"));
+        }
+        let first = usize::try_from(first).unwrap_or(10);
+        Ok(ReferenceData::embedded().search(trimmed, first).into_iter().map(PlaceObject::from).collect())
+    }
+}
+
+fn provider_error(ctx: &Context<'_>, failed: &ProviderOutcome) -> ServerError {
+    let code = if failed.status == ProviderStatus::Timeout { Code::ProviderTimeout } else { Code::ProviderUnavailable };
+    let message = failed.error.clone().unwrap_or_else(|| format!("{} failed", failed.provider));
+    let mut error = ServerError::new(message, Some(ctx.item.pos));
+    if let Some(path) = ctx.path_node {
+        error.path = path.to_string_vec().into_iter().map(async_graphql::PathSegment::Field).collect();
+    }
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    extensions.set("provider", failed.provider.as_str());
+    error.extensions = Some(extensions);
+    error
+}
