@@ -373,7 +373,210 @@ fn passes(offer: &Offer, filters: &ResultFilters) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+
     use super::*;
+    use crate::flights::model::{Cabin, Itinerary, Money, Passengers, Segment, SegmentEnd};
+
+    /// A provider in memory that counts its calls and answers after a pause.
+    #[derive(Debug)]
+    struct Counting {
+        name: &'static str,
+        calls: AtomicUsize,
+        offers: Vec<Offer>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl FlightProvider for Counting {
+        fn name(&self) -> &str {
+            self.name
+        }
+        async fn search(&self, _search: &FlightSearch) -> Result<Vec<Offer>, ProviderError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.fail { Err(ProviderError::Unavailable("down".into())) } else { Ok(self.offers.clone()) }
+        }
+    }
+
+    fn search() -> FlightSearch {
+        FlightSearch {
+            origin: "LIS".into(),
+            destination: "MAD".into(),
+            departure_date: NaiveDate::from_ymd_opt(2027, 1, 10).expect("date"),
+            return_date: None,
+            passengers: Passengers { adults: 1, children: 0, infants: 0 },
+            cabin: Cabin::Economy,
+            non_stop: false,
+            currency: "EUR".into(),
+        }
+    }
+
+    fn offer(provider: &str, id: &str, flights: &[(&str, u32, u32)], price: i64) -> Offer {
+        let segments = flights
+            .iter()
+            .map(|(number, hour, minutes)| Segment {
+                carrier: number[..2].to_owned(),
+                flight_number: (*number).to_owned(),
+                operating_carrier: None,
+                departure: SegmentEnd {
+                    airport: "LIS".into(),
+                    terminal: None,
+                    at: NaiveDate::from_ymd_opt(2027, 1, 10).and_then(|d| d.and_hms_opt(*hour, 0, 0)).expect("time"),
+                },
+                arrival: SegmentEnd {
+                    airport: "MAD".into(),
+                    terminal: None,
+                    at: NaiveDate::from_ymd_opt(2027, 1, 10)
+                        .and_then(|d| d.and_hms_opt(*hour + 2, 0, 0))
+                        .expect("time"),
+                },
+                duration_minutes: *minutes,
+                aircraft: None,
+            })
+            .collect::<Vec<_>>();
+        let duration = segments.iter().map(|s| s.duration_minutes).sum();
+        Offer {
+            id: id.into(),
+            provider: provider.into(),
+            price: Money::new(Decimal::new(price, 2), "EUR"),
+            seats_available: Some(9),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
+            itineraries: vec![Itinerary { duration_minutes: duration, segments }],
+            provider_offer: serde_json::Value::Null,
+        }
+    }
+
+    fn outcome(provider: &str, offers: Vec<Offer>) -> ProviderOutcome {
+        ProviderOutcome {
+            provider: provider.into(),
+            status: ProviderStatus::Ok,
+            offers: Arc::new(offers),
+            latency: Duration::ZERO,
+            error: None,
+        }
+    }
+
+    fn filters(sort: OfferSort, first: usize) -> ResultFilters {
+        ResultFilters { sort, first, ..ResultFilters::default() }
+    }
+
+    #[tokio::test]
+    async fn a_hundred_identical_concurrent_searches_make_one_call_per_provider() {
+        let a = Arc::new(Counting { name: "a", calls: AtomicUsize::new(0), offers: Vec::new(), fail: false });
+        let b = Arc::new(Counting { name: "b", calls: AtomicUsize::new(0), offers: Vec::new(), fail: false });
+        let aggregator = Aggregator::new(
+            vec![
+                ProviderSlot::new(a.clone(), Duration::from_secs(5)),
+                ProviderSlot::new(b.clone(), Duration::from_secs(5)),
+            ],
+            true,
+            None,
+        );
+        let key = search();
+        let all = futures_util::future::join_all((0..100).map(|_| aggregator.outcomes(&key))).await;
+        assert!(all.iter().all(|o| o.len() == 2));
+        assert_eq!((a.calls.load(Ordering::SeqCst), b.calls.load(Ordering::SeqCst)), (1, 1));
+        // Without a cache, a later search calls again.
+        aggregator.outcomes(&key).await;
+        assert_eq!(a.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn complete_answers_are_cached_failed_ones_are_not() {
+        let good = Arc::new(Counting { name: "good", calls: AtomicUsize::new(0), offers: Vec::new(), fail: false });
+        let aggregator = Aggregator::new(
+            vec![ProviderSlot::new(good.clone(), Duration::from_secs(5))],
+            true,
+            Some(Duration::from_secs(60)),
+        );
+        aggregator.outcomes(&search()).await;
+        aggregator.outcomes(&search()).await;
+        assert_eq!(good.calls.load(Ordering::SeqCst), 1);
+
+        let bad = Arc::new(Counting { name: "bad", calls: AtomicUsize::new(0), offers: Vec::new(), fail: true });
+        let aggregator = Aggregator::new(
+            vec![ProviderSlot::new(bad.clone(), Duration::from_secs(5))],
+            true,
+            Some(Duration::from_secs(60)),
+        );
+        let first = aggregator.outcomes(&search()).await;
+        assert_eq!(first[0].status, ProviderStatus::Error);
+        aggregator.outcomes(&search()).await;
+        assert_eq!(bad.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_open_circuit_skips_the_provider() {
+        let bad = Arc::new(Counting { name: "bad", calls: AtomicUsize::new(0), offers: Vec::new(), fail: true });
+        let slot = ProviderSlot::with_breaker(
+            bad.clone(),
+            Duration::from_secs(5),
+            CircuitBreaker::new(2, Duration::from_secs(3600)),
+        );
+        let aggregator = Aggregator::new(vec![slot], true, None);
+        for _ in 0..2 {
+            assert_eq!(aggregator.outcomes(&search()).await[0].status, ProviderStatus::Error);
+        }
+        let skipped = aggregator.outcomes(&search()).await;
+        assert_eq!(skipped[0].status, ProviderStatus::Skipped);
+        assert_eq!(bad.calls.load(Ordering::SeqCst), 2, "not called while open");
+        assert_eq!(aggregator.slots()[0].circuit(), CircuitState::Open);
+    }
+
+    #[test]
+    fn identical_journeys_merge_to_the_cheapest_and_labels_are_earned() {
+        let outcomes = vec![
+            outcome(
+                "a",
+                vec![
+                    offer("a", "a1", &[("TP1020", 8, 75)], 12000),
+                    offer("a", "a2", &[("IB3101", 7, 60), ("IB3200", 10, 60)], 9000),
+                ],
+            ),
+            outcome(
+                "b",
+                vec![offer("b", "b1", &[("TP1020", 8, 75)], 11500), offer("b", "b2", &[("UX1150", 20, 70)], 15000)],
+            ),
+        ];
+        let ranked = rank(&outcomes, &filters(OfferSort::Price, 10));
+        let ids: Vec<&str> = ranked.offers.iter().map(|(o, _)| o.id.as_str()).collect();
+        assert_eq!(ids, ["a2", "b1", "b2"], "TP1020 kept once, from the cheaper provider");
+        assert_eq!(ranked.total_count, 3);
+        assert_eq!(ranked.offers[0].1, vec![OfferLabel::Cheapest]);
+        assert_eq!(ranked.offers[1].1, vec![OfferLabel::Nonstop]);
+        assert_eq!(ranked.offers[2].1, vec![OfferLabel::Fastest, OfferLabel::Nonstop]);
+
+        let by_duration = rank(&outcomes, &filters(OfferSort::Duration, 10));
+        assert_eq!(by_duration.offers[0].0.id, "b2");
+        let by_departure = rank(&outcomes, &filters(OfferSort::Departure, 1));
+        assert_eq!((by_departure.offers.len(), by_departure.total_count), (1, 3));
+        assert_eq!(by_departure.offers[0].0.id, "a2");
+    }
+
+    #[test]
+    fn filters_apply_to_price_carriers_and_time_of_day() {
+        let outcomes = vec![outcome(
+            "a",
+            vec![
+                offer("a", "morning", &[("TP1020", 8, 75)], 12000),
+                offer("a", "evening", &[("UX1150", 20, 70)], 15000),
+            ],
+        )];
+        let mut f = filters(OfferSort::Price, 10);
+        f.max_price = Some(Decimal::new(13000, 2));
+        assert_eq!(rank(&outcomes, &f).total_count, 1);
+        let mut f = filters(OfferSort::Price, 10);
+        f.carriers = Some(vec!["UX".into()]);
+        assert_eq!(rank(&outcomes, &f).offers[0].0.id, "evening");
+        let mut f = filters(OfferSort::Price, 10);
+        f.departure_time_of_day = Some(crate::flights::model::TimeOfDay::Morning);
+        assert_eq!(rank(&outcomes, &f).offers[0].0.id, "morning");
+    }
 
     #[test]
     fn the_breaker_opens_skips_half_opens_and_closes() {
