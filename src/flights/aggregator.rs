@@ -274,6 +274,52 @@ impl Aggregator {
         }
         outcomes
     }
+
+    /// Each provider's answer as it arrives (the cached answer when there is
+    /// one). The complete answer is cached when the last provider is done,
+    /// even if the caller stopped listening.
+    pub fn progress(self: &Arc<Self>, search: FlightSearch) -> tokio_stream::wrappers::ReceiverStream<ProviderOutcome> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(self.slots.len().max(1));
+        let aggregator = self.clone();
+        tokio::spawn(async move {
+            if let Some(ttl) = aggregator.cache_ttl {
+                let hit = {
+                    let cached = aggregator.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    cached.get(&search).filter(|(at, _)| at.elapsed() < ttl).map(|(_, o)| o.clone())
+                };
+                if let Some(outcomes) = hit {
+                    for outcome in outcomes.iter() {
+                        let _ = sender.send(outcome.clone()).await;
+                    }
+                    return;
+                }
+            }
+            let mut calls: futures_util::stream::FuturesUnordered<_> = aggregator
+                .slots
+                .iter()
+                .cloned()
+                .map(|slot| {
+                    let search = search.clone();
+                    async move { slot.call(&search).await }
+                })
+                .collect();
+            let mut all = Vec::with_capacity(aggregator.slots.len());
+            while let Some(outcome) = futures_util::StreamExt::next(&mut calls).await {
+                let _ = sender.send(outcome.clone()).await;
+                all.push(outcome);
+            }
+            if let Some(ttl) = aggregator.cache_ttl
+                && all.iter().all(|o| o.status == ProviderStatus::Ok)
+            {
+                let mut cached = aggregator.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cached.len() > 10_000 {
+                    cached.retain(|_, (at, _)| at.elapsed() < ttl);
+                }
+                cached.insert(search, (Instant::now(), Arc::new(all)));
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(receiver)
+    }
 }
 
 async fn fan_out(slots: &[Arc<ProviderSlot>], search: &FlightSearch, parallel: bool) -> Vec<ProviderOutcome> {

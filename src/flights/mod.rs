@@ -73,6 +73,15 @@ impl FlightService {
         outcomes
     }
 
+    /// Each provider's answer to a search as it arrives; offers become retrievable by id.
+    pub fn progress(&self, search: FlightSearch) -> impl futures_util::Stream<Item = ProviderOutcome> + use<> {
+        let offers = self.offers.clone();
+        futures_util::StreamExt::map(self.aggregator.progress(search), move |outcome| {
+            offers.keep(outcome.offers.iter());
+            outcome
+        })
+    }
+
     /// A live offer by id.
     pub fn offer(&self, id: &str) -> Option<Offer> {
         self.offers.get(id)

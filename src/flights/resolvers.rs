@@ -10,7 +10,9 @@ use async_graphql::{Context, ErrorExtensionValues, ID, Object, ServerError, Simp
 use chrono::TimeZone as _;
 
 use super::aggregator::{ProviderOutcome, ProviderStatus, rank};
-use super::model::{Itinerary, Money, Offer, OfferLabel, Segment, SegmentEnd, iso_duration};
+use super::model::{
+    FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
+};
 use super::search::FlightSearchInput;
 use super::{FlightService, SearchLoader};
 use crate::clock::SharedClock;
@@ -296,12 +298,7 @@ pub struct FlightQuery;
 impl FlightQuery {
     /// Live offers from every provider at once.
     async fn search_flights(&self, ctx: &Context<'_>, input: FlightSearchInput) -> Result<SearchResult, ApiError> {
-        let auth = session(ctx)?;
-        let clock = service::<SharedClock>(ctx)?;
-        let tz = auth.session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        let today = clock.now().with_timezone(&tz).date_naive();
-        let (search, filters) =
-            input.validate(today, ReferenceData::embedded()).map_err(|e| ApiError::bad_input(&e.field, e.message))?;
+        let (search, filters) = prepare(ctx, &input)?;
         let outcomes = match ctx.data_opt::<DataLoader<SearchLoader>>() {
             Some(loader) => match loader.load_one(search.clone()).await {
                 Ok(Some(outcomes)) => outcomes,
@@ -309,19 +306,23 @@ impl FlightQuery {
             },
             None => service::<FlightService>(ctx)?.search(&search).await,
         };
-        for failed in outcomes.iter().filter(|o| matches!(o.status, ProviderStatus::Error | ProviderStatus::Timeout)) {
-            ctx.add_error(provider_error(ctx, failed));
-        }
         if outcomes.iter().all(|o| o.status != ProviderStatus::Ok) {
             let timeout = outcomes.iter().any(|o| o.status == ProviderStatus::Timeout);
             let code = if timeout { Code::ProviderTimeout } else { Code::ProviderUnavailable };
-            return Err(ApiError::new(code, "No flight provider answered; please try again shortly."));
+            let names: Vec<String> = outcomes.iter().map(|o| o.provider.clone()).collect();
+            return Err(ApiError::new(code, "No flight provider answered; please try again shortly.")
+                .with("providers", async_graphql::Value::List(names.into_iter().map(Into::into).collect())));
+        }
+        // Partial results: the offers we have, and an error per provider that failed.
+        for failed in outcomes.iter().filter(|o| matches!(o.status, ProviderStatus::Error | ProviderStatus::Timeout)) {
+            ctx.add_error(provider_error(ctx, failed));
         }
         let ranked = rank(&outcomes, &filters);
+        let total_count = i32::try_from(ranked.total_count).unwrap_or(i32::MAX);
         Ok(SearchResult {
-            offers: ranked.offers.into_iter().map(|(offer, labels)| FlightOfferObject { offer, labels }).collect(),
+            offers: cards(ranked),
             providers: outcomes.iter().map(ProviderReport::from).collect(),
-            total_count: i32::try_from(ranked.total_count).unwrap_or(i32::MAX),
+            total_count,
         })
     }
 
@@ -353,6 +354,77 @@ impl FlightQuery {
         }
         let first = usize::try_from(first).unwrap_or(10);
         Ok(ReferenceData::embedded().search(trimmed, first).into_iter().map(PlaceObject::from).collect())
+    }
+}
+
+/// The caller's session, then the input's rules against today in the session's time zone.
+fn prepare(ctx: &Context<'_>, input: &FlightSearchInput) -> Result<(FlightSearch, ResultFilters), ApiError> {
+    let auth = session(ctx)?;
+    let clock = service::<SharedClock>(ctx)?;
+    let tz = auth.session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+    let today = clock.now().with_timezone(&tz).date_naive();
+    input.validate(today, ReferenceData::embedded()).map_err(|e| ApiError::bad_input(&e.field, e.message))
+}
+
+/// One step of `flightSearchProgress`.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct SearchProgress {
+    /// The provider that just answered; null on the final message.
+    pub provider: Option<String>,
+    /// How it went; null on the final message.
+    pub status: Option<ProviderStatus>,
+    /// Its offers (filtered, sorted); on the final message, all of them merged and ranked.
+    pub offers: Vec<FlightOfferObject>,
+    /// True on the final message, after every provider.
+    pub done: bool,
+}
+
+fn cards(ranked: super::aggregator::RankedOffers) -> Vec<FlightOfferObject> {
+    ranked.offers.into_iter().map(|(offer, labels)| FlightOfferObject { offer, labels }).collect()
+}
+
+/// Flight subscriptions.
+#[derive(Debug, Default)]
+pub struct FlightSubscription;
+
+#[async_graphql::Subscription]
+impl FlightSubscription {
+    /// Each provider's offers as they arrive, then the merged result with `done: true`.
+    async fn flight_search_progress(
+        &self,
+        ctx: &Context<'_>,
+        input: FlightSearchInput,
+    ) -> Result<impl futures_util::Stream<Item = SearchProgress> + use<>, ApiError> {
+        use futures_util::StreamExt as _;
+        let (search, filters) = prepare(ctx, &input)?;
+        let flights = service::<FlightService>(ctx)?.clone();
+        let state = (flights.progress(search), filters, Vec::<ProviderOutcome>::new(), false);
+        Ok(futures_util::stream::unfold(state, |(mut updates, filters, mut seen, finished)| async move {
+            if finished {
+                return None;
+            }
+            match updates.next().await {
+                Some(outcome) => {
+                    let step = SearchProgress {
+                        provider: Some(outcome.provider.clone()),
+                        status: Some(outcome.status),
+                        offers: cards(rank(std::slice::from_ref(&outcome), &filters)),
+                        done: false,
+                    };
+                    seen.push(outcome);
+                    Some((step, (updates, filters, seen, false)))
+                }
+                None => {
+                    let step = SearchProgress {
+                        provider: None,
+                        status: None,
+                        offers: cards(rank(&seen, &filters)),
+                        done: true,
+                    };
+                    Some((step, (updates, filters, seen, true)))
+                }
+            }
+        }))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::clock::SharedClock;
 use crate::config::GraphqlSettings;
 use crate::events::EventBus;
 use crate::flights::FlightService;
-use crate::flights::resolvers::FlightQuery;
+use crate::flights::resolvers::{FlightQuery, FlightSubscription};
 use crate::health::HealthChecker;
 use crate::health::resolvers::{HealthQuery, HealthSubscription};
 use crate::sessions::SessionService;
@@ -34,7 +34,7 @@ pub struct Mutation(SessionMutation);
 
 /// The root subscription type.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(HealthSubscription);
+pub struct Subscription(HealthSubscription, FlightSubscription);
 
 /// The application's schema.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
