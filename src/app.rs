@@ -252,6 +252,7 @@ impl Application {
         let instance = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let sessions =
             SessionService::new(session_store.clone(), bus.clone(), clock.clone(), settings.sessions.idle_ttl);
+        let flights = build_flights(&settings, None)?;
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -259,9 +260,9 @@ impl Application {
             clock.clone(),
             instance.clone(),
             settings.status.check_timeout,
+            Some(flights.clone()),
         );
         let performance = Arc::new(PerformanceWindow::new(Duration::from_secs(60)));
-        let flights = build_flights(&settings, None)?;
         let schema = build_schema(
             &settings.graphql,
             SchemaServices {

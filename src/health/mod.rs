@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::events::{BusEvent, EventBus, Topic};
+use crate::flights::FlightService;
+use crate::flights::aggregator::CircuitState;
 use crate::sessions::SessionStore;
 use crate::store::Store;
 
@@ -87,10 +89,11 @@ struct Inner {
     started: Instant,
     check_timeout: Duration,
     last: Mutex<Option<(Instant, StatusSnapshot)>>,
+    flights: Option<FlightService>,
 }
 
 impl HealthChecker {
-    /// A checker over this instance's components.
+    /// A checker over this instance's components (`flights` adds one per provider).
     pub fn new(
         store: Store,
         sessions: Arc<dyn SessionStore>,
@@ -98,6 +101,7 @@ impl HealthChecker {
         clock: SharedClock,
         instance: String,
         check_timeout: Duration,
+        flights: Option<FlightService>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -109,6 +113,7 @@ impl HealthChecker {
                 started: Instant::now(),
                 check_timeout,
                 last: Mutex::new(None),
+                flights,
             }),
         }
     }
@@ -152,7 +157,25 @@ impl HealthChecker {
             format!("{}: {}", inner.bus.backend(), bus_health.detail),
             false,
         );
-        let components = vec![store, sessions, bus];
+        let mut components = vec![store, sessions, bus];
+        if let Some(flights) = &inner.flights {
+            // Providers are optional: search degrades to partial results without one.
+            for slot in flights.aggregator().slots() {
+                let (status, state) = match slot.circuit() {
+                    CircuitState::Closed => (HealthStatus::Ok, "circuit closed"),
+                    CircuitState::HalfOpen => (HealthStatus::Degraded, "circuit half-open"),
+                    CircuitState::Open => (HealthStatus::Down, "circuit open"),
+                };
+                let latency = Duration::from_millis(slot.last_latency_ms());
+                components.push(component(
+                    &format!("provider:{}", slot.name()),
+                    status,
+                    Some(latency),
+                    state.to_owned(),
+                    false,
+                ));
+            }
+        }
         StatusSnapshot {
             status: overall(&components),
             at: inner.clock.now(),
