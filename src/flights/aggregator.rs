@@ -159,6 +159,11 @@ impl ProviderSlot {
         self.breaker.state()
     }
 
+    /// The provider's HTTP counters.
+    pub fn http_stats(&self) -> Option<super::providers::HttpStats> {
+        self.provider.http_stats()
+    }
+
     /// Latency of the last call in milliseconds.
     pub fn last_latency_ms(&self) -> u64 {
         self.last_latency_ms.load(std::sync::atomic::Ordering::Relaxed)

@@ -55,6 +55,12 @@ pub(super) async fn status(State(app): State<AppState>) -> Response {
         "sql": { "url": app.store().display_url(), "pool": app.store().stats() },
         "websocket": { "connections": live.connections(), "subscriptions": live.subscriptions() },
         "instances": instances,
+        "providers": app.flights().aggregator().slots().iter().map(|slot| json!({
+            "name": slot.name(),
+            "circuit": slot.circuit(),
+            "lastLatencyMs": slot.last_latency_ms(),
+            "http": slot.http_stats(),
+        })).collect::<Vec<_>>(),
         "features": settings.features,
     });
     Json(body).into_response()

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
-use super::{FlightProvider, HttpReply, ProviderError, ProviderHttp, offer_id};
+use super::{FlightProvider, HttpReply, HttpStats, ProviderError, ProviderHttp, offer_id};
 use crate::flights::model::{FlightSearch, Itinerary, Money, Offer, Segment, SegmentEnd, parse_iso_duration};
 
 /// Media type of Amadeus API bodies.
@@ -201,6 +201,10 @@ impl AmadeusProvider {
 impl FlightProvider for AmadeusProvider {
     fn name(&self) -> &str {
         "amadeus"
+    }
+
+    fn http_stats(&self) -> Option<HttpStats> {
+        Some(self.http.stats())
     }
 
     async fn search(&self, search: &FlightSearch) -> Result<Vec<Offer>, ProviderError> {

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{FlightProvider, HttpReply, ProviderError, ProviderHttp, offer_id};
+use super::{FlightProvider, HttpReply, HttpStats, ProviderError, ProviderHttp, offer_id};
 use crate::flights::model::{FlightSearch, Itinerary, Money, Offer, Segment, SegmentEnd, parse_iso_duration};
 
 /// The API version this adapter speaks.
@@ -137,6 +137,10 @@ pub fn offer_request_body(search: &FlightSearch) -> Value {
 impl FlightProvider for DuffelProvider {
     fn name(&self) -> &str {
         "duffel"
+    }
+
+    fn http_stats(&self) -> Option<HttpStats> {
+        Some(self.http.stats())
     }
 
     async fn search(&self, search: &FlightSearch) -> Result<Vec<Offer>, ProviderError> {

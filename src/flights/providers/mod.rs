@@ -45,6 +45,24 @@ pub trait FlightProvider: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
     /// Offers for a search.
     async fn search(&self, search: &FlightSearch) -> Result<Vec<Offer>, ProviderError>;
+    /// Connection and request counts of its HTTP client, when it has one.
+    fn http_stats(&self) -> Option<HttpStats> {
+        None
+    }
+}
+
+/// A provider client's HTTP counters, for `/api/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpStats {
+    /// Requests in flight to this provider now.
+    pub in_flight: usize,
+    /// Most in flight at once (`http_client.max_connections_per_host`).
+    pub max_in_flight: usize,
+    /// Requests sent since start, retries included.
+    pub requests: u64,
+    /// Of those, retries.
+    pub retries: u64,
 }
 
 /// A token bucket: `rate` requests per second, bursts of up to `burst`.
@@ -110,6 +128,9 @@ pub struct ProviderHttp {
     global: Arc<Semaphore>,
     retry: RetryPolicy,
     deadline: Duration,
+    max_per_host: usize,
+    requests: Arc<std::sync::atomic::AtomicU64>,
+    retries: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A response whose status and body were read.
@@ -146,7 +167,21 @@ impl ProviderHttp {
             global,
             retry: RetryPolicy::default(),
             deadline: settings.timeout,
+            max_per_host: settings.max_connections_per_host,
+            requests: Arc::default(),
+            retries: Arc::default(),
         })
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> HttpStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        HttpStats {
+            in_flight: self.max_per_host.saturating_sub(self.per_host.available_permits()),
+            max_in_flight: self.max_per_host,
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+        }
     }
 
     /// The client, for building requests.
@@ -186,6 +221,7 @@ impl ProviderHttp {
                 break;
             }
             tokio::time::sleep(pause).await;
+            self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             backoff = (backoff * 2).min(self.retry.max);
         }
         Err(last)
@@ -203,6 +239,7 @@ impl ProviderHttp {
         self.limiter.acquire().await;
         let _global = self.global.acquire().await.map_err(|_| ProviderError::Unavailable("shutting down".into()))?;
         let _host = self.per_host.acquire().await.map_err(|_| ProviderError::Unavailable("shutting down".into()))?;
+        self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = request.send().await.map_err(classify)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(classify)?.to_vec();
