@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `schema`, `doctor`.
+//! The command line: `serve` (the default), `schema`, `doctor`, `sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +41,8 @@ enum Command {
     Schema,
     /// Check the configuration and every configured component; non-zero exit on failure.
     Doctor,
+    /// Run the bundled provider sandbox alone (Amadeus at /, Duffel at /air, control at /_sandbox; default 127.0.0.1:8001).
+    Sandbox(ListenArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -64,6 +66,7 @@ impl Cli {
                 Err(code) => code,
             },
             Some(Command::Serve(listen)) => serve(&common, listen).await,
+            Some(Command::Sandbox(listen)) => sandbox(listen).await,
             None => serve(&common, ListenArgs::default()).await,
         }
     }
@@ -95,6 +98,28 @@ async fn serve(common: &CommonArgs, listen: ListenArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The sandbox's default address: next to the server's 8000.
+const SANDBOX_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8001));
+
+async fn sandbox(listen: ListenArgs) -> ExitCode {
+    crate::telemetry::init_logging(&Settings::default().telemetry);
+    let addr = listen.listen.unwrap_or(SANDBOX_LISTEN);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("wayfarer: cannot listen on {addr}: {error}. Choose another with --listen HOST:PORT.");
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::sandbox::serve(listener, crate::sandbox::SandboxConfig::default(), shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "sandbox failed");
             ExitCode::FAILURE
         }
     }

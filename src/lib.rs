@@ -18,6 +18,7 @@
 //! - [`health`] — component checks and `serviceStatus`.
 //! - [`telemetry`] — logs, Prometheus metrics, performance window.
 //! - [`redis_pool`] — the bounded Redis pool.
+//! - [`sandbox`] — the bundled provider sandbox (Amadeus and Duffel wire formats, fault injection).
 //! - [`doctor`], [`cli`] — the command line.
 
 pub mod app;
@@ -32,6 +33,7 @@ pub mod health;
 pub mod http;
 pub mod redis_pool;
 pub mod reference;
+pub mod sandbox;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

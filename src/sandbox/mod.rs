@@ -1,0 +1,430 @@
+//! The bundled provider sandbox: one axum listener that speaks two real
+//! provider wire formats, so the main server reaches it through the same
+//! HTTP adapters it uses for the real providers, and the test suite runs
+//! offline.
+//!
+//! - Amadeus Self-Service at the root paths (`/v1/security/oauth2/token`,
+//!   `/v2/shopping/flight-offers`, …): the official Python SDK cannot use a
+//!   base path, so Amadeus owns `/v1` and `/v2`.
+//! - Duffel under `/air/…`.
+//! - The control API under `/_sandbox/`: per-personality latency, jitter,
+//!   error, rate-limit and outage injection, price drift, token lifetime;
+//!   request counters; reset.
+//!
+//! Offers come from [`generator`] (deterministic: same search, same
+//! offers). Orders, tokens and quoted offers live in memory. Random faults
+//! draw from a seeded generator per personality, so a test that sets an
+//! error rate sees the same sequence of failures on every run.
+
+mod amadeus;
+mod carriers;
+mod duffel;
+mod generator;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use generator::Personality;
+
+/// Credentials the sandbox accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Amadeus API key (`client_id` of the token call).
+    pub amadeus_client_id: String,
+    /// Amadeus API secret (`client_secret`).
+    pub amadeus_client_secret: String,
+    /// The Duffel access token (`Authorization: Bearer …`).
+    pub duffel_token: String,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            amadeus_client_id: "sandbox-client".to_owned(),
+            amadeus_client_secret: "sandbox-secret".to_owned(),
+            duffel_token: "duffel_test_sandbox".to_owned(),
+        }
+    }
+}
+
+/// The whole sandbox (both personalities and the control API), its state inside.
+pub fn router(config: SandboxConfig) -> Router {
+    let state = Sandbox::new(config);
+    let amadeus = amadeus::routes().route_layer(middleware::from_fn_with_state(state.clone(), amadeus_gate));
+    let duffel = duffel::routes().route_layer(middleware::from_fn_with_state(state.clone(), duffel_gate));
+    Router::new()
+        .merge(amadeus)
+        .merge(duffel)
+        .route("/_sandbox/personalities/{name}", put(put_personality).get(get_personality))
+        .route("/_sandbox/calls", get(get_calls))
+        .route("/_sandbox/reset", post(reset))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Serves the sandbox on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: SandboxConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            amadeus = %format!("http://{addr}"),
+            duffel = %format!("http://{addr}/air"),
+            control = %format!("http://{addr}/_sandbox"),
+            "provider sandbox is serving"
+        );
+    }
+    axum::serve(listener, router(config)).with_graceful_shutdown(shutdown).await
+}
+
+/// Fault and behaviour settings of one personality (the control API's body).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Settings {
+    /// Added to every response.
+    latency_ms: u64,
+    /// Up to this much more, drawn per request.
+    jitter_ms: u64,
+    /// Share of requests answered 500.
+    error_rate: f64,
+    /// Share of requests answered 429.
+    rate_limit_rate: f64,
+    /// Every request answered 503.
+    outage: bool,
+    /// Base fares move by this much between search and pricing/booking.
+    price_drift_percent: f64,
+    /// Amadeus `expires_in` of new tokens, seconds.
+    token_expires_in: u64,
+    /// Duffel offer lifetime, seconds.
+    offer_expires_in: u64,
+    /// Amadeus bookings fail with 34651 SEGMENT SELL FAILURE.
+    sell_failure: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            jitter_ms: 0,
+            error_rate: 0.0,
+            rate_limit_rate: 0.0,
+            outage: false,
+            price_drift_percent: 0.0,
+            token_expires_in: 1799,
+            offer_expires_in: 1800,
+            sell_failure: false,
+        }
+    }
+}
+
+/// A partial update of [`Settings`]; unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsUpdate {
+    latency_ms: Option<u64>,
+    jitter_ms: Option<u64>,
+    error_rate: Option<f64>,
+    rate_limit_rate: Option<f64>,
+    outage: Option<bool>,
+    price_drift_percent: Option<f64>,
+    token_expires_in: Option<u64>,
+    offer_expires_in: Option<u64>,
+    sell_failure: Option<bool>,
+}
+
+/// Where a counted request went; the names are the `/_sandbox/calls` keys.
+const AMADEUS_KINDS: &[&str] =
+    &["token", "search", "price", "orderCreate", "orderGet", "orderCancel", "airlines", "locations"];
+const DUFFEL_KINDS: &[&str] =
+    &["search", "offerGet", "offerList", "orderCreate", "orderGet", "cancellationCreate", "cancellationConfirm"];
+
+/// Seed of each personality's fault generator: fixed, so runs repeat.
+const FAULT_SEED: u64 = 0x5A4D_B0C5;
+
+#[derive(Debug)]
+struct PersonalityState {
+    settings: Mutex<Settings>,
+    rng: Mutex<StdRng>,
+    calls: Mutex<BTreeMap<&'static str, u64>>,
+    kinds: &'static [&'static str],
+    seed: u64,
+}
+
+impl PersonalityState {
+    fn new(kinds: &'static [&'static str], seed: u64) -> Self {
+        Self {
+            settings: Mutex::new(Settings::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            calls: Mutex::new(kinds.iter().map(|k| (*k, 0)).collect()),
+            kinds,
+            seed,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    fn reset(&self) {
+        *lock(&self.settings) = Settings::default();
+        *lock(&self.rng) = StdRng::seed_from_u64(self.seed);
+        *lock(&self.calls) = self.kinds.iter().map(|k| (*k, 0)).collect();
+    }
+}
+
+/// A poisoned lock only means a handler panicked mid-update; the data is
+/// plain counters and maps, still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Shared sandbox state.
+#[derive(Debug, Clone)]
+struct Sandbox {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: SandboxConfig,
+    amadeus: PersonalityState,
+    duffel: PersonalityState,
+    amadeus_store: amadeus::Store,
+    duffel_store: duffel::Store,
+}
+
+impl Sandbox {
+    fn new(config: SandboxConfig) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                config,
+                amadeus: PersonalityState::new(AMADEUS_KINDS, FAULT_SEED),
+                duffel: PersonalityState::new(DUFFEL_KINDS, FAULT_SEED ^ 0xD0FF),
+                amadeus_store: amadeus::Store::default(),
+                duffel_store: duffel::Store::default(),
+            }),
+        }
+    }
+
+    fn personality(&self, personality: Personality) -> &PersonalityState {
+        match personality {
+            Personality::Amadeus => &self.inner.amadeus,
+            Personality::Duffel => &self.inner.duffel,
+        }
+    }
+
+    fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    fn amadeus_store(&self) -> &amadeus::Store {
+        &self.inner.amadeus_store
+    }
+
+    fn duffel_store(&self) -> &duffel::Store {
+        &self.inner.duffel_store
+    }
+}
+
+/// Which counter a matched route feeds.
+fn kind_of(personality: Personality, method: &Method, route: &str) -> Option<&'static str> {
+    let kind = match personality {
+        Personality::Amadeus => match (route, method.as_str()) {
+            (r, _) if r.starts_with("/v1/security/oauth2/token") => "token",
+            ("/v2/shopping/flight-offers", _) => "search",
+            ("/v1/shopping/flight-offers/pricing", _) => "price",
+            ("/v1/booking/flight-orders", _) => "orderCreate",
+            ("/v1/booking/flight-orders/{id}", "DELETE") => "orderCancel",
+            ("/v1/booking/flight-orders/{id}", _) => "orderGet",
+            ("/v1/reference-data/airlines", _) => "airlines",
+            (r, _) if r.starts_with("/v1/reference-data/locations") => "locations",
+            _ => return None,
+        },
+        Personality::Duffel => match route {
+            "/air/offer_requests" => "search",
+            "/air/offers/{id}" => "offerGet",
+            "/air/offers" => "offerList",
+            "/air/orders" => "orderCreate",
+            "/air/orders/{id}" => "orderGet",
+            "/air/order_cancellations" => "cancellationCreate",
+            "/air/order_cancellations/{id}/actions/confirm" => "cancellationConfirm",
+            _ => return None,
+        },
+    };
+    Some(kind)
+}
+
+/// A fault to answer with instead of the handler's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Outage,
+    RateLimited,
+    ServerError,
+}
+
+async fn amadeus_gate(state: State<Sandbox>, request: Request, next: Next) -> Response {
+    gate(state, Personality::Amadeus, request, next).await
+}
+
+async fn duffel_gate(state: State<Sandbox>, request: Request, next: Next) -> Response {
+    gate(state, Personality::Duffel, request, next).await
+}
+
+/// Counts the request, applies latency, then injects faults, before the
+/// handler (and its authentication) runs: a gateway in front of the API.
+async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request: Request, next: Next) -> Response {
+    let state = sandbox.personality(personality);
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let kind = kind_of(personality, request.method(), &route);
+    if let Some(kind) = kind {
+        *lock(&state.calls).entry(kind).or_insert(0) += 1;
+    }
+    let settings = state.settings();
+    let (delay, fault) = {
+        let mut rng = lock(&state.rng);
+        let jitter = if settings.jitter_ms > 0 { rng.random_range(0..=settings.jitter_ms) } else { 0 };
+        // Draw only for the faults that are switched on, so turning one on
+        // does not shift the sequence of the other.
+        let fault = if settings.outage {
+            Some(Fault::Outage)
+        } else if settings.rate_limit_rate > 0.0 && rng.random::<f64>() < settings.rate_limit_rate {
+            Some(Fault::RateLimited)
+        } else if settings.error_rate > 0.0 && rng.random::<f64>() < settings.error_rate {
+            Some(Fault::ServerError)
+        } else {
+            None
+        };
+        (settings.latency_ms.saturating_add(jitter), fault)
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    match (fault, personality) {
+        (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, kind == Some("token")),
+        (Some(fault), Personality::Duffel) => duffel::fault_response(fault),
+        (None, _) => next.run(request).await,
+    }
+}
+
+fn parse_personality(name: &str) -> Option<Personality> {
+    match name {
+        "amadeus" => Some(Personality::Amadeus),
+        "duffel" => Some(Personality::Duffel),
+        _ => None,
+    }
+}
+
+fn control_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn get_personality(State(sandbox): State<Sandbox>, Path(name): Path<String>) -> Response {
+    match parse_personality(&name) {
+        Some(p) => Json(sandbox.personality(p).settings()).into_response(),
+        None => control_error(StatusCode::NOT_FOUND, "unknown personality: use amadeus or duffel"),
+    }
+}
+
+async fn put_personality(
+    State(sandbox): State<Sandbox>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(personality) = parse_personality(&name) else {
+        return control_error(StatusCode::NOT_FOUND, "unknown personality: use amadeus or duffel");
+    };
+    let update: SettingsUpdate = match serde_json::from_slice(&body) {
+        Ok(update) => update,
+        Err(error) => return control_error(StatusCode::BAD_REQUEST, &format!("invalid settings: {error}")),
+    };
+    let rate_ok = |r: Option<f64>| r.is_none_or(|r| (0.0..=1.0).contains(&r));
+    if !rate_ok(update.error_rate) || !rate_ok(update.rate_limit_rate) {
+        return control_error(StatusCode::BAD_REQUEST, "errorRate and rateLimitRate are between 0 and 1");
+    }
+    if update.price_drift_percent.is_some_and(|d| !d.is_finite() || d <= -100.0 || d > 1000.0) {
+        return control_error(StatusCode::BAD_REQUEST, "priceDriftPercent is above -100 and at most 1000");
+    }
+    const MAX_DELAY_MS: u64 = 120_000;
+    if update.latency_ms.is_some_and(|l| l > MAX_DELAY_MS) || update.jitter_ms.is_some_and(|j| j > MAX_DELAY_MS) {
+        return control_error(StatusCode::BAD_REQUEST, "latencyMs and jitterMs are at most 120000");
+    }
+    let state = sandbox.personality(personality);
+    let mut settings = lock(&state.settings);
+    let SettingsUpdate {
+        latency_ms,
+        jitter_ms,
+        error_rate,
+        rate_limit_rate,
+        outage,
+        price_drift_percent,
+        token_expires_in,
+        offer_expires_in,
+        sell_failure,
+    } = update;
+    settings.latency_ms = latency_ms.unwrap_or(settings.latency_ms);
+    settings.jitter_ms = jitter_ms.unwrap_or(settings.jitter_ms);
+    settings.error_rate = error_rate.unwrap_or(settings.error_rate);
+    settings.rate_limit_rate = rate_limit_rate.unwrap_or(settings.rate_limit_rate);
+    settings.outage = outage.unwrap_or(settings.outage);
+    settings.price_drift_percent = price_drift_percent.unwrap_or(settings.price_drift_percent);
+    settings.token_expires_in = token_expires_in.unwrap_or(settings.token_expires_in);
+    settings.offer_expires_in = offer_expires_in.unwrap_or(settings.offer_expires_in);
+    settings.sell_failure = sell_failure.unwrap_or(settings.sell_failure);
+    Json(settings.clone()).into_response()
+}
+
+async fn get_calls(State(sandbox): State<Sandbox>) -> Response {
+    let calls = |p: Personality| lock(&sandbox.personality(p).calls).clone();
+    Json(json!({ "amadeus": calls(Personality::Amadeus), "duffel": calls(Personality::Duffel) })).into_response()
+}
+
+/// Counters and faults back to their defaults; tokens, offers and orders stay.
+async fn reset(State(sandbox): State<Sandbox>) -> Response {
+    sandbox.personality(Personality::Amadeus).reset();
+    sandbox.personality(Personality::Duffel).reset();
+    Json(json!({ "reset": true })).into_response()
+}
+
+/// Unknown paths answer in the format of the personality that owns the prefix.
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/air") {
+        duffel::error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            "Not found",
+            "The resource was not found",
+        )
+    } else if path.starts_with("/_sandbox") {
+        control_error(StatusCode::NOT_FOUND, "unknown control endpoint")
+    } else {
+        amadeus::error(StatusCode::NOT_FOUND, 38196, "Resource not found", "The targeted resource doesn't exist", None)
+    }
+}
+
+/// A JSON response with an exact Content-Type (no charset suffix: the
+/// Amadeus SDK compares the whole header).
+fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
