@@ -114,6 +114,10 @@ struct AppShared {
     clock: SharedClock,
     /// Flight search.
     flights: FlightService,
+    /// The in-process provider sandbox, when a provider has no `base_url`.
+    sandbox: Option<SandboxEndpoint>,
+    /// Stops the sandbox, after in-flight requests that may still call it.
+    sandbox_stop: CancellationToken,
 }
 
 impl std::fmt::Debug for AppShared {
@@ -174,6 +178,10 @@ impl AppState {
     /// Flight search.
     pub fn flights(&self) -> &FlightService {
         &self.inner.flights
+    }
+    /// Base URL of the in-process provider sandbox, when it runs.
+    pub fn sandbox_url(&self) -> Option<&str> {
+        self.inner.sandbox.as_ref().map(|s| s.base_url.as_str())
     }
     /// Adds what each GraphQL request needs of its own (session auth, loaders).
     pub fn request_data(&self, request: async_graphql::Request, auth: RequestAuth) -> async_graphql::Request {
@@ -252,7 +260,12 @@ impl Application {
         let instance = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let sessions =
             SessionService::new(session_store.clone(), bus.clone(), clock.clone(), settings.sessions.idle_ttl);
-        let flights = build_flights(&settings, None)?;
+        let sandbox_stop = CancellationToken::new();
+        let sandbox = match needs_sandbox(&settings) {
+            true => Some(start_sandbox(sandbox_stop.clone(), &background).await?),
+            false => None,
+        };
+        let flights = build_flights(&settings, sandbox.as_ref())?;
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -300,6 +313,8 @@ impl Application {
                 websocket_tasks: TaskTracker::new(),
                 clock,
                 flights,
+                sandbox,
+                sandbox_stop,
             }),
         };
         Ok(Self { listener, local_addr, state, background })
@@ -377,6 +392,7 @@ impl Application {
         if tokio::time::timeout(remaining, websockets.wait()).await.is_err() {
             tracing::warn!(open = websockets.len(), "WebSocket connections still open after the grace period");
         }
+        state.inner.sandbox_stop.cancel();
         background.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), background.wait()).await;
         if let Err(error) = state.store().deregister_instance(&instance, state.clock().now()).await {
@@ -425,8 +441,41 @@ pub struct SandboxEndpoint {
     pub duffel_token: String,
 }
 
+/// Whether an enabled provider has no `base_url`, and so needs the bundled sandbox.
+pub(crate) fn needs_sandbox(settings: &Settings) -> bool {
+    let providers = &settings.providers;
+    (providers.amadeus.enabled && providers.amadeus.base_url.is_none())
+        || (providers.duffel.enabled && providers.duffel.base_url.is_none())
+}
+
+/// Starts the provider sandbox in this process on a loopback port; the
+/// adapters then reach it over real HTTP, exactly as they reach real providers.
+pub(crate) async fn start_sandbox(stop: CancellationToken, tasks: &TaskTracker) -> Result<SandboxEndpoint, StartupError> {
+    let failed = |e: std::io::Error| StartupError::Provider { provider: "sandbox", reason: e.to_string() };
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(failed)?;
+    let addr = listener.local_addr().map_err(failed)?;
+    let config = crate::sandbox::SandboxConfig::default();
+    let endpoint = SandboxEndpoint {
+        base_url: format!("http://{addr}"),
+        amadeus_client_id: config.amadeus_client_id.clone(),
+        amadeus_client_secret: config.amadeus_client_secret.clone(),
+        duffel_token: config.duffel_token.clone(),
+    };
+    tasks.spawn(async move {
+        if let Err(error) = crate::sandbox::serve(listener, config, async move { stop.cancelled().await }).await {
+            tracing::error!(%error, "the provider sandbox stopped");
+        }
+    });
+    tracing::info!(
+        component = "sandbox",
+        url = %endpoint.base_url,
+        "bundled provider sandbox in-process (set providers.*.base_url to use real providers)"
+    );
+    Ok(endpoint)
+}
+
 /// The providers from config; one without a `base_url` is reached at the bundled sandbox.
-fn build_flights(settings: &Settings, sandbox: Option<&SandboxEndpoint>) -> Result<FlightService, StartupError> {
+pub(crate) fn build_flights(settings: &Settings, sandbox: Option<&SandboxEndpoint>) -> Result<FlightService, StartupError> {
     let global = Arc::new(tokio::sync::Semaphore::new(settings.http_client.max_connections));
     let pooling = settings.features.connection_pooling;
     let providers = &settings.providers;

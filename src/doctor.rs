@@ -73,6 +73,7 @@ pub async fn run(settings: &Settings) -> ExitCode {
 pub async fn check(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(check_store(settings).await);
+    findings.extend(check_providers(settings).await);
     match &settings.redis.url {
         Some(url) => findings.extend(check_redis(url, settings).await),
         None => findings.push(finding(
@@ -82,6 +83,59 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
         )),
     }
     findings
+}
+
+/// A tiny search against each configured provider (which, for Amadeus, also
+/// fetches a token); the bundled sandbox is started for providers without a `base_url`.
+async fn check_providers(settings: &Settings) -> Vec<Finding> {
+    use crate::flights::model::{Cabin, FlightSearch, Passengers};
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let sandbox = match crate::app::needs_sandbox(settings) {
+        true => match crate::app::start_sandbox(stop.clone(), &tasks).await {
+            Ok(endpoint) => Some(endpoint),
+            Err(e) => return vec![finding("providers", Verdict::Fail, e.to_string())],
+        },
+        false => None,
+    };
+    let flights = match crate::app::build_flights(settings, sandbox.as_ref()) {
+        Ok(flights) => flights,
+        Err(e) => return vec![finding("providers", Verdict::Fail, e.to_string())],
+    };
+    let search = FlightSearch {
+        origin: "LON".to_owned(),
+        destination: "PAR".to_owned(),
+        departure_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+        return_date: None,
+        passengers: Passengers { adults: 1, children: 0, infants: 0 },
+        cabin: Cabin::Economy,
+        non_stop: false,
+        currency: "EUR".to_owned(),
+    };
+    let outcomes = flights.search(&search).await;
+    let mut out: Vec<Finding> = outcomes
+        .iter()
+        .map(|o| {
+            let place = if sandbox.is_some() && o.error.is_none() { " (bundled sandbox)" } else { "" };
+            match &o.error {
+                None => finding(
+                    "provider",
+                    Verdict::Ok,
+                    format!("{}{place}: a LON→PAR search returned {} offers in {:.0} ms", o.provider, o.offers.len(), ms(o.latency)),
+                ),
+                Some(error) => finding("provider", Verdict::Warn, format!("{}: {error}", o.provider)),
+            }
+        })
+        .collect();
+    if outcomes.is_empty() {
+        out.push(finding("providers", Verdict::Warn, "no flight provider is enabled: searches will fail"));
+    } else if outcomes.iter().all(|o| o.error.is_some()) {
+        out.push(finding("providers", Verdict::Fail, "no flight provider answered"));
+    }
+    stop.cancel();
+    tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), tasks.wait()).await;
+    out
 }
 
 async fn check_store(settings: &Settings) -> Vec<Finding> {

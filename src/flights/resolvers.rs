@@ -342,9 +342,10 @@ impl FlightQuery {
         &self,
         ctx: &Context<'_>,
         query: String,
-        #[graphql(default = 10)] first: i32,
+        #[graphql(default = 10)] first: Option<i32>,
     ) -> Result<Vec<PlaceObject>, ApiError> {
         session(ctx)?;
+        let first = first.unwrap_or(10);
         if !(1..=50).contains(&first) {
             return Err(ApiError::bad_input("first", "`first` must be between 1 and 50"));
         }

@@ -25,34 +25,34 @@ pub struct FlightSearchInput {
     pub return_date: Option<Date>,
     /// 1 to 9; adults + children ≤ 9.
     #[graphql(default = 1)]
-    pub adults: i32,
+    pub adults: Option<i32>,
     /// Aged 2 to 11.
     #[graphql(default = 0)]
-    pub children: i32,
+    pub children: Option<i32>,
     /// Under 2; at most one per adult.
     #[graphql(default = 0)]
-    pub infants: i32,
+    pub infants: Option<i32>,
     /// Travel class.
-    #[graphql(default_with = "Cabin::Economy")]
-    pub cabin: Cabin,
+    #[graphql(default_with = "Some(Cabin::Economy)")]
+    pub cabin: Option<Cabin>,
     /// Only flights without connections.
-    #[graphql(default = false)]
-    pub non_stop: bool,
+    #[graphql(default_with = "Some(false)")]
+    pub non_stop: Option<bool>,
     /// Highest total price, a positive decimal in `currency`.
     pub max_price: Option<String>,
     /// ISO 4217 currency of prices.
-    #[graphql(default_with = "String::from(\"EUR\")")]
-    pub currency: String,
+    #[graphql(default_with = "Some(String::from(\"EUR\"))")]
+    pub currency: Option<String>,
     /// Only these IATA airline codes.
     pub carriers: Option<Vec<String>>,
     /// Outbound departure in this part of the day (departure airport's local time).
     pub departure_time_of_day: Option<TimeOfDay>,
     /// Order of the offers.
-    #[graphql(default_with = "OfferSort::Price")]
-    pub sort: OfferSort,
+    #[graphql(default_with = "Some(OfferSort::Price)")]
+    pub sort: Option<OfferSort>,
     /// How many offers, 1 to 100.
     #[graphql(default = 20)]
-    pub first: i32,
+    pub first: Option<i32>,
 }
 
 /// A rule the input broke: the input path and what is wrong.
@@ -98,6 +98,11 @@ impl FlightSearchInput {
         today: NaiveDate,
         data: &ReferenceData,
     ) -> Result<(FlightSearch, ResultFilters), InputError> {
+        // An explicit null means the default, as for an absent field.
+        let adults = self.adults.unwrap_or(1);
+        let children = self.children.unwrap_or(0);
+        let infants = self.infants.unwrap_or(0);
+        let first = self.first.unwrap_or(20);
         let origin = place_code("origin", &self.origin, data)?;
         let destination = place_code("destination", &self.destination, data)?;
         let same_city = |a: &str, b: &str| {
@@ -119,19 +124,19 @@ impl FlightSearchInput {
         {
             return Err(refuse("returnDate", "the return date must not be before the departure date"));
         }
-        if !(1..=9).contains(&self.adults) {
+        if !(1..=9).contains(&adults) {
             return Err(refuse("adults", "between 1 and 9 adults"));
         }
-        if !(0..=8).contains(&self.children) || self.adults + self.children > 9 {
+        if !(0..=8).contains(&children) || adults + children > 9 {
             return Err(refuse("children", "at most 9 seated travellers (adults + children)"));
         }
-        if self.infants < 0 || self.infants > self.adults {
+        if infants < 0 || infants > adults {
             return Err(refuse("infants", "at most one infant per adult"));
         }
-        if !(1..=100).contains(&self.first) {
+        if !(1..=100).contains(&first) {
             return Err(refuse("first", "`first` must be between 1 and 100"));
         }
-        let currency = currency_code("currency", &self.currency)?;
+        let currency = currency_code("currency", self.currency.as_deref().unwrap_or("EUR"))?;
         let max_price = match &self.max_price {
             None => None,
             Some(raw) => match raw.trim().parse::<Decimal>() {
@@ -158,9 +163,9 @@ impl FlightSearchInput {
             }
         };
         let passengers = Passengers {
-            adults: u8::try_from(self.adults).unwrap_or(1),
-            children: u8::try_from(self.children).unwrap_or(0),
-            infants: u8::try_from(self.infants).unwrap_or(0),
+            adults: u8::try_from(adults).unwrap_or(1),
+            children: u8::try_from(children).unwrap_or(0),
+            infants: u8::try_from(infants).unwrap_or(0),
         };
         let search = FlightSearch {
             origin,
@@ -168,16 +173,16 @@ impl FlightSearchInput {
             departure_date: departure,
             return_date: self.return_date.map(|d| d.0),
             passengers,
-            cabin: self.cabin,
-            non_stop: self.non_stop,
+            cabin: self.cabin.unwrap_or_default(),
+            non_stop: self.non_stop.unwrap_or(false),
             currency,
         };
         let filters = ResultFilters {
             max_price,
             carriers,
             departure_time_of_day: self.departure_time_of_day,
-            sort: self.sort,
-            first: usize::try_from(self.first).unwrap_or(20),
+            sort: self.sort.unwrap_or_default(),
+            first: usize::try_from(first).unwrap_or(20),
         };
         Ok((search, filters))
     }
@@ -193,17 +198,17 @@ mod tests {
             destination: "NYC".into(),
             departure_date: Date(NaiveDate::from_ymd_opt(2027, 1, 10).expect("date")),
             return_date: None,
-            adults: 2,
-            children: 1,
-            infants: 1,
-            cabin: Cabin::Business,
-            non_stop: false,
+            adults: Some(2),
+            children: Some(1),
+            infants: Some(1),
+            cabin: Some(Cabin::Business),
+            non_stop: None,
             max_price: Some("1200.50".into()),
-            currency: "eur".into(),
+            currency: Some("eur".into()),
             carriers: Some(vec!["tp".into()]),
             departure_time_of_day: None,
-            sort: OfferSort::Price,
-            first: 20,
+            sort: None,
+            first: Some(20),
         }
     }
 
@@ -247,15 +252,15 @@ mod tests {
             field_of(|i| i.return_date = Some(Date(NaiveDate::from_ymd_opt(2027, 1, 9).expect("date")))),
             "input.returnDate"
         );
-        assert_eq!(field_of(|i| i.adults = 0), "input.adults");
-        assert_eq!(field_of(|i| i.adults = 10), "input.adults");
-        assert_eq!(field_of(|i| i.children = 8), "input.children");
-        assert_eq!(field_of(|i| i.infants = 3), "input.infants");
-        assert_eq!(field_of(|i| i.first = 0), "input.first");
-        assert_eq!(field_of(|i| i.first = 101), "input.first");
+        assert_eq!(field_of(|i| i.adults = Some(0)), "input.adults");
+        assert_eq!(field_of(|i| i.adults = Some(10)), "input.adults");
+        assert_eq!(field_of(|i| i.children = Some(8)), "input.children");
+        assert_eq!(field_of(|i| i.infants = Some(3)), "input.infants");
+        assert_eq!(field_of(|i| i.first = Some(0)), "input.first");
+        assert_eq!(field_of(|i| i.first = Some(101)), "input.first");
         assert_eq!(field_of(|i| i.max_price = Some("-5".into())), "input.maxPrice");
         assert_eq!(field_of(|i| i.max_price = Some("abc".into())), "input.maxPrice");
-        assert_eq!(field_of(|i| i.currency = "euro".into()), "input.currency");
+        assert_eq!(field_of(|i| i.currency = Some("euro".into())), "input.currency");
         assert_eq!(field_of(|i| i.carriers = Some(vec!["TP".into(), "??".into()])), "input.carriers.1");
     }
 }

@@ -174,7 +174,7 @@ pub fn enforce_codes(errors: &mut [ServerError]) {
         if code_of(error).is_some() {
             continue;
         }
-        if error.path.is_empty() {
+        if error.path.is_empty() || is_argument_error(&error.message) {
             // Before execution, async-graphql's own messages (unknown field,
             // bad variable) describe the client's document: keep them.
             set_code(error, classify_request_error(&error.message));
@@ -185,6 +185,12 @@ pub fn enforce_codes(errors: &mut [ServerError]) {
             set_code(error, Code::Internal);
         }
     }
+}
+
+/// async-graphql's messages for an argument that could not be coerced at
+/// execution time: the client's value, not our failure.
+fn is_argument_error(message: &str) -> bool {
+    message.starts_with("Failed to parse") || message.starts_with("Invalid value for argument")
 }
 
 /// Limits exceeded → `QUERY_TOO_COMPLEX`; any other pre-execution failure is

@@ -2,6 +2,7 @@
 //! Each module starts the real application and talks to it as a client would.
 
 mod cli;
+mod flights;
 mod helpers;
 mod http_audit;
 mod http_spec;

@@ -1,0 +1,323 @@
+//! Flight search end to end against the bundled sandbox, proved by counting
+//! the sandbox's calls — never by timing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+
+/// The contract's `SearchFlights` with its `OfferCard` fragment, verbatim.
+pub(crate) const SEARCH_FLIGHTS: &str = "fragment OfferCard on FlightOffer {
+  id
+  provider
+  price { amount currency }
+  labels
+  seatsAvailable
+  expiresAt
+  itineraries {
+    duration
+    segments {
+      flightNumber
+      carrier { code name }
+      departure { at terminal airport { code name cityName countryCode timeZone } }
+      arrival { at terminal airport { code name cityName countryCode timeZone } }
+      duration
+      aircraft
+    }
+  }
+}
+
+query SearchFlights($input: FlightSearchInput!) {
+  searchFlights(input: $input) {
+    offers { ...OfferCard }
+    providers { name status offerCount latencyMs error }
+    totalCount
+  }
+}";
+
+/// The contract's `FlightOffer` (the fragment is sent with it).
+const FLIGHT_OFFER: &str = "query FlightOffer($id: ID!) {
+  flightOffer(id: $id) { ...OfferCard }
+}";
+
+/// The contract's `Places`.
+pub(crate) const PLACES: &str = "query Places($query: String!, $first: Int) {
+  places(query: $query, first: $first) { code kind name cityName countryCode }
+}";
+
+fn in_days(days: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
+}
+
+fn input(origin: &str, destination: &str, days: i64) -> Value {
+    json!({ "origin": origin, "destination": destination, "departureDate": in_days(days) })
+}
+
+async fn sandbox(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let url = format!("{}{path}", app.state.sandbox_url().expect("the default run has a sandbox"));
+    let mut request = app.http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("sandbox answers");
+    assert!(response.status().is_success(), "sandbox control {path}: {}", response.status());
+    response.json().await.unwrap_or(Value::Null)
+}
+
+async fn calls(app: &TestApp) -> Value {
+    sandbox(app, reqwest::Method::GET, "/_sandbox/calls", None).await
+}
+
+async fn searches(app: &TestApp) -> (u64, u64) {
+    let calls = calls(app).await;
+    (calls["amadeus"]["search"].as_u64().unwrap_or(0), calls["duffel"]["search"].as_u64().unwrap_or(0))
+}
+
+async fn set_personality(app: &TestApp, name: &str, settings: Value) {
+    sandbox(app, reqwest::Method::PUT, &format!("/_sandbox/personalities/{name}"), Some(settings)).await;
+}
+
+fn codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn search_flights_fans_out_to_both_sandbox_providers() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let (status, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "NYC", 30) }), Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let result = &body["data"]["searchFlights"];
+    let providers: Vec<(&str, &str)> = result["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or(""), p["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(providers, [("amadeus", "OK"), ("duffel", "OK")]);
+    let offers = result["offers"].as_array().expect("offers");
+    assert!(!offers.is_empty() && offers.len() <= 20, "{}", offers.len());
+    assert!(result["totalCount"].as_u64().unwrap_or(0) >= offers.len() as u64);
+    assert!(offers.iter().any(|o| o["provider"] == "amadeus") && offers.iter().any(|o| o["provider"] == "duffel"));
+    let first = &offers[0];
+    assert!(first["labels"].as_array().expect("labels").contains(&json!("CHEAPEST")), "sorted by price: {first}");
+    let amount: f64 = first["price"]["amount"].as_str().expect("decimal string").parse().expect("number");
+    assert!(amount > 0.0);
+    let segment = &first["itineraries"][0]["segments"][0];
+    assert!(["LIS"].contains(&segment["departure"]["airport"]["code"].as_str().unwrap_or("")), "{segment}");
+    assert_eq!(segment["departure"]["airport"]["timeZone"], "Europe/Lisbon");
+    let at = segment["departure"]["at"].as_str().expect("at");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "RFC 3339 with offset: {at}");
+    assert!(first["itineraries"][0]["duration"].as_str().unwrap_or("").starts_with("PT"));
+    let prices: Vec<f64> =
+        offers.iter().filter_map(|o| o["price"]["amount"].as_str().and_then(|a| a.parse().ok())).collect();
+    assert!(prices.windows(2).all(|w| w[0] <= w[1]), "cheapest first: {prices:?}");
+
+    // The offer is retrievable by id afterwards.
+    let id = first["id"].as_str().expect("id");
+    let fragment = SEARCH_FLIGHTS.split("\n\nquery").next().unwrap_or("");
+    let (_, got) = app.graphql(&format!("{fragment}\n\n{FLIGHT_OFFER}"), json!({ "id": id }), Some(&token)).await;
+    assert_eq!(got["data"]["flightOffer"]["id"], id, "{got}");
+    let (_, missing) =
+        app.graphql(&format!("{fragment}\n\n{FLIGHT_OFFER}"), json!({ "id": "amadeus_nope" }), Some(&token)).await;
+    assert_eq!(codes(&missing), ["NOT_FOUND"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_search_input_is_refused_without_calling_any_provider() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let before = searches(&app).await;
+    let cases = [
+        (json!({ "origin": "XQX", "destination": "MAD", "departureDate": in_days(10) }), "input.origin"),
+        (json!({ "origin": "LIS", "destination": "LIS", "departureDate": in_days(10) }), "input.destination"),
+        (json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(-1) }), "input.departureDate"),
+        (
+            json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(10), "returnDate": in_days(9) }),
+            "input.returnDate",
+        ),
+        (json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(10), "adults": 0 }), "input.adults"),
+        (
+            json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(10), "adults": 5, "children": 5 }),
+            "input.children",
+        ),
+        (
+            json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(10), "adults": 1, "infants": 2 }),
+            "input.infants",
+        ),
+        (json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(10), "first": 101 }), "input.first"),
+        (json!({ "origin": "LIS", "destination": "MAD", "departureDate": in_days(10), "maxPrice": "-1" }), "input.maxPrice"),
+    ];
+    for (bad, field) in cases {
+        let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": bad }), Some(&token)).await;
+        assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{field}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": { "origin": "LIS" } }), Some(&token)).await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "a missing field fails validation: {body}");
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "MAD", 10) }), None).await;
+    assert_eq!(codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(searches(&app).await, before, "no provider was called");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn aliased_searches_cost_one_call_per_distinct_input() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.features.caching = false).await;
+    let token = app.start_session().await;
+    let before = searches(&app).await;
+    let query = "query Many($a: FlightSearchInput!, $b: FlightSearchInput!) {
+      a1: searchFlights(input: $a) { totalCount }
+      a2: searchFlights(input: $a) { totalCount }
+      b1: searchFlights(input: $b) { totalCount }
+      a3: searchFlights(input: $a) { totalCount }
+      b2: searchFlights(input: $b) { totalCount }
+    }";
+    let vars = json!({ "a": input("LIS", "MAD", 20), "b": input("LIS", "PAR", 20) });
+    let (_, body) = app.graphql(query, vars, Some(&token)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["a1"], body["data"]["a3"]);
+    let after = searches(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 2), "two distinct inputs, two calls per provider");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_identical_searches_make_one_call_per_provider() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.features.caching = false).await;
+    for name in ["amadeus", "duffel"] {
+        set_personality(&app, name, json!({ "latencyMs": 300 })).await;
+    }
+    let tokens: Vec<String> = futures_util::future::join_all((0..10).map(|_| app.start_session())).await;
+    let before = searches(&app).await;
+    let vars = json!({ "input": input("LIS", "LON", 40) });
+    let bodies = futures_util::future::join_all(
+        (0..100).map(|i| app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&tokens[i % tokens.len()]))),
+    )
+    .await;
+    assert!(bodies.iter().all(|(_, b)| b.get("errors").is_none()), "{:?}", bodies.first());
+    let after = searches(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_provider_down_gives_partial_results_and_an_error_naming_it() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    set_personality(&app, "duffel", json!({ "outage": true })).await;
+    let (status, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "MAD", 12) }), Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(codes(&body), ["PROVIDER_UNAVAILABLE"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["provider"], "duffel");
+    assert_eq!(body["errors"][0]["path"], json!(["searchFlights"]));
+    let result = &body["data"]["searchFlights"];
+    assert!(result["offers"].as_array().is_some_and(|o| !o.is_empty()), "amadeus offers intact: {body}");
+    assert!(result["offers"].as_array().is_some_and(|o| o.iter().all(|o| o["provider"] == "amadeus")));
+    let duffel = result["providers"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "duffel")).cloned();
+    assert_eq!(duffel.map(|d| d["status"].clone()), Some(json!("ERROR")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_provider_times_out_and_the_other_answers() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.providers.search_timeout = Duration::from_millis(400)).await;
+    let token = app.start_session().await;
+    set_personality(&app, "amadeus", json!({ "latencyMs": 3000 })).await;
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("MAD", "ROM", 15) }), Some(&token)).await;
+    assert_eq!(codes(&body), ["PROVIDER_TIMEOUT"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["provider"], "amadeus");
+    let offers = body["data"]["searchFlights"]["offers"].as_array().cloned().unwrap_or_default();
+    assert!(!offers.is_empty() && offers.iter().all(|o| o["provider"] == "duffel"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_circuit_opens_skips_then_closes_after_a_good_probe() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| {
+        s.features.caching = false;
+        s.providers.breaker_failures = 2;
+        s.providers.breaker_cool_down = Duration::from_millis(300);
+    })
+    .await;
+    let token = app.start_session().await;
+    set_personality(&app, "duffel", json!({ "outage": true })).await;
+    let status_of = |body: &Value| {
+        body["data"]["searchFlights"]["providers"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == "duffel"))
+            .map(|p| p["status"].as_str().unwrap_or("").to_owned())
+    };
+    for day in 0..2 {
+        let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "BCN", 20 + day) }), Some(&token)).await;
+        assert_eq!(status_of(&body).as_deref(), Some("ERROR"), "{body}");
+    }
+    let before = searches(&app).await.1;
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "BCN", 25) }), Some(&token)).await;
+    assert_eq!(status_of(&body).as_deref(), Some("SKIPPED"), "{body}");
+    assert_eq!(searches(&app).await.1, before, "an open circuit sends nothing");
+
+    set_personality(&app, "duffel", json!({ "outage": false })).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "BCN", 26) }), Some(&token)).await;
+    assert_eq!(status_of(&body).as_deref(), Some("OK"), "the half-open probe succeeded: {body}");
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "BCN", 27) }), Some(&token)).await;
+    assert_eq!(status_of(&body).as_deref(), Some("OK"), "closed again: {body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn places_autocomplete_over_the_dataset() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let (_, body) = app.graphql(PLACES, json!({ "query": "Londres", "first": 3 }), Some(&token)).await;
+    let first = &body["data"]["places"][0];
+    assert_eq!((first["code"].as_str(), first["kind"].as_str()), (Some("LON"), Some("CITY")), "{body}");
+    let (_, body) = app.graphql(PLACES, json!({ "query": "münch" }), Some(&token)).await;
+    assert_eq!(body["data"]["places"][0]["code"], "MUC", "{body}");
+    let (_, body) = app.graphql(PLACES, json!({ "query": "", "first": 3 }), Some(&token)).await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"]);
+    let (_, body) = app.graphql(PLACES, json!({ "query": "par", "first": 500 }), Some(&token)).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "first");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_searches_with_an_expiring_token_fetch_one_token() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.features.caching = false).await;
+    let token = app.start_session().await;
+    // Tokens of 2 s are refreshed after 1.5 s (a quarter of the lifetime early).
+    set_personality(&app, "amadeus", json!({ "tokenExpiresIn": 2 })).await;
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "FRA", 30) }), Some(&token)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let before = calls(&app).await["amadeus"]["token"].as_u64().unwrap_or(0);
+    let bodies = futures_util::future::join_all(
+        (0..50).map(|day| app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "FRA", 31 + day) }), Some(&token))),
+    )
+    .await;
+    assert!(bodies.iter().all(|(_, b)| b.get("errors").is_none()), "{:?}", bodies.iter().find(|(_, b)| b.get("errors").is_some()));
+    let after = calls(&app).await;
+    assert_eq!(after["amadeus"]["token"].as_u64().unwrap_or(0) - before, 1, "single-flight refresh: {after}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_search_is_retried_to_success() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.features.caching = false).await;
+    let token = app.start_session().await;
+    let before = searches(&app).await.0;
+    set_personality(&app, "amadeus", json!({ "rateLimitNext": 2 })).await;
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "AMS", 33) }), Some(&token)).await;
+    assert!(body.get("errors").is_none(), "retried past two 429s: {body}");
+    let amadeus = body["data"]["searchFlights"]["providers"][0].clone();
+    assert_eq!((amadeus["name"].as_str(), amadeus["status"].as_str()), (Some("amadeus"), Some("OK")));
+    assert_eq!(searches(&app).await.0 - before, 3, "two 429s, then success");
+    app.stop().await;
+}
