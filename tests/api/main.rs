@@ -7,6 +7,7 @@ mod http_audit;
 mod http_spec;
 mod instances;
 mod ops;
+mod sandbox;
 mod schema;
 mod session_store;
 mod sessions;
