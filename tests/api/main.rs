@@ -8,6 +8,7 @@ mod http_audit;
 mod http_spec;
 mod instances;
 mod ops;
+mod sandbox;
 mod schema;
 mod session_store;
 mod sessions;

@@ -1,0 +1,766 @@
+//! The provider sandbox over real HTTP: each test starts its own sandbox on
+//! port 0 through `wayfarer::sandbox::serve` and speaks the Amadeus and
+//! Duffel wire formats to it with reqwest, as the provider adapters will.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use wayfarer::sandbox::{SandboxConfig, serve};
+
+const AMADEUS_JSON: &str = "application/vnd.amadeus+json";
+
+struct Sandbox {
+    base: String,
+    http: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start() -> Sandbox {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, SandboxConfig::default(), async move {
+        let _ = stopped.await;
+    }));
+    Sandbox { base: format!("http://{addr}"), http: reqwest::Client::new(), _stop: stop }
+}
+
+/// A departure date comfortably ahead of today.
+fn day(ahead: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(ahead)).format("%Y-%m-%d").to_string()
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+}
+
+impl Sandbox {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn token(&self) -> String {
+        let response = self
+            .http
+            .post(self.url("/v1/security/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "sandbox-client"),
+                ("client_secret", "sandbox-secret"),
+            ])
+            .send()
+            .await
+            .expect("token call");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("token json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    async fn amadeus_get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET")
+    }
+
+    async fn amadeus_post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", AMADEUS_JSON)
+            .header("x-http-method-override", "GET")
+            .body(serde_json::to_vec(body).expect("json"))
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    async fn duffel(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth("duffel_test_sandbox")
+            .header("duffel-version", "v2")
+            .header("accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("Duffel call")
+    }
+
+    async fn control(&self, name: &str, settings: Value) -> Value {
+        let response = self
+            .http
+            .put(self.url(&format!("/_sandbox/personalities/{name}")))
+            .json(&settings)
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("settings json")
+    }
+
+    async fn calls(&self) -> Value {
+        self.http.get(self.url("/_sandbox/calls")).send().await.expect("calls").json().await.expect("calls json")
+    }
+
+    async fn search(&self, token: &str, query: &str) -> Value {
+        let response = self.amadeus_get(token, &format!("/v2/shopping/flight-offers?{query}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("search json")
+    }
+}
+
+fn decimal(value: &Value) -> Decimal {
+    value.as_str().unwrap_or_else(|| panic!("money is a string: {value}")).parse().expect("decimal")
+}
+
+#[tokio::test]
+async fn amadeus_tokens_are_issued_checked_and_really_expire() {
+    let sandbox = start().await;
+    let token_url = sandbox.url("/v1/security/oauth2/token");
+
+    let bad_grant = sandbox.http.post(&token_url).form(&[("grant_type", "password")]).send().await.expect("call");
+    assert_eq!(bad_grant.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_type(&bad_grant), "application/json");
+    let body: Value = bad_grant.json().await.expect("json");
+    assert_eq!(body["error"], "unsupported_grant_type");
+    assert_eq!(body["code"], 38187);
+
+    let bad_secret = sandbox
+        .http
+        .post(&token_url)
+        .form(&[("grant_type", "client_credentials"), ("client_id", "sandbox-client"), ("client_secret", "nope")])
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(bad_secret.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(bad_secret.json::<Value>().await.expect("json")["error"], "invalid_client");
+
+    let good = sandbox
+        .http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sandbox-client"),
+            ("client_secret", "sandbox-secret"),
+        ])
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(content_type(&good), "application/json");
+    let body: Value = good.json().await.expect("json");
+    assert_eq!(body["type"], "amadeusOAuth2Token");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["state"], "approved");
+    assert_eq!(body["expires_in"], 1799);
+    let token = body["access_token"].as_str().expect("token").to_owned();
+
+    let path = "/v1/reference-data/airlines?airlineCodes=BA";
+    let ok = sandbox.amadeus_get(&token, path).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    let missing = sandbox.http.get(sandbox.url(path)).send().await.expect("call");
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(content_type(&missing), AMADEUS_JSON);
+    let body: Value = missing.json().await.expect("json");
+    assert_eq!(body["errors"][0]["code"], "38191", "string-typed, as in the docs");
+
+    let unknown = sandbox.amadeus_get("not-a-token", path).await;
+    assert_eq!(unknown.json::<Value>().await.expect("json")["errors"][0]["code"], 38190);
+
+    sandbox.control("amadeus", json!({ "tokenExpiresIn": 0 })).await;
+    let short = sandbox.token().await;
+    let expired = sandbox.amadeus_get(&short, path).await;
+    assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(expired.json::<Value>().await.expect("json")["errors"][0]["code"], 38192);
+    // The first token keeps its own 1799 s lifetime.
+    assert_eq!(sandbox.amadeus_get(&token, path).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn amadeus_search_is_deterministic_and_wire_shaped() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let query = format!(
+        "originLocationCode=LIS&destinationLocationCode=FRA&departureDate={}&adults=2&children=1&max=30",
+        day(40)
+    );
+    let path = format!("/v2/shopping/flight-offers?{query}");
+    let first = sandbox.amadeus_get(&token, &path).await;
+    assert_eq!(content_type(&first), AMADEUS_JSON, "exact, no charset");
+    let first = first.bytes().await.expect("bytes");
+    let second = sandbox.amadeus_get(&token, &path).await.bytes().await.expect("bytes");
+    assert_eq!(first, second, "same search, same bytes");
+
+    let body: Value = serde_json::from_slice(&first).expect("json");
+    let offers = body["data"].as_array().expect("data");
+    assert!(!offers.is_empty() && offers.len() <= 30);
+    assert_eq!(body["meta"]["count"], offers.len());
+    assert!(body["meta"]["links"]["self"].as_str().is_some_and(|s| s.contains("originLocationCode=LIS")));
+    let dictionaries = &body["dictionaries"];
+    let mut carriers = BTreeSet::new();
+    for offer in offers {
+        assert_eq!(offer["type"], "flight-offer");
+        let price = &offer["price"];
+        assert_eq!(decimal(&price["grandTotal"]), decimal(&price["total"]));
+        assert!(decimal(&price["total"]) > decimal(&price["base"]));
+        let travelers = offer["travelerPricings"].as_array().expect("travelerPricings");
+        assert_eq!(travelers.len(), 3);
+        let sum: Decimal = travelers.iter().map(|t| decimal(&t["price"]["total"])).sum();
+        assert_eq!(sum, decimal(&price["total"]), "traveller prices add up");
+        let seats = offer["numberOfBookableSeats"].as_u64().expect("seats");
+        assert!((3..=9).contains(&seats));
+        for itinerary in offer["itineraries"].as_array().expect("itineraries") {
+            assert!(itinerary["duration"].as_str().is_some_and(|d| d.starts_with("PT") && !d.contains("PT0")));
+            for segment in itinerary["segments"].as_array().expect("segments") {
+                let at = segment["departure"]["at"].as_str().expect("at");
+                assert_eq!(at.len(), 19, "local time without offset: {at}");
+                chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S").expect("local datetime");
+                let carrier = segment["carrierCode"].as_str().expect("carrier");
+                carriers.insert(carrier.to_owned());
+                assert!(dictionaries["carriers"][carrier].is_string(), "{carrier} in dictionaries");
+                assert!(dictionaries["aircraft"][segment["aircraft"]["code"].as_str().expect("aircraft")].is_string());
+                for end in ["departure", "arrival"] {
+                    let code = segment[end]["iataCode"].as_str().expect("iata");
+                    assert!(dictionaries["locations"][code]["cityCode"].is_string(), "{code} in dictionaries");
+                }
+                assert!(segment["number"].is_string());
+            }
+        }
+    }
+    assert_eq!(dictionaries["currencies"]["EUR"], "EURO");
+    assert!(carriers.contains("TP"), "{carriers:?}");
+
+    // POST with either media type, with or without the override header, finds the same offers.
+    let post = json!({
+        "currencyCode": "EUR",
+        "originDestinations": [{ "id": "1", "originLocationCode": "LIS", "destinationLocationCode": "FRA",
+                                 "departureDateTimeRange": { "date": day(40) } }],
+        "travelers": [{ "id": "1", "travelerType": "ADULT" }, { "id": "2", "travelerType": "ADULT" },
+                      { "id": "3", "travelerType": "CHILD" }],
+        "sources": ["GDS"],
+        "searchCriteria": { "maxFlightOffers": 30 }
+    });
+    let vnd = sandbox.amadeus_post(&token, "/v2/shopping/flight-offers", &post).await;
+    assert_eq!(vnd.status(), StatusCode::OK);
+    assert_eq!(content_type(&vnd), AMADEUS_JSON);
+    let vnd: Value = vnd.json().await.expect("json");
+    assert_eq!(vnd["data"], body["data"]);
+    assert!(vnd["meta"].get("links").is_none(), "POST meta has no links");
+    let plain = sandbox
+        .http
+        .post(sandbox.url("/v2/shopping/flight-offers"))
+        .bearer_auth(&token)
+        .json(&post)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(plain.json::<Value>().await.expect("json")["data"], body["data"]);
+}
+
+#[tokio::test]
+async fn city_codes_expand_and_unknown_codes_are_400_in_each_format() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let body = sandbox
+        .search(
+            &token,
+            &format!("originLocationCode=NYC&destinationLocationCode=LON&departureDate={}&adults=1", day(30)),
+        )
+        .await;
+    let origins: BTreeSet<String> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|o| o["itineraries"][0]["segments"][0]["departure"]["iataCode"].as_str().map(str::to_owned))
+        .collect();
+    assert!(origins.len() >= 2, "{origins:?}");
+    assert!(origins.iter().all(|o| ["JFK", "EWR", "LGA"].contains(&o.as_str())), "{origins:?}");
+
+    let unknown = sandbox
+        .amadeus_get(
+            &token,
+            &format!("/v2/shopping/flight-offers?originLocationCode=QQQ&destinationLocationCode=LON&departureDate={}&adults=1", day(30)),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_type(&unknown), AMADEUS_JSON);
+    let error = &unknown.json::<Value>().await.expect("json")["errors"][0];
+    assert_eq!(error["status"], 400);
+    assert_eq!(error["source"]["parameter"], "originLocationCode");
+
+    let malformed = sandbox.amadeus_get(&token, "/v2/shopping/flight-offers?originLocationCode=lis").await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let past = sandbox
+        .amadeus_get(&token, "/v2/shopping/flight-offers?originLocationCode=LIS&destinationLocationCode=MAD&departureDate=2020-01-01&adults=1")
+        .await;
+    assert_eq!(past.json::<Value>().await.expect("json")["errors"][0]["code"], 425);
+
+    let duffel = sandbox
+        .duffel(
+            reqwest::Method::POST,
+            "/air/offer_requests?return_offers=true",
+            Some(json!({ "data": { "slices": [{ "origin": "QQQ", "destination": "LHR", "departure_date": day(30) }],
+                                   "passengers": [{ "type": "adult" }] } })),
+        )
+        .await;
+    assert_eq!(duffel.status(), StatusCode::BAD_REQUEST);
+    let body: Value = duffel.json().await.expect("json");
+    assert_eq!(body["errors"][0]["type"], "validation_error");
+    assert_eq!(body["meta"]["status"], 400);
+    assert!(body["meta"]["request_id"].is_string());
+}
+
+#[tokio::test]
+async fn amadeus_pricing_and_orders_round_trip_with_drift_and_tamper_checks() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let body = sandbox
+        .search(
+            &token,
+            &format!("originLocationCode=MAD&destinationLocationCode=CDG&departureDate={}&adults=1&max=5", day(45)),
+        )
+        .await;
+    let offer = body["data"][0].clone();
+
+    let priced = sandbox
+        .amadeus_post(
+            &token,
+            "/v1/shopping/flight-offers/pricing",
+            &json!({ "data": { "type": "flight-offers-pricing", "flightOffers": [offer.clone()] } }),
+        )
+        .await;
+    assert_eq!(priced.status(), StatusCode::OK);
+    assert_eq!(content_type(&priced), AMADEUS_JSON);
+    let priced: Value = priced.json().await.expect("json");
+    let priced_offer = priced["data"]["flightOffers"][0].clone();
+    assert_eq!(priced_offer["price"]["grandTotal"], offer["price"]["grandTotal"], "no drift by default");
+    assert_eq!(priced_offer["id"], offer["id"]);
+
+    let mut altered = offer.clone();
+    altered["price"]["grandTotal"] = json!("1.00");
+    let rejected = sandbox
+        .amadeus_post(&token, "/v1/shopping/flight-offers/pricing", &json!({ "data": { "flightOffers": [altered] } }))
+        .await;
+    assert_eq!(rejected.status(), StatusCode::BAD_REQUEST);
+    let error = &rejected.json::<Value>().await.expect("json")["errors"][0];
+    assert_eq!(error["code"], 4926);
+    assert_eq!(error["source"]["pointer"], "/data/flightOffers[0]");
+
+    let traveler = json!({ "id": "1", "dateOfBirth": "1990-02-03", "gender": "FEMALE",
+                           "name": { "firstName": "ANA", "lastName": "LOPEZ" },
+                           "contact": { "emailAddress": "ana@example.com" } });
+    let order = |offer: Value| json!({ "data": { "type": "flight-order", "flightOffers": [offer], "travelers": [traveler.clone()] } });
+    let created = sandbox.amadeus_post(&token, "/v1/booking/flight-orders", &order(priced_offer.clone())).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(content_type(&created), AMADEUS_JSON);
+    let created: Value = created.json().await.expect("json");
+    let id = created["data"]["id"].as_str().expect("order id").to_owned();
+    let pnr = created["data"]["associatedRecords"][0]["reference"].as_str().expect("PNR");
+    assert_eq!(pnr.len(), 6);
+    assert!(pnr.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+
+    let path = format!("/v1/booking/flight-orders/{id}");
+    let fetched = sandbox.amadeus_get(&token, &path).await;
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.json::<Value>().await.expect("json")["data"]["id"], id.as_str());
+    let deleted = sandbox.http.delete(sandbox.url(&path)).bearer_auth(&token).send().await.expect("DELETE");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = sandbox.amadeus_get(&token, &path).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(gone.json::<Value>().await.expect("json")["errors"][0]["code"], 1797);
+
+    // Fares move by 10 %: the searched price no longer books, pricing shows
+    // the new one, and that one books.
+    sandbox.control("amadeus", json!({ "priceDriftPercent": 10.0 })).await;
+    let stale = sandbox.amadeus_post(&token, "/v1/booking/flight-orders", &order(offer.clone())).await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stale.json::<Value>().await.expect("json")["errors"][0]["code"], 37200);
+    let repriced: Value = sandbox
+        .amadeus_post(
+            &token,
+            "/v1/shopping/flight-offers/pricing",
+            &json!({ "data": { "flightOffers": [offer.clone()] } }),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let repriced_offer = repriced["data"]["flightOffers"][0].clone();
+    assert!(decimal(&repriced_offer["price"]["grandTotal"]) > decimal(&offer["price"]["grandTotal"]));
+    let booked = sandbox.amadeus_post(&token, "/v1/booking/flight-orders", &order(repriced_offer)).await;
+    assert_eq!(booked.status(), StatusCode::CREATED);
+
+    let missing_name =
+        json!({ "data": { "flightOffers": [offer], "travelers": [{ "id": "1", "dateOfBirth": "1990-02-03" }] } });
+    let refused = sandbox.amadeus_post(&token, "/v1/booking/flight-orders", &missing_name).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn amadeus_reference_data_paginates_with_encoded_offsets() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let airlines: Value =
+        sandbox.amadeus_get(&token, "/v1/reference-data/airlines?airlineCodes=BA,AF").await.json().await.expect("json");
+    let codes: Vec<&str> =
+        airlines["data"].as_array().expect("data").iter().filter_map(|a| a["iataCode"].as_str()).collect();
+    assert_eq!(codes, ["BA", "AF"]);
+
+    let first = sandbox
+        .amadeus_get(&token, "/v1/reference-data/locations?subType=AIRPORT,CITY&keyword=LON&page%5Blimit%5D=2")
+        .await;
+    assert_eq!(content_type(&first), AMADEUS_JSON);
+    let first: Value = first.json().await.expect("json");
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["data"][0]["id"], "CLON");
+    let next = first["meta"]["links"]["next"].as_str().expect("next link");
+    assert!(next.contains("page%5Boffset%5D=2"), "{next}");
+    let second: Value =
+        sandbox.http.get(next).bearer_auth(&token).send().await.expect("next").json().await.expect("json");
+    assert_ne!(second["data"][0]["id"], first["data"][0]["id"]);
+    assert!(second["data"][0]["id"].as_str().is_some_and(|id| id.starts_with('A') || id.starts_with('C')));
+
+    let airport: Value =
+        sandbox.amadeus_get(&token, "/v1/reference-data/locations/AMUC").await.json().await.expect("json");
+    assert_eq!(airport["data"]["iataCode"], "MUC");
+    assert_eq!(airport["data"]["subType"], "AIRPORT");
+    let unknown = sandbox.amadeus_get(&token, "/v1/reference-data/locations/AQQQ").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let malformed = sandbox.amadeus_get(&token, "/v1/reference-data/locations/XMUC").await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn duffel_requires_its_version_header_and_token() {
+    let sandbox = start().await;
+    let url = sandbox.url("/air/orders/ord_unknown");
+    let unversioned = sandbox.http.get(&url).bearer_auth("duffel_test_sandbox").send().await.expect("call");
+    assert_eq!(unversioned.status(), StatusCode::BAD_REQUEST);
+    assert!(unversioned.headers().contains_key("x-request-id"));
+    let body: Value = unversioned.json().await.expect("json");
+    assert_eq!(body["errors"][0]["type"], "invalid_request_error");
+    assert_eq!(body["meta"]["status"], 400);
+    let wrong = sandbox
+        .http
+        .get(&url)
+        .header("duffel-version", "v2")
+        .bearer_auth("duffel_test_wrong")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json::<Value>().await.expect("json")["errors"][0]["type"], "authentication_error");
+    let unknown = sandbox.duffel(reqwest::Method::GET, "/air/orders/ord_unknown", None).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn duffel_offers_orders_and_cancellations_round_trip() {
+    let sandbox = start().await;
+    let request = json!({ "data": {
+        "slices": [{ "origin": "LHR", "destination": "JFK", "departure_date": day(50) },
+                   { "origin": "JFK", "destination": "LHR", "departure_date": day(57) }],
+        "passengers": [{ "type": "adult" }, { "age": 7 }],
+        "cabin_class": "economy",
+        "max_connections": 1
+    } });
+    let created = sandbox.duffel(reqwest::Method::POST, "/air/offer_requests?return_offers=true", Some(request)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.expect("json");
+    let orq = created["data"]["id"].as_str().expect("orq id").to_owned();
+    assert!(orq.starts_with("orq_"));
+    let offers = created["data"]["offers"].as_array().expect("offers");
+    assert!(!offers.is_empty());
+    let offer = &offers[0];
+    let offer_id = offer["id"].as_str().expect("off id").to_owned();
+    assert!(offer_id.starts_with("off_"));
+    assert_eq!(offer["slices"].as_array().map(Vec::len), Some(2));
+    let duration = offer["slices"][0]["duration"].as_str().expect("duration");
+    assert!(duration.len() == 8 && duration.starts_with("PT"), "zero-padded: {duration}");
+    let total = decimal(&offer["total_amount"]);
+    assert_eq!(total, decimal(&offer["base_amount"]) + decimal(&offer["tax_amount"]));
+    let passengers = offer["passengers"].as_array().expect("passengers");
+    assert_eq!(passengers[1]["type"], "child");
+
+    let fetched = sandbox.duffel(reqwest::Method::GET, &format!("/air/offers/{offer_id}"), None).await;
+    assert_eq!(fetched.status(), StatusCode::OK);
+    let fetched: Value = fetched.json().await.expect("json");
+    assert_eq!(decimal(&fetched["data"]["total_amount"]), total);
+    assert!(fetched["data"]["available_services"].is_array());
+
+    let listed: Value = sandbox
+        .duffel(reqwest::Method::GET, &format!("/air/offers?offer_request_id={orq}&limit=2"), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(2.min(offers.len())));
+
+    let order_passengers: Vec<Value> = passengers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({ "id": p["id"], "title": "mr", "gender": "m", "given_name": format!("Tom{i}"), "family_name": "Smith",
+                    "born_on": if i == 0 { "1980-01-01" } else { "2018-05-05" }, "email": "tom@example.com",
+                    "phone_number": "+442080160509" })
+        })
+        .collect();
+    let wrong_amount = sandbox
+        .duffel(
+            reqwest::Method::POST,
+            "/air/orders",
+            Some(json!({ "data": { "type": "instant", "selected_offers": [offer_id], "passengers": order_passengers,
+                                   "payments": [{ "type": "balance", "amount": "1.00", "currency": offer["total_currency"] }] } })),
+        )
+        .await;
+    assert_eq!(wrong_amount.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let instant = sandbox
+        .duffel(
+            reqwest::Method::POST,
+            "/air/orders",
+            Some(json!({ "data": { "type": "instant", "selected_offers": [offer_id], "passengers": order_passengers,
+                                   "payments": [{ "type": "balance", "amount": offer["total_amount"],
+                                                  "currency": offer["total_currency"] }] } })),
+        )
+        .await;
+    assert_eq!(instant.status(), StatusCode::CREATED);
+    let order: Value = instant.json().await.expect("json");
+    let order_id = order["data"]["id"].as_str().expect("ord id").to_owned();
+    assert!(order_id.starts_with("ord_"));
+    assert_eq!(order["data"]["booking_reference"].as_str().map(str::len), Some(6));
+    assert_eq!(order["data"]["documents"].as_array().map(Vec::len), Some(2));
+
+    let hold = sandbox
+        .duffel(
+            reqwest::Method::POST,
+            "/air/orders",
+            Some(json!({ "data": { "type": "hold", "selected_offers": [offer_id], "passengers": order_passengers } })),
+        )
+        .await;
+    assert_eq!(hold.status(), StatusCode::CREATED);
+    assert_eq!(hold.json::<Value>().await.expect("json")["data"]["payment_status"]["awaiting_payment"], true);
+
+    let quote = sandbox
+        .duffel(reqwest::Method::POST, "/air/order_cancellations", Some(json!({ "data": { "order_id": order_id } })))
+        .await;
+    assert_eq!(quote.status(), StatusCode::CREATED);
+    let quote: Value = quote.json().await.expect("json");
+    let cancellation = quote["data"]["id"].as_str().expect("ore id").to_owned();
+    assert!(quote["data"]["confirmed_at"].is_null());
+    let confirm = format!("/air/order_cancellations/{cancellation}/actions/confirm");
+    let confirmed = sandbox.duffel(reqwest::Method::POST, &confirm, None).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(confirmed.json::<Value>().await.expect("json")["data"]["confirmed_at"].is_string());
+    let again = sandbox.duffel(reqwest::Method::POST, &confirm, None).await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let cancelled: Value = sandbox
+        .duffel(reqwest::Method::GET, &format!("/air/orders/{order_id}"), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(cancelled["data"]["cancelled_at"].is_string());
+
+    // Offers really expire.
+    sandbox.control("duffel", json!({ "offerExpiresIn": 0 })).await;
+    let short: Value = sandbox
+        .duffel(
+            reqwest::Method::POST,
+            "/air/offer_requests",
+            Some(json!({ "data": { "slices": [{ "origin": "LHR", "destination": "CDG", "departure_date": day(20) }],
+                                   "passengers": [{ "type": "adult" }] } })),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let short_id = short["data"]["offers"][0]["id"].as_str().expect("offer").to_owned();
+    let expired = sandbox.duffel(reqwest::Method::GET, &format!("/air/offers/{short_id}"), None).await;
+    assert_eq!(expired.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(expired.json::<Value>().await.expect("json")["errors"][0]["type"], "invalid_state_error");
+}
+
+#[tokio::test]
+async fn personalities_overlap_but_price_differently() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let date = day(35);
+    let amadeus = sandbox
+        .search(&token, &format!("originLocationCode=LHR&destinationLocationCode=CDG&departureDate={date}&adults=1"))
+        .await;
+    let duffel: Value = sandbox
+        .duffel(
+            reqwest::Method::POST,
+            "/air/offer_requests",
+            Some(json!({ "data": { "slices": [{ "origin": "LHR", "destination": "CDG", "departure_date": date }],
+                                   "passengers": [{ "type": "adult" }] } })),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let key = |carrier: &str, number: &str, at: &str| format!("{carrier}{number}@{at}");
+    let amadeus_flights: BTreeSet<String> = amadeus["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|o| o["itineraries"][0]["segments"].as_array().map(Vec::len) == Some(1))
+        .map(|o| {
+            let s = &o["itineraries"][0]["segments"][0];
+            key(
+                s["carrierCode"].as_str().unwrap_or(""),
+                s["number"].as_str().unwrap_or(""),
+                s["departure"]["at"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let duffel_flights: BTreeSet<String> = duffel["data"]["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .filter(|o| o["slices"][0]["segments"].as_array().map(Vec::len) == Some(1))
+        .map(|o| {
+            let s = &o["slices"][0]["segments"][0];
+            key(
+                s["marketing_carrier"]["iata_code"].as_str().unwrap_or(""),
+                s["marketing_carrier_flight_number"].as_str().unwrap_or(""),
+                s["departing_at"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(amadeus_flights.intersection(&duffel_flights).count() > 0, "the same flights appear in both");
+    assert_ne!(amadeus_flights, duffel_flights, "each has its own subset");
+}
+
+#[tokio::test]
+async fn control_api_counts_every_request_exactly() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    sandbox.amadeus_get(&token, "/v1/reference-data/airlines?airlineCodes=BA").await;
+    sandbox.amadeus_get("bogus", "/v1/reference-data/airlines?airlineCodes=BA").await;
+    sandbox.amadeus_get(&token, "/v1/reference-data/locations?subType=CITY&keyword=PAR").await;
+    sandbox.amadeus_get(&token, "/v2/shopping/flight-offers?originLocationCode=bad").await;
+    sandbox.amadeus_get(&token, "/v1/booking/flight-orders/nope").await;
+    sandbox
+        .http
+        .delete(sandbox.url("/v1/booking/flight-orders/nope"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("DELETE");
+    sandbox.http.get(sandbox.url("/air/offers/off_x")).send().await.expect("unversioned Duffel call");
+    sandbox.duffel(reqwest::Method::GET, "/air/orders/ord_x", None).await;
+
+    let calls = sandbox.calls().await;
+    assert_eq!(
+        calls["amadeus"],
+        json!({ "airlines": 2, "locations": 1, "orderCancel": 1, "orderCreate": 0, "orderGet": 1, "price": 0,
+                "search": 1, "token": 1 })
+    );
+    assert_eq!(calls["duffel"]["offerGet"], 1);
+    assert_eq!(calls["duffel"]["orderGet"], 1);
+    assert_eq!(calls["duffel"]["search"], 0);
+
+    let reset = sandbox.http.post(sandbox.url("/_sandbox/reset")).send().await.expect("reset");
+    assert_eq!(reset.status(), StatusCode::OK);
+    let calls = sandbox.calls().await;
+    assert!(calls["amadeus"].as_object().expect("map").values().all(|v| v == 0));
+}
+
+#[tokio::test]
+async fn faults_are_injected_in_each_format_and_reproducible() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let path = "/v1/reference-data/airlines?airlineCodes=BA";
+
+    sandbox.control("amadeus", json!({ "outage": true })).await;
+    let down = sandbox.amadeus_get(&token, path).await;
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(content_type(&down), AMADEUS_JSON);
+    assert!(down.json::<Value>().await.expect("json")["errors"][0]["code"].is_number());
+    let duffel_up = sandbox.duffel(reqwest::Method::GET, "/air/orders/ord_x", None).await;
+    assert_eq!(duffel_up.status(), StatusCode::NOT_FOUND, "an Amadeus outage leaves Duffel up");
+
+    sandbox.control("amadeus", json!({ "outage": false, "rateLimitRate": 1.0 })).await;
+    let limited = sandbox.amadeus_get(&token, path).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json::<Value>().await.expect("json")["errors"][0]["code"], "38194");
+
+    sandbox.control("amadeus", json!({ "rateLimitRate": 0.0, "errorRate": 1.0 })).await;
+    assert_eq!(sandbox.amadeus_get(&token, path).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    sandbox.control("duffel", json!({ "outage": true })).await;
+    let down = sandbox.duffel(reqwest::Method::GET, "/air/orders/ord_x", None).await;
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = down.json().await.expect("json");
+    assert_eq!(body["meta"]["status"], 503);
+    assert_eq!(body["errors"][0]["type"], "api_error");
+    sandbox.control("duffel", json!({ "outage": false, "rateLimitRate": 1.0 })).await;
+    let limited = sandbox.duffel(reqwest::Method::GET, "/air/orders/ord_x", None).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json::<Value>().await.expect("json")["errors"][0]["type"], "rate_limit_error");
+
+    // A 50 % error rate fails the same calls after every reset.
+    let mut patterns = Vec::new();
+    for _ in 0..2 {
+        sandbox.http.post(sandbox.url("/_sandbox/reset")).send().await.expect("reset");
+        sandbox.control("amadeus", json!({ "errorRate": 0.5 })).await;
+        let mut pattern = Vec::new();
+        for _ in 0..16 {
+            pattern.push(sandbox.amadeus_get(&token, path).await.status().as_u16());
+        }
+        patterns.push(pattern);
+    }
+    assert_eq!(patterns[0], patterns[1]);
+    assert!(patterns[0].contains(&500) && patterns[0].contains(&200), "{:?}", patterns[0]);
+    let calls = sandbox.calls().await;
+    assert_eq!(calls["amadeus"]["airlines"], 16, "failed calls count too");
+}
+
+#[tokio::test]
+async fn settings_update_partially_and_are_validated() {
+    let sandbox = start().await;
+    let settings = sandbox.control("amadeus", json!({ "latencyMs": 20, "jitterMs": 5 })).await;
+    assert_eq!(settings["latencyMs"], 20);
+    assert_eq!(settings["jitterMs"], 5);
+    let settings = sandbox.control("amadeus", json!({ "errorRate": 0.0 })).await;
+    assert_eq!(settings["latencyMs"], 20, "partial updates keep the rest");
+    let fetched: Value = sandbox
+        .http
+        .get(sandbox.url("/_sandbox/personalities/amadeus"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched, settings);
+    assert_eq!(fetched["tokenExpiresIn"], 1799);
+
+    // The delayed call still arrives and is counted once.
+    let token = sandbox.token().await;
+    assert!(!token.is_empty());
+    assert_eq!(sandbox.calls().await["amadeus"]["token"], 1);
+
+    for bad in [json!({ "errorRate": 2.0 }), json!({ "latency": 5 }), json!({ "latencyMs": "slow" })] {
+        let response =
+            sandbox.http.put(sandbox.url("/_sandbox/personalities/amadeus")).json(&bad).send().await.expect("PUT");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let unknown = sandbox.http.get(sandbox.url("/_sandbox/personalities/sabre")).send().await.expect("GET");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    sandbox.http.post(sandbox.url("/_sandbox/reset")).send().await.expect("reset");
+    let fetched: Value = sandbox
+        .http
+        .get(sandbox.url("/_sandbox/personalities/amadeus"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched["latencyMs"], 0);
+}
