@@ -450,7 +450,10 @@ pub(crate) fn needs_sandbox(settings: &Settings) -> bool {
 
 /// Starts the provider sandbox in this process on a loopback port; the
 /// adapters then reach it over real HTTP, exactly as they reach real providers.
-pub(crate) async fn start_sandbox(stop: CancellationToken, tasks: &TaskTracker) -> Result<SandboxEndpoint, StartupError> {
+pub(crate) async fn start_sandbox(
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<SandboxEndpoint, StartupError> {
     let failed = |e: std::io::Error| StartupError::Provider { provider: "sandbox", reason: e.to_string() };
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(failed)?;
     let addr = listener.local_addr().map_err(failed)?;
@@ -475,7 +478,10 @@ pub(crate) async fn start_sandbox(stop: CancellationToken, tasks: &TaskTracker) 
 }
 
 /// The providers from config; one without a `base_url` is reached at the bundled sandbox.
-pub(crate) fn build_flights(settings: &Settings, sandbox: Option<&SandboxEndpoint>) -> Result<FlightService, StartupError> {
+pub(crate) fn build_flights(
+    settings: &Settings,
+    sandbox: Option<&SandboxEndpoint>,
+) -> Result<FlightService, StartupError> {
     let global = Arc::new(tokio::sync::Semaphore::new(settings.http_client.max_connections));
     let pooling = settings.features.connection_pooling;
     let providers = &settings.providers;

@@ -121,7 +121,12 @@ async fn check_providers(settings: &Settings) -> Vec<Finding> {
                 None => finding(
                     "provider",
                     Verdict::Ok,
-                    format!("{}{place}: a LON→PAR search returned {} offers in {:.0} ms", o.provider, o.offers.len(), ms(o.latency)),
+                    format!(
+                        "{}{place}: a LON→PAR search returned {} offers in {:.0} ms",
+                        o.provider,
+                        o.offers.len(),
+                        ms(o.latency)
+                    ),
                 ),
                 Some(error) => finding("provider", Verdict::Warn, format!("{}: {error}", o.provider)),
             }

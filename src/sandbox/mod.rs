@@ -115,6 +115,11 @@ struct Settings {
     offer_expires_in: u64,
     /// Amadeus bookings fail with 34651 SEGMENT SELL FAILURE.
     sell_failure: bool,
+    /// The next this many API requests (token calls aside) are answered 429:
+    /// an exact, repeatable burst for retry tests.
+    rate_limit_next: u64,
+    /// The next this many API requests (token calls aside) are answered 500.
+    error_next: u64,
 }
 
 impl Default for Settings {
@@ -129,6 +134,8 @@ impl Default for Settings {
             token_expires_in: 1799,
             offer_expires_in: 1800,
             sell_failure: false,
+            rate_limit_next: 0,
+            error_next: 0,
         }
     }
 }
@@ -146,6 +153,8 @@ struct SettingsUpdate {
     token_expires_in: Option<u64>,
     offer_expires_in: Option<u64>,
     sell_failure: Option<bool>,
+    rate_limit_next: Option<u64>,
+    error_next: Option<u64>,
 }
 
 /// Where a counted request went; the names are the `/_sandbox/calls` keys.
@@ -296,6 +305,20 @@ async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request:
         *lock(&state.calls).entry(kind).or_insert(0) += 1;
     }
     let settings = state.settings();
+    let counted_fault = {
+        let mut live = lock(&state.settings);
+        if kind == Some("token") {
+            None
+        } else if live.rate_limit_next > 0 {
+            live.rate_limit_next -= 1;
+            Some(Fault::RateLimited)
+        } else if live.error_next > 0 {
+            live.error_next -= 1;
+            Some(Fault::ServerError)
+        } else {
+            None
+        }
+    };
     let (delay, fault) = {
         let mut rng = lock(&state.rng);
         let jitter = if settings.jitter_ms > 0 { rng.random_range(0..=settings.jitter_ms) } else { 0 };
@@ -310,7 +333,7 @@ async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request:
         } else {
             None
         };
-        (settings.latency_ms.saturating_add(jitter), fault)
+        (settings.latency_ms.saturating_add(jitter), counted_fault.or(fault))
     };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -376,6 +399,8 @@ async fn put_personality(
         token_expires_in,
         offer_expires_in,
         sell_failure,
+        rate_limit_next,
+        error_next,
     } = update;
     settings.latency_ms = latency_ms.unwrap_or(settings.latency_ms);
     settings.jitter_ms = jitter_ms.unwrap_or(settings.jitter_ms);
@@ -386,6 +411,8 @@ async fn put_personality(
     settings.token_expires_in = token_expires_in.unwrap_or(settings.token_expires_in);
     settings.offer_expires_in = offer_expires_in.unwrap_or(settings.offer_expires_in);
     settings.sell_failure = sell_failure.unwrap_or(settings.sell_failure);
+    settings.rate_limit_next = rate_limit_next.unwrap_or(settings.rate_limit_next);
+    settings.error_next = error_next.unwrap_or(settings.error_next);
     Json(settings.clone()).into_response()
 }
 
