@@ -13,7 +13,7 @@ use super::aggregator::{ProviderOutcome, ProviderStatus, rank};
 use super::model::{
     FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
 };
-use super::search::FlightSearchInput;
+use super::search::{CheapestDatesInput, FlightSearchInput};
 use super::{FlightService, SearchLoader};
 use crate::clock::SharedClock;
 use crate::graphql::context::{service, session};
@@ -326,6 +326,45 @@ impl FlightQuery {
         })
     }
 
+    /// The cheapest offer for each departure day of a range, for a price
+    /// calendar: one search per day, all at once, through the same loader and
+    /// cache as `searchFlights`. A day without offers has no price.
+    async fn cheapest_dates(
+        &self,
+        ctx: &Context<'_>,
+        input: CheapestDatesInput,
+    ) -> Result<Vec<CheapestDate>, ApiError> {
+        let auth = session(ctx)?;
+        let today = today_for(ctx, &auth.session.time_zone)?;
+        let days =
+            input.validate(today, ReferenceData::embedded()).map_err(|e| ApiError::bad_input(&e.field, e.message))?;
+        let flights = service::<FlightService>(ctx)?;
+        let loader = ctx.data_opt::<DataLoader<SearchLoader>>();
+        let answers = futures_util::future::join_all(days.iter().map(|day| async move {
+            match loader {
+                Some(loader) => match loader.load_one(day.clone()).await {
+                    Ok(Some(outcomes)) => outcomes,
+                    Ok(None) | Err(_) => flights.search(day).await,
+                },
+                None => flights.search(day).await,
+            }
+        }))
+        .await;
+        let cheapest_first = ResultFilters { first: 1, ..ResultFilters::default() };
+        Ok(days
+            .iter()
+            .zip(answers)
+            .map(|(day, outcomes)| {
+                let best = rank(&outcomes, &cheapest_first).offers.into_iter().next().map(|(offer, _)| offer);
+                CheapestDate {
+                    date: crate::graphql::scalars::Date(day.departure_date),
+                    price: best.as_ref().map(|o| MoneyObject::from(&o.price)),
+                    offer_id: best.map(|o| ID(o.id)),
+                }
+            })
+            .collect())
+    }
+
     /// An offer seen in an earlier search, while it lasts.
     async fn flight_offer(&self, ctx: &Context<'_>, id: ID) -> Result<FlightOfferObject, ApiError> {
         session(ctx)?;
@@ -358,13 +397,29 @@ impl FlightQuery {
     }
 }
 
+/// Today in the session's time zone.
+fn today_for(ctx: &Context<'_>, time_zone: &str) -> Result<chrono::NaiveDate, ApiError> {
+    let clock = service::<SharedClock>(ctx)?;
+    let tz = time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+    Ok(clock.now().with_timezone(&tz).date_naive())
+}
+
 /// The caller's session, then the input's rules against today in the session's time zone.
 fn prepare(ctx: &Context<'_>, input: &FlightSearchInput) -> Result<(FlightSearch, ResultFilters), ApiError> {
     let auth = session(ctx)?;
-    let clock = service::<SharedClock>(ctx)?;
-    let tz = auth.session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-    let today = clock.now().with_timezone(&tz).date_naive();
+    let today = today_for(ctx, &auth.session.time_zone)?;
     input.validate(today, ReferenceData::embedded()).map_err(|e| ApiError::bad_input(&e.field, e.message))
+}
+
+/// The cheapest offer of one day.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct CheapestDate {
+    /// Departure day.
+    pub date: crate::graphql::scalars::Date,
+    /// Lowest total price that day; null when there are no offers.
+    pub price: Option<MoneyObject>,
+    /// The offer with that price.
+    pub offer_id: Option<ID>,
 }
 
 /// One step of `flightSearchProgress`.

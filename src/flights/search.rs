@@ -55,6 +55,76 @@ pub struct FlightSearchInput {
     pub first: Option<i32>,
 }
 
+/// Longest range `cheapestDates` covers.
+pub const MAX_CALENDAR_DAYS: i64 = 31;
+
+/// A price calendar request: the cheapest offer for each departure day.
+#[derive(Debug, Clone, InputObject)]
+pub struct CheapestDatesInput {
+    /// IATA airport or city code.
+    pub origin: String,
+    /// IATA airport or city code.
+    pub destination: String,
+    /// First departure date to consider.
+    pub from: Date,
+    /// Last one; at most 31 days after `from`.
+    pub to: Date,
+    /// 1 to 9.
+    #[graphql(default = 1)]
+    pub adults: Option<i32>,
+    /// Travel class.
+    #[graphql(default_with = "Some(Cabin::Economy)")]
+    pub cabin: Option<Cabin>,
+    /// Only flights without connections.
+    #[graphql(default_with = "Some(false)")]
+    pub non_stop: Option<bool>,
+    /// ISO 4217 currency of prices.
+    #[graphql(default_with = "Some(String::from(\"EUR\"))")]
+    pub currency: Option<String>,
+}
+
+impl CheapestDatesInput {
+    /// One search per day of the range, each checked like a flight search.
+    pub fn validate(&self, today: NaiveDate, data: &ReferenceData) -> Result<Vec<FlightSearch>, InputError> {
+        let (from, to) = (self.from.0, self.to.0);
+        if to < from {
+            return Err(refuse("to", "`to` must not be before `from`"));
+        }
+        if (to - from).num_days() > MAX_CALENDAR_DAYS {
+            return Err(refuse("to", format!("`to` may be at most {MAX_CALENDAR_DAYS} days after `from`")));
+        }
+        let as_search = FlightSearchInput {
+            origin: self.origin.clone(),
+            destination: self.destination.clone(),
+            departure_date: self.from,
+            return_date: None,
+            adults: self.adults,
+            children: None,
+            infants: None,
+            cabin: self.cabin,
+            non_stop: self.non_stop,
+            max_price: None,
+            currency: self.currency.clone(),
+            carriers: None,
+            departure_time_of_day: None,
+            sort: None,
+            first: None,
+        };
+        let (first_day, _) = as_search.validate(today, data).map_err(|e| match e.field.as_str() {
+            "input.departureDate" => refuse("from", e.message),
+            _ => e,
+        })?;
+        if (to - today).num_days() > MAX_DAYS_AHEAD {
+            return Err(refuse("to", format!("flights are sold at most {MAX_DAYS_AHEAD} days ahead")));
+        }
+        Ok(from
+            .iter_days()
+            .take_while(|day| *day <= to)
+            .map(|day| FlightSearch { departure_date: day, ..first_day.clone() })
+            .collect())
+    }
+}
+
 /// A rule the input broke: the input path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
