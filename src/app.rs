@@ -18,6 +18,9 @@ use crate::config::Settings;
 use crate::events::{EventBus, MemoryEventBus, RedisEventBus};
 use crate::flights::FlightService;
 use crate::flights::aggregator::{Aggregator, CircuitBreaker, ProviderSlot};
+use crate::flights::cache::{
+    MemoryOfferStore, MemorySearchCache, OfferStore, RedisOfferStore, RedisSearchCache, SearchCache,
+};
 use crate::flights::providers::amadeus::AmadeusProvider;
 use crate::flights::providers::duffel::DuffelProvider;
 use crate::flights::providers::{FlightProvider, ProviderHttp};
@@ -265,7 +268,7 @@ impl Application {
             true => Some(start_sandbox(sandbox_stop.clone(), &background).await?),
             false => None,
         };
-        let flights = build_flights(&settings, sandbox.as_ref())?;
+        let flights = build_flights(&settings, sandbox.as_ref(), redis.as_ref())?;
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -481,6 +484,7 @@ pub(crate) async fn start_sandbox(
 pub(crate) fn build_flights(
     settings: &Settings,
     sandbox: Option<&SandboxEndpoint>,
+    redis: Option<&RedisPool>,
 ) -> Result<FlightService, StartupError> {
     let global = Arc::new(tokio::sync::Semaphore::new(settings.http_client.max_connections));
     let pooling = settings.features.connection_pooling;
@@ -530,8 +534,12 @@ pub(crate) fn build_flights(
             slots.push(slot(Arc::new(DuffelProvider::new(&url, token, http))));
         }
     }
-    let cache_ttl = settings.features.caching.then_some(providers.cache_ttl);
-    Ok(FlightService::new(Aggregator::new(slots, settings.features.parallel_processing, cache_ttl)))
+    let (cache, offers): (Arc<dyn SearchCache>, Arc<dyn OfferStore>) = match redis {
+        Some(redis) => (Arc::new(RedisSearchCache::new(redis.clone())), Arc::new(RedisOfferStore::new(redis.clone()))),
+        None => (Arc::new(MemorySearchCache::default()), Arc::new(MemoryOfferStore::default())),
+    };
+    let cache = settings.features.caching.then_some((cache, providers.cache_ttl));
+    Ok(FlightService::new(Aggregator::new(slots, settings.features.parallel_processing, cache), offers))
 }
 
 async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {

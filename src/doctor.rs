@@ -98,7 +98,7 @@ async fn check_providers(settings: &Settings) -> Vec<Finding> {
         },
         false => None,
     };
-    let flights = match crate::app::build_flights(settings, sandbox.as_ref()) {
+    let flights = match crate::app::build_flights(settings, sandbox.as_ref(), None) {
         Ok(flights) => flights,
         Err(e) => return vec![finding("providers", Verdict::Fail, e.to_string())],
     };

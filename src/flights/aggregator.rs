@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 
+use super::cache::SearchCache;
 use super::model::{FlightSearch, Offer, OfferLabel, OfferSort, ResultFilters};
 use super::providers::{FlightProvider, ProviderError};
 
 /// What happened with one provider for one search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ProviderStatus {
     /// Answered.
@@ -213,19 +214,18 @@ type Pending = Shared<BoxFuture<'static, Outcomes>>;
 pub struct Aggregator {
     slots: Vec<Arc<ProviderSlot>>,
     parallel: bool,
-    cache_ttl: Option<Duration>,
-    cached: Mutex<HashMap<FlightSearch, (Instant, Outcomes)>>,
+    /// Where complete answers are kept, and for how long; `None`: not kept.
+    cache: Option<(Arc<dyn SearchCache>, Duration)>,
     in_flight: Mutex<HashMap<FlightSearch, Pending>>,
 }
 
 impl Aggregator {
-    /// An aggregator over `slots`; `cache_ttl` `None` turns caching off.
-    pub fn new(slots: Vec<ProviderSlot>, parallel: bool, cache_ttl: Option<Duration>) -> Self {
+    /// An aggregator over `slots`; `cache` `None` turns caching off.
+    pub fn new(slots: Vec<ProviderSlot>, parallel: bool, cache: Option<(Arc<dyn SearchCache>, Duration)>) -> Self {
         Self {
             slots: slots.into_iter().map(Arc::new).collect(),
             parallel,
-            cache_ttl,
-            cached: Mutex::new(HashMap::new()),
+            cache,
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -238,15 +238,10 @@ impl Aggregator {
     /// Every provider's answer to `search`: from the cache, from an identical
     /// search already in flight, or from a new fan-out.
     pub async fn outcomes(&self, search: &FlightSearch) -> Arc<Vec<ProviderOutcome>> {
-        if let Some(ttl) = self.cache_ttl {
-            let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match cached.get(search) {
-                Some((at, outcomes)) if at.elapsed() < ttl => return outcomes.clone(),
-                Some(_) => {
-                    cached.remove(search);
-                }
-                None => {}
-            }
+        if let Some((cache, _)) = &self.cache
+            && let Some(outcomes) = cache.get(search).await
+        {
+            return outcomes;
         }
         let pending = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -267,17 +262,17 @@ impl Aggregator {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             in_flight.remove(search);
         }
-        // Only complete answers are cached: a failed provider is asked again next time.
-        if let Some(ttl) = self.cache_ttl
+        self.remember(search, &outcomes).await;
+        outcomes
+    }
+
+    /// Caches a complete answer; a failed provider is asked again next time.
+    async fn remember(&self, search: &FlightSearch, outcomes: &Outcomes) {
+        if let Some((cache, ttl)) = &self.cache
             && outcomes.iter().all(|o| o.status == ProviderStatus::Ok)
         {
-            let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cached.len() > 10_000 {
-                cached.retain(|_, (at, _)| at.elapsed() < ttl);
-            }
-            cached.insert(search.clone(), (Instant::now(), outcomes.clone()));
+            cache.put(search, outcomes, *ttl).await;
         }
-        outcomes
     }
 
     /// Each provider's answer as it arrives (the cached answer when there is
@@ -287,17 +282,13 @@ impl Aggregator {
         let (sender, receiver) = tokio::sync::mpsc::channel(self.slots.len().max(1));
         let aggregator = self.clone();
         tokio::spawn(async move {
-            if let Some(ttl) = aggregator.cache_ttl {
-                let hit = {
-                    let cached = aggregator.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    cached.get(&search).filter(|(at, _)| at.elapsed() < ttl).map(|(_, o)| o.clone())
-                };
-                if let Some(outcomes) = hit {
-                    for outcome in outcomes.iter() {
-                        let _ = sender.send(outcome.clone()).await;
-                    }
-                    return;
+            if let Some((cache, _)) = &aggregator.cache
+                && let Some(outcomes) = cache.get(&search).await
+            {
+                for outcome in outcomes.iter() {
+                    let _ = sender.send(outcome.clone()).await;
                 }
+                return;
             }
             let mut calls: futures_util::stream::FuturesUnordered<_> = aggregator
                 .slots
@@ -313,15 +304,7 @@ impl Aggregator {
                 let _ = sender.send(outcome.clone()).await;
                 all.push(outcome);
             }
-            if let Some(ttl) = aggregator.cache_ttl
-                && all.iter().all(|o| o.status == ProviderStatus::Ok)
-            {
-                let mut cached = aggregator.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cached.len() > 10_000 {
-                    cached.retain(|_, (at, _)| at.elapsed() < ttl);
-                }
-                cached.insert(search, (Instant::now(), Arc::new(all)));
-            }
+            aggregator.remember(&search, &Arc::new(all)).await;
         });
         tokio_stream::wrappers::ReceiverStream::new(receiver)
     }
@@ -502,6 +485,10 @@ mod tests {
         }
     }
 
+    fn memory_cache() -> Option<(Arc<dyn SearchCache>, Duration)> {
+        Some((Arc::new(crate::flights::cache::MemorySearchCache::default()), Duration::from_secs(60)))
+    }
+
     fn outcome(provider: &str, offers: Vec<Offer>) -> ProviderOutcome {
         ProviderOutcome {
             provider: provider.into(),
@@ -543,7 +530,7 @@ mod tests {
         let aggregator = Aggregator::new(
             vec![ProviderSlot::new(good.clone(), Duration::from_secs(5))],
             true,
-            Some(Duration::from_secs(60)),
+            memory_cache(),
         );
         aggregator.outcomes(&search()).await;
         aggregator.outcomes(&search()).await;
@@ -553,7 +540,7 @@ mod tests {
         let aggregator = Aggregator::new(
             vec![ProviderSlot::new(bad.clone(), Duration::from_secs(5))],
             true,
-            Some(Duration::from_secs(60)),
+            memory_cache(),
         );
         let first = aggregator.outcomes(&search()).await;
         assert_eq!(first[0].status, ProviderStatus::Error);

@@ -3,6 +3,7 @@
 //! the per-request search loader, and the GraphQL resolvers.
 
 pub mod aggregator;
+pub mod cache;
 pub mod model;
 pub mod providers;
 pub mod resolvers;
@@ -10,55 +11,25 @@ pub mod search;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 
 use self::aggregator::{Aggregator, ProviderOutcome};
+use self::cache::OfferStore;
 use self::model::{FlightSearch, Offer};
-
-/// Offers kept after a search, so `flightOffer(id)`, pricing and booking can
-/// find them for as long as the provider honours them.
-#[derive(Debug, Default)]
-pub struct OfferStore {
-    offers: Mutex<HashMap<String, Offer>>,
-}
-
-impl OfferStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Offer>> {
-        self.offers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Keeps offers (replacing same ids); forgets expired ones as it grows.
-    pub fn keep<'a>(&self, offers: impl IntoIterator<Item = &'a Offer>) {
-        let now = chrono::Utc::now();
-        let mut kept = self.lock();
-        if kept.len() > 50_000 {
-            kept.retain(|_, o| o.expires_at > now);
-        }
-        for offer in offers {
-            kept.insert(offer.id.clone(), offer.clone());
-        }
-    }
-
-    /// A live offer by id.
-    pub fn get(&self, id: &str) -> Option<Offer> {
-        let now = chrono::Utc::now();
-        self.lock().get(id).filter(|o| o.expires_at > now).cloned()
-    }
-}
 
 /// Flight search as the resolvers use it.
 #[derive(Debug, Clone)]
 pub struct FlightService {
     aggregator: Arc<Aggregator>,
-    offers: Arc<OfferStore>,
+    offers: Arc<dyn OfferStore>,
 }
 
 impl FlightService {
-    /// A service over an aggregator.
-    pub fn new(aggregator: Aggregator) -> Self {
-        Self { aggregator: Arc::new(aggregator), offers: Arc::new(OfferStore::default()) }
+    /// A service over an aggregator, keeping offers in `offers`.
+    pub fn new(aggregator: Aggregator, offers: Arc<dyn OfferStore>) -> Self {
+        Self { aggregator: Arc::new(aggregator), offers }
     }
 
     /// The aggregator (status, health).
@@ -69,22 +40,29 @@ impl FlightService {
     /// Every provider's answer to a search; their offers become retrievable by id.
     pub async fn search(&self, search: &FlightSearch) -> Arc<Vec<ProviderOutcome>> {
         let outcomes = self.aggregator.outcomes(search).await;
-        self.offers.keep(outcomes.iter().flat_map(|o| o.offers.iter()));
+        let found: Vec<Offer> = outcomes.iter().flat_map(|o| o.offers.iter().cloned()).collect();
+        self.offers.keep(&found).await;
         outcomes
     }
 
     /// Each provider's answer to a search as it arrives; offers become retrievable by id.
-    pub fn progress(&self, search: FlightSearch) -> impl futures_util::Stream<Item = ProviderOutcome> + use<> {
+    pub fn progress(&self, search: FlightSearch) -> futures_util::stream::BoxStream<'static, ProviderOutcome> {
         let offers = self.offers.clone();
-        futures_util::StreamExt::map(self.aggregator.progress(search), move |outcome| {
-            offers.keep(outcome.offers.iter());
-            outcome
-        })
+        futures_util::StreamExt::boxed(futures_util::StreamExt::then(
+            self.aggregator.progress(search),
+            move |outcome| {
+                let offers = offers.clone();
+                async move {
+                    offers.keep(&outcome.offers).await;
+                    outcome
+                }
+            },
+        ))
     }
 
     /// A live offer by id.
-    pub fn offer(&self, id: &str) -> Option<Offer> {
-        self.offers.get(id)
+    pub async fn offer(&self, id: &str) -> Option<Offer> {
+        self.offers.get(id).await
     }
 
     /// A loader for one GraphQL request: its identical searches, under any

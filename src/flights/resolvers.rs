@@ -369,7 +369,7 @@ impl FlightQuery {
     async fn flight_offer(&self, ctx: &Context<'_>, id: ID) -> Result<FlightOfferObject, ApiError> {
         session(ctx)?;
         let flights = service::<FlightService>(ctx)?;
-        match flights.offer(&id) {
+        match flights.offer(&id).await {
             Some(offer) => Ok(FlightOfferObject { offer, labels: Vec::new() }),
             None => Err(ApiError::new(Code::NotFound, "No such offer, or it has expired.")),
         }

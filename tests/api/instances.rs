@@ -103,3 +103,45 @@ async fn sigterm_completes_subscriptions_closes_1001_and_exits_zero() {
     // And it no longer accepts connections.
     assert!(reqwest::get(format!("http://{}/api/health", server.addr)).await.is_err());
 }
+
+#[tokio::test]
+async fn two_instances_share_search_answers_and_offers_through_redis() {
+    // One sandbox for both instances, as one set of real providers would be.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sandbox = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = wayfarer::sandbox::SandboxConfig::default();
+    let credentials = config.clone();
+    tokio::spawn(wayfarer::sandbox::serve(listener, config, std::future::pending()));
+    let env = [
+        ("REDIS_URL", redis_url()),
+        ("DATABASE_URL", fresh_postgres_database().await),
+        ("WAYFARER_REDIS__KEY_PREFIX", unique_prefix()),
+        ("WAYFARER_PROVIDERS__AMADEUS__BASE_URL", sandbox.clone()),
+        ("WAYFARER_PROVIDERS__AMADEUS__CLIENT_ID", credentials.amadeus_client_id.clone()),
+        ("WAYFARER_PROVIDERS__AMADEUS__CLIENT_SECRET", credentials.amadeus_client_secret.clone()),
+        ("WAYFARER_PROVIDERS__DUFFEL__BASE_URL", sandbox.clone()),
+        ("WAYFARER_PROVIDERS__DUFFEL__TOKEN", credentials.duffel_token.clone()),
+    ];
+    let a = ServerProcess::start(&env).await;
+    let b = ServerProcess::start(&env).await;
+    let started = graphql(a.addr, START_SESSION, None).await;
+    let token = started["data"]["startSession"]["token"].as_str().expect("token").to_owned();
+    let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(21)).to_string();
+    let search = format!(
+        "{{ searchFlights(input: {{ origin: \"LIS\", destination: \"ROM\", departureDate: \"{day}\" }}) {{ totalCount offers {{ id }} }} }}"
+    );
+    let calls = || async {
+        let calls: Value =
+            reqwest::get(format!("{sandbox}/_sandbox/calls")).await.expect("calls").json().await.expect("json");
+        (calls["amadeus"]["search"].as_u64().unwrap_or(0), calls["duffel"]["search"].as_u64().unwrap_or(0))
+    };
+    let on_a = graphql(a.addr, &search, Some(&token)).await;
+    assert!(on_a.get("errors").is_none(), "{on_a}");
+    assert_eq!(calls().await, (1, 1));
+    let on_b = graphql(b.addr, &search, Some(&token)).await;
+    assert_eq!(on_b["data"], on_a["data"], "B answers from the shared cache");
+    assert_eq!(calls().await, (1, 1), "B asked no provider");
+    let id = on_a["data"]["searchFlights"]["offers"][0]["id"].as_str().expect("id").to_owned();
+    let offer = graphql(b.addr, &format!("{{ flightOffer(id: \"{id}\") {{ id provider }} }}"), Some(&token)).await;
+    assert_eq!(offer["data"]["flightOffer"]["id"], id, "an offer found on A is there on B: {offer}");
+}
