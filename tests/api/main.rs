@@ -1,6 +1,7 @@
 //! API tests: one binary for every integration test, so one build serves all.
 //! Each module starts the real application and talks to it as a client would.
 
+mod amadeus_sdk;
 mod cli;
 mod flights;
 mod helpers;
