@@ -188,7 +188,7 @@ impl AppState {
     }
     /// Adds what each GraphQL request needs of its own (session auth, loaders).
     pub fn request_data(&self, request: async_graphql::Request, auth: RequestAuth) -> async_graphql::Request {
-        request.data(auth).data(self.inner.flights.search_loader())
+        request.data(auth).data(self.inner.flights.search_loader()).data(self.inner.flights.offer_loader())
     }
 }
 

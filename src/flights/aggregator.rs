@@ -527,21 +527,15 @@ mod tests {
     #[tokio::test]
     async fn complete_answers_are_cached_failed_ones_are_not() {
         let good = Arc::new(Counting { name: "good", calls: AtomicUsize::new(0), offers: Vec::new(), fail: false });
-        let aggregator = Aggregator::new(
-            vec![ProviderSlot::new(good.clone(), Duration::from_secs(5))],
-            true,
-            memory_cache(),
-        );
+        let aggregator =
+            Aggregator::new(vec![ProviderSlot::new(good.clone(), Duration::from_secs(5))], true, memory_cache());
         aggregator.outcomes(&search()).await;
         aggregator.outcomes(&search()).await;
         assert_eq!(good.calls.load(Ordering::SeqCst), 1);
 
         let bad = Arc::new(Counting { name: "bad", calls: AtomicUsize::new(0), offers: Vec::new(), fail: true });
-        let aggregator = Aggregator::new(
-            vec![ProviderSlot::new(bad.clone(), Duration::from_secs(5))],
-            true,
-            memory_cache(),
-        );
+        let aggregator =
+            Aggregator::new(vec![ProviderSlot::new(bad.clone(), Duration::from_secs(5))], true, memory_cache());
         let first = aggregator.outcomes(&search()).await;
         assert_eq!(first[0].status, ProviderStatus::Error);
         aggregator.outcomes(&search()).await;

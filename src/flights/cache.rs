@@ -37,8 +37,8 @@ pub trait SearchCache: Send + Sync + std::fmt::Debug {
 pub trait OfferStore: Send + Sync + std::fmt::Debug {
     /// Keeps offers (same id replaces).
     async fn keep(&self, offers: &[Offer]);
-    /// A live offer.
-    async fn get(&self, id: &str) -> Option<Offer>;
+    /// Live offers among `ids` (missing and expired ones left out), in one round trip.
+    async fn get_many(&self, ids: &[String]) -> HashMap<String, Offer>;
 }
 
 /// Answers in this process.
@@ -89,10 +89,12 @@ impl OfferStore for MemoryOfferStore {
         }
     }
 
-    async fn get(&self, id: &str) -> Option<Offer> {
+    async fn get_many(&self, ids: &[String]) -> HashMap<String, Offer> {
         let now = chrono::Utc::now();
         let kept = self.offers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.get(id).filter(|o| o.expires_at > now).cloned()
+        ids.iter()
+            .filter_map(|id| kept.get(id).filter(|o| o.expires_at > now).map(|o| (id.clone(), o.clone())))
+            .collect()
     }
 }
 
@@ -208,14 +210,23 @@ impl OfferStore for RedisOfferStore {
         }
     }
 
-    async fn get(&self, id: &str) -> Option<Offer> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(self.redis.key(&format!("offer:{id}")));
-        match self.redis.query::<Option<String>>(&cmd).await {
-            Ok(json) => serde_json::from_str(&json?).ok(),
+    async fn get_many(&self, ids: &[String]) -> HashMap<String, Offer> {
+        if ids.is_empty() {
+            return HashMap::new();
+        }
+        let mut cmd = redis::cmd("MGET");
+        for id in ids {
+            cmd.arg(self.redis.key(&format!("offer:{id}")));
+        }
+        match self.redis.query::<Vec<Option<String>>>(&cmd).await {
+            Ok(values) => ids
+                .iter()
+                .zip(values)
+                .filter_map(|(id, json)| Some((id.clone(), serde_json::from_str::<Offer>(&json?).ok()?)))
+                .collect(),
             Err(error) => {
                 tracing::warn!(%error, "offer store unavailable");
-                None
+                HashMap::new()
             }
         }
     }

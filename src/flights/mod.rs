@@ -62,13 +62,34 @@ impl FlightService {
 
     /// A live offer by id.
     pub async fn offer(&self, id: &str) -> Option<Offer> {
-        self.offers.get(id).await
+        self.offers.get_many(&[id.to_owned()]).await.remove(id)
+    }
+
+    /// A loader for one GraphQL request: every `flightOffer(id)` in it is one
+    /// store round trip (one `MGET` on Redis).
+    pub fn offer_loader(&self) -> DataLoader<OfferLoader> {
+        DataLoader::new(OfferLoader { offers: self.offers.clone() }, tokio::spawn)
     }
 
     /// A loader for one GraphQL request: its identical searches, under any
     /// alias, become one search each, run concurrently.
     pub fn search_loader(&self) -> DataLoader<SearchLoader> {
         DataLoader::new(SearchLoader { flights: self.clone() }, tokio::spawn)
+    }
+}
+
+/// Batches the offer lookups of one request (see [`FlightService::offer_loader`]).
+#[derive(Debug)]
+pub struct OfferLoader {
+    offers: Arc<dyn OfferStore>,
+}
+
+impl Loader<String> for OfferLoader {
+    type Value = Offer;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Offer>, Self::Error> {
+        Ok(self.offers.get_many(keys).await)
     }
 }
 

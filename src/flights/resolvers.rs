@@ -14,7 +14,7 @@ use super::model::{
     FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
 };
 use super::search::{CheapestDatesInput, FlightSearchInput};
-use super::{FlightService, SearchLoader};
+use super::{FlightService, OfferLoader, SearchLoader};
 use crate::clock::SharedClock;
 use crate::graphql::context::{service, session};
 use crate::graphql::errors::{ApiError, Code};
@@ -368,8 +368,11 @@ impl FlightQuery {
     /// An offer seen in an earlier search, while it lasts.
     async fn flight_offer(&self, ctx: &Context<'_>, id: ID) -> Result<FlightOfferObject, ApiError> {
         session(ctx)?;
-        let flights = service::<FlightService>(ctx)?;
-        match flights.offer(&id).await {
+        let offer = match ctx.data_opt::<DataLoader<OfferLoader>>() {
+            Some(loader) => loader.load_one(id.to_string()).await.ok().flatten(),
+            None => service::<FlightService>(ctx)?.offer(&id).await,
+        };
+        match offer {
             Some(offer) => Ok(FlightOfferObject { offer, labels: Vec::new() }),
             None => Err(ApiError::new(Code::NotFound, "No such offer, or it has expired.")),
         }

@@ -454,3 +454,34 @@ async fn search_progress_streams_each_provider_then_done() {
     assert_eq!(searches(&app).await, before);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn offers_are_fetched_by_id_in_one_batch_on_redis() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    let token = app.start_session().await;
+    let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("OPO", "LON", 18) }), Some(&token)).await;
+    let ids: Vec<String> = body["data"]["searchFlights"]["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .take(2)
+        .filter_map(|o| o["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2, "{body}");
+    let query = format!(
+        "{{ a: flightOffer(id: \"{}\") {{ id }} b: flightOffer(id: \"{}\") {{ id }} c: flightOffer(id: \"duffel_gone\") {{ id }} }}",
+        ids[0], ids[1]
+    );
+    let (_, body) = app.graphql(&query, json!({}), Some(&token)).await;
+    assert_eq!(codes(&body), ["NOT_FOUND"], "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["c"]));
+    assert_eq!(body["data"]["a"]["id"].as_str(), Some(ids[0].as_str()), "the others still resolve: {body}");
+    let query =
+        format!("{{ a: flightOffer(id: \"{}\") {{ id }} b: flightOffer(id: \"{}\") {{ id }} }}", ids[0], ids[1]);
+    let (_, body) = app.graphql(&query, json!({}), Some(&token)).await;
+    assert_eq!(
+        (body["data"]["a"]["id"].as_str(), body["data"]["b"]["id"].as_str()),
+        (Some(ids[0].as_str()), Some(ids[1].as_str()))
+    );
+    app.stop().await;
+}
