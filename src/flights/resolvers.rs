@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::graphql::context::{service, session};
 use crate::graphql::errors::{ApiError, Code};
 use crate::graphql::scalars::DateTime;
-use crate::reference::{Place, PlaceKind, ReferenceData};
+use crate::reference::{Place, ReferenceData};
 
 /// An amount of money.
 #[derive(Debug, Clone, SimpleObject)]
@@ -221,37 +221,6 @@ impl AirportObject {
     }
 }
 
-/// A city or airport.
-#[derive(Debug, Clone, SimpleObject)]
-#[graphql(name = "Place")]
-pub struct PlaceObject {
-    /// IATA code.
-    pub code: String,
-    /// `CITY` (multi-airport code) or `AIRPORT`.
-    pub kind: PlaceKind,
-    /// Display name.
-    pub name: String,
-    /// City name.
-    pub city_name: String,
-    /// ISO 3166-1 alpha-2.
-    pub country_code: String,
-    /// IANA time zone.
-    pub time_zone: String,
-}
-
-impl From<Place> for PlaceObject {
-    fn from(p: Place) -> Self {
-        Self {
-            code: p.code,
-            kind: p.kind,
-            name: p.name,
-            city_name: p.city_name,
-            country_code: p.country_code,
-            time_zone: p.time_zone,
-        }
-    }
-}
-
 /// How one provider did for a search.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct ProviderReport {
@@ -385,7 +354,7 @@ impl FlightQuery {
         ctx: &Context<'_>,
         query: String,
         #[graphql(default = 10)] first: Option<i32>,
-    ) -> Result<Vec<PlaceObject>, ApiError> {
+    ) -> Result<Vec<Place>, ApiError> {
         session(ctx)?;
         let first = first.unwrap_or(10);
         if !(1..=50).contains(&first) {
@@ -396,7 +365,7 @@ impl FlightQuery {
             return Err(ApiError::bad_input("query", "`query` must have 1 to 100 characters"));
         }
         let first = usize::try_from(first).unwrap_or(10);
-        Ok(ReferenceData::embedded().search(trimmed, first).into_iter().map(PlaceObject::from).collect())
+        Ok(ReferenceData::embedded().search(trimmed, first))
     }
 }
 

@@ -100,7 +100,7 @@ pub enum PlaceKind {
 }
 
 /// A city or an airport, as searches and clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, async_graphql::SimpleObject)]
 #[serde(rename_all = "camelCase")]
 pub struct Place {
     /// IATA code.
