@@ -464,7 +464,7 @@ impl Settings {
         if let Some(dir) = &overrides.data_dir {
             figment = figment.merge(Serialized::global("data_dir", dir.display().to_string()));
         }
-        let settings: Settings = figment.extract().map_err(describe_figment_error)?;
+        let settings: Settings = figment.extract_lossy().map_err(describe_figment_error)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -617,17 +617,12 @@ impl DatabaseEngine {
     }
 }
 
-/// Environment values are strings; numbers, booleans and lists are parsed the
-/// way TOML would read them so `WAYFARER_REDIS__MAX_CONNECTIONS=8` is a number.
+/// Environment values stay strings — extraction is lossy, so `"8"` becomes a
+/// number only where the key wants one and a token of digits stays a string —
+/// except lists, written as in TOML (`["https://a.example"]`).
 fn env_value(raw: &str) -> figment::value::Value {
     use figment::value::Value;
     let trimmed = raw.trim();
-    if let Ok(v) = trimmed.parse::<bool>() {
-        return Value::from(v);
-    }
-    if let Ok(v) = trimmed.parse::<u64>() {
-        return Value::from(v);
-    }
     if trimmed.starts_with('[')
         && let Ok(table) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
         && let Some(list) = table.get("v")
@@ -720,6 +715,8 @@ mod tests {
             ("WAYFARER_LISTEN", "0.0.0.0:9000"),
             ("WAYFARER_FEATURES__CACHING", "false"),
             ("WAYFARER_SERVER__ALLOWED_ORIGINS", "[\"https://app.example.com\"]"),
+            ("WAYFARER_REDIS__KEY_PREFIX", "2024"),
+            ("WAYFARER_PROVIDERS__AMADEUS__RATE_LIMIT_PER_SECOND", "10"),
         ])
         .expect("loads");
         assert_eq!(s.redis.max_connections, 7);
@@ -727,6 +724,8 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert!(!s.features.caching);
         assert_eq!(s.server.allowed_origins, vec!["https://app.example.com".to_owned()]);
+        assert_eq!(s.redis.key_prefix, "2024", "digits stay a string where a string is wanted");
+        assert!((s.providers.amadeus.rate_limit_per_second - 10.0).abs() < f64::EPSILON);
     }
 
     #[test]
