@@ -210,3 +210,23 @@ async fn a_failed_order_is_not_retried_while_pricing_is() {
     retries("amadeus", "price").await;
     retries("duffel", "offerGet").await;
 }
+
+#[tokio::test]
+async fn percent_encoded_amadeus_order_ids_are_sent_back_as_they_came() {
+    let sandbox = Sandbox::start().await;
+    let provider = sandbox.provider("amadeus");
+    // Sandbox ids carry `%2F`/`%2B` about half the time: order until one
+    // does (24 tries leave a chance of about 1e-8 of never seeing one).
+    for day in 0..24 {
+        let offer = first_offer(provider.as_ref(), 10 + day).await;
+        let priced = provider.price(&offer).await.expect("price");
+        let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+        assert_eq!(provider.get_order(&order.id).await.map(|o| o.id), Ok(order.id.clone()));
+        provider.cancel_order(&order.id).await.expect("cancel");
+        assert_eq!(provider.get_order(&order.id).await, Err(ProviderError::NotFound), "really cancelled");
+        if order.id.contains('%') {
+            return;
+        }
+    }
+    panic!("no percent-encoded id came up in 24 orders");
+}
