@@ -257,6 +257,91 @@ impl Offer {
     }
 }
 
+/// What kind of traveller, as fares distinguish them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PassengerType {
+    /// Aged 12 and over.
+    Adult,
+    /// Aged 2 to 11, with a seat.
+    Child,
+    /// Under 2, on an adult's lap.
+    Infant,
+}
+
+/// An identity document a traveller flies on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TravelDocument {
+    /// Passport number.
+    pub number: String,
+    /// Last day it is valid.
+    pub expiry_date: NaiveDate,
+    /// ISO 3166-1 alpha-2 country that issued it.
+    pub issuing_country: String,
+    /// ISO 3166-1 alpha-2 nationality of its holder.
+    pub nationality: String,
+}
+
+/// One traveller of an order, as the airline must know them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderTraveler {
+    /// Given name(s), as on the document.
+    pub first_name: String,
+    /// Family name(s), as on the document.
+    pub last_name: String,
+    /// Date of birth: fares depend on age on the day of travel.
+    pub date_of_birth: NaiveDate,
+    /// Adult, child or infant; must match a traveller the offer was priced for.
+    pub kind: PassengerType,
+    /// Passport, when the route needs one.
+    pub document: Option<TravelDocument>,
+}
+
+/// Who the airline contacts about an order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderContact {
+    /// Email address.
+    pub email: String,
+    /// Phone number in E.164 (`+351912345678`), when given.
+    pub phone: Option<String>,
+}
+
+/// Where a provider's order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderOrderStatus {
+    /// Seats reserved, not yet paid or ticketed.
+    Held,
+    /// Paid or ticketed.
+    Confirmed,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// An order as a provider holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProviderOrder {
+    /// The provider's order id, verbatim (Amadeus ids may be percent-encoded already).
+    pub id: String,
+    /// The airline's booking reference (PNR), when the provider gives one.
+    pub reference: Option<String>,
+    /// Total for all travellers.
+    pub price: Money,
+    /// Where it stands.
+    pub status: ProviderOrderStatus,
+}
+
+/// An offer as priced right before booking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PricedOffer {
+    /// The offer with the confirmed price, and the provider's priced JSON in
+    /// `provider_offer` (what booking must send). Its `id` stays that of the
+    /// searched offer, so callers keep one name for it.
+    pub offer: Offer,
+    /// Whether the confirmed price differs from the searched one.
+    pub price_changed: bool,
+}
+
 /// Minutes as ISO 8601 (`PT7H25M`).
 pub fn iso_duration(minutes: u32) -> String {
     match (minutes / 60, minutes % 60) {

@@ -1,7 +1,8 @@
 //! The Amadeus-style adapter (Self-Service APIs, `reference/providers.md` §1):
 //! an OAuth2 client-credentials token cached and refreshed single-flight
 //! before expiry, re-authentication once on a 401, and Flight Offers Search v2
-//! mapped to the domain model.
+//! mapped to the domain model; Flight Offers Price, and Flight Create
+//! Orders / Order Management for holding, reading and cancelling orders.
 //!
 //! Amadeus error bodies are not type-stable (`code` and `status` come as
 //! numbers or strings), so they are read loosely. Segment times are local to
@@ -14,11 +15,14 @@ use chrono::{NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{Mutex, RwLock};
 
 use super::{FlightProvider, HttpReply, HttpStats, ProviderError, ProviderHttp, offer_id};
-use crate::flights::model::{FlightSearch, Itinerary, Money, Offer, Segment, SegmentEnd, parse_iso_duration};
+use crate::flights::model::{
+    FlightSearch, Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, PricedOffer, ProviderOrder,
+    ProviderOrderStatus, Segment, SegmentEnd, parse_iso_duration,
+};
 
 /// Media type of Amadeus API bodies.
 const AMADEUS_JSON: &str = "application/vnd.amadeus+json";
@@ -178,15 +182,49 @@ impl AmadeusProvider {
 
     /// GETs an API path with the bearer token, re-authenticating once on 401.
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<HttpReply, ProviderError> {
+        self.call(reqwest::Method::GET, path, query, None, Delivery::Idempotent).await
+    }
+
+    /// Calls an API path with the bearer token, re-authenticating once on 401.
+    /// A 401 is refused before anything is done, so even an order may be sent
+    /// again with a fresh token: that is not a retry of a booking.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        delivery: Delivery,
+    ) -> Result<HttpReply, ProviderError> {
         let url = format!("{}{path}", self.base_url);
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ProviderError::Unavailable(format!("cannot encode the request: {e}")))?;
         for attempt in 0..2 {
             let token = self.access_token().await?;
-            let reply = self
-                .http
-                .send_idempotent(|| {
-                    self.http.client().get(&url).query(query).bearer_auth(&token).header("accept", AMADEUS_JSON)
-                })
-                .await?;
+            let build = || {
+                let mut request = self
+                    .http
+                    .client()
+                    .request(method.clone(), &url)
+                    .query(query)
+                    .bearer_auth(&token)
+                    .header("accept", AMADEUS_JSON);
+                if let Some(body) = &body {
+                    request = request.header(reqwest::header::CONTENT_TYPE, AMADEUS_JSON).body(body.clone());
+                }
+                if delivery == Delivery::IdempotentPost {
+                    // Pricing is a read that needs a body: Amadeus takes it as
+                    // a POST that says it is a GET.
+                    request = request.header("X-HTTP-Method-Override", "GET");
+                }
+                request
+            };
+            let reply = match delivery {
+                Delivery::Idempotent | Delivery::IdempotentPost => self.http.send_idempotent(build).await?,
+                Delivery::Once => self.http.send_once(build()).await?,
+            };
             if reply.status == 401 && attempt == 0 {
                 self.forget_token(&token).await;
                 continue;
@@ -195,6 +233,17 @@ impl AmadeusProvider {
         }
         Err(ProviderError::Unauthorized("the API refused a fresh token".into()))
     }
+}
+
+/// How a call may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Safe to repeat: retried on 429, 5xx and connection failures.
+    Idempotent,
+    /// A read sent as POST with `X-HTTP-Method-Override: GET`; retried too.
+    IdempotentPost,
+    /// Creates something: sent exactly once.
+    Once,
 }
 
 #[async_trait]
@@ -230,6 +279,68 @@ impl FlightProvider for AmadeusProvider {
         let reply = self.get("/v2/shopping/flight-offers", &query).await?;
         match reply.status {
             200 => map_search(&reply.body),
+            401 | 403 => Err(ProviderError::Unauthorized(error_detail(&reply))),
+            _ => Err(ProviderError::Rejected(error_detail(&reply))),
+        }
+    }
+
+    async fn price(&self, offer: &Offer) -> Result<PricedOffer, ProviderError> {
+        let body = pricing_body(offer);
+        let reply = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/shopping/flight-offers/pricing",
+                &[],
+                Some(&body),
+                Delivery::IdempotentPost,
+            )
+            .await?;
+        match reply.status {
+            200 => map_pricing(&reply.body, offer),
+            _ => Err(pricing_error(&reply)),
+        }
+    }
+
+    async fn create_order(
+        &self,
+        offer: &Offer,
+        travelers: &[OrderTraveler],
+        contact: &OrderContact,
+    ) -> Result<ProviderOrder, ProviderError> {
+        let body = order_body(offer, travelers, contact)?;
+        // Never retried: Flight Create Orders has no idempotency key, so a
+        // second attempt after a lost answer could book the seats twice
+        // (two PNRs). A timeout goes back to the caller, who reconciles.
+        let reply =
+            self.call(reqwest::Method::POST, "/v1/booking/flight-orders", &[], Some(&body), Delivery::Once).await?;
+        match reply.status {
+            200 | 201 => map_order(&reply.body),
+            _ => Err(order_error(&reply, &offer.price.currency)),
+        }
+    }
+
+    async fn get_order(&self, id: &str) -> Result<ProviderOrder, ProviderError> {
+        // Spliced in as is: Amadeus ids come percent-encoded already, and
+        // encoding them again (`%2F` → `%252F`) names another order.
+        let reply = self.get(&format!("/v1/booking/flight-orders/{id}"), &[]).await?;
+        match reply.status {
+            200 => map_order(&reply.body),
+            404 => Err(ProviderError::NotFound),
+            401 | 403 => Err(ProviderError::Unauthorized(error_detail(&reply))),
+            _ => Err(ProviderError::Rejected(error_detail(&reply))),
+        }
+    }
+
+    async fn cancel_order(&self, id: &str) -> Result<(), ProviderError> {
+        // Deleting is safe to repeat: a retry after a lost 204 finds nothing.
+        let path = format!("/v1/booking/flight-orders/{id}");
+        let reply = self.call(reqwest::Method::DELETE, &path, &[], None, Delivery::Idempotent).await?;
+        match reply.status {
+            200 | 204 => Ok(()),
+            // Amadeus forgets a cancelled order, so "already cancelled" and
+            // "never existed" both answer 404; for a caller cancelling an id
+            // it was given, either way there is nothing left to cancel.
+            404 => Ok(()),
             401 | 403 => Err(ProviderError::Unauthorized(error_detail(&reply))),
             _ => Err(ProviderError::Rejected(error_detail(&reply))),
         }
@@ -312,6 +423,210 @@ fn minutes_between(from: NaiveDateTime, to: NaiveDateTime) -> u32 {
     u32::try_from((to - from).num_minutes().max(0)).unwrap_or(0)
 }
 
+/// The Flight Offers Price body: the searched offer sent back verbatim.
+pub(crate) fn pricing_body(offer: &Offer) -> Value {
+    json!({ "data": { "type": "flight-offers-pricing", "flightOffers": [offer.provider_offer] } })
+}
+
+/// Maps a Flight Offers Price answer onto the searched `offer`.
+pub(crate) fn map_pricing(body: &[u8], searched: &Offer) -> Result<PricedOffer, ProviderError> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable pricing: {e}")))?;
+    let raw = body
+        .get("data")
+        .and_then(|d| d.get("flightOffers"))
+        .and_then(|o| o.get(0))
+        .cloned()
+        .ok_or_else(|| ProviderError::Unavailable("pricing without a flight offer".into()))?;
+    let wire: WireOffer = serde_json::from_value(raw.clone())
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable priced offer: {e}")))?;
+    let mut offer = map_offer(wire, raw, searched.expires_at)
+        .ok_or_else(|| ProviderError::Unavailable("a priced offer without flights or price".into()))?;
+    offer.id.clone_from(&searched.id);
+    let price_changed = offer.price != searched.price;
+    Ok(PricedOffer { offer, price_changed })
+}
+
+/// The first error of an Amadeus body: code (as text), detail, source pointer.
+fn first_error(reply: &HttpReply) -> Option<(String, String, Option<String>)> {
+    let body = serde_json::from_slice::<Value>(&reply.body).ok()?;
+    let first = body.get("errors")?.get(0)?;
+    let code = match first.get("code")? {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let detail = first.get("detail").or_else(|| first.get("title")).and_then(Value::as_str).unwrap_or("").to_owned();
+    let pointer = first.get("source").and_then(|s| s.get("pointer")).and_then(Value::as_str).map(str::to_owned);
+    Some((code, detail, pointer))
+}
+
+/// Whether an error says the offer sent is unknown or was altered: 4926
+/// INVALID DATA RECEIVED, or 32171 MANDATORY DATA MISSING inside the offer.
+fn offer_unknown(code: &str, pointer: Option<&str>) -> bool {
+    code == "4926" || (code == "32171" && pointer.is_some_and(|p| p.starts_with("/data/flightOffers")))
+}
+
+fn pricing_error(reply: &HttpReply) -> ProviderError {
+    match (reply.status, first_error(reply)) {
+        (400, Some((code, _, pointer))) if offer_unknown(&code, pointer.as_deref()) => ProviderError::OfferExpired,
+        (401 | 403, _) => ProviderError::Unauthorized(error_detail(reply)),
+        _ => ProviderError::Rejected(error_detail(reply)),
+    }
+}
+
+fn order_error(reply: &HttpReply, currency: &str) -> ProviderError {
+    if let Some(error) = super::server_trouble(reply.status) {
+        return error;
+    }
+    match (reply.status, first_error(reply)) {
+        (400, Some((code, _, pointer))) if offer_unknown(&code, pointer.as_deref()) => ProviderError::OfferExpired,
+        (400, Some((code, _, _))) if code == "34651" => ProviderError::SoldOut,
+        (400, Some((code, detail, _))) if code == "37200" => match current_price(&detail) {
+            Some(amount) => ProviderError::PriceChanged { current: Money::new(amount, currency) },
+            // Without the new amount the caller could only guess; it must price again.
+            None => ProviderError::Rejected(error_detail(reply)),
+        },
+        (401 | 403, _) => ProviderError::Unauthorized(error_detail(reply)),
+        _ => ProviderError::Rejected(error_detail(reply)),
+    }
+}
+
+/// The current price in a 37200 detail: "Current grandTotal price (1342.20)
+/// is different from request one (1300.00)" — the first amount in brackets.
+fn current_price(detail: &str) -> Option<Decimal> {
+    let start = detail.find('(')? + 1;
+    let end = start + detail[start..].find(')')?;
+    detail[start..end].trim().parse().ok()
+}
+
+/// What a traveller pricing's `travelerType` books as.
+fn passenger_type(traveler_type: &str) -> PassengerType {
+    match traveler_type {
+        "CHILD" => PassengerType::Child,
+        "HELD_INFANT" | "SEATED_INFANT" => PassengerType::Infant,
+        // ADULT, SENIOR, YOUNG, STUDENT… all take an adult's place.
+        _ => PassengerType::Adult,
+    }
+}
+
+/// The Flight Create Orders body for a priced offer: each traveller takes the
+/// id of a traveller pricing of the same type, in order.
+pub(crate) fn order_body(
+    offer: &Offer,
+    travelers: &[OrderTraveler],
+    contact: &OrderContact,
+) -> Result<Value, ProviderError> {
+    let mut slots: Vec<(String, PassengerType)> = offer
+        .provider_offer
+        .get("travelerPricings")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|t| {
+                    let id = match t.get("travelerId")? {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let kind = passenger_type(t.get("travelerType").and_then(Value::as_str).unwrap_or("ADULT"));
+                    Some((id, kind))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if slots.len() != travelers.len() {
+        return Err(ProviderError::Rejected(format!(
+            "the offer is for {} travellers, {} given",
+            slots.len(),
+            travelers.len()
+        )));
+    }
+    let phones = match contact.phone.as_deref() {
+        None => Vec::new(),
+        Some(phone) => {
+            let (code, number) = super::split_e164(phone)
+                .ok_or_else(|| ProviderError::Rejected("the contact phone must be in E.164 form".into()))?;
+            vec![json!({ "deviceType": "MOBILE", "countryCallingCode": code, "number": number })]
+        }
+    };
+    let mut body_travelers = Vec::with_capacity(travelers.len());
+    for traveler in travelers {
+        let slot = slots.iter().position(|(_, kind)| *kind == traveler.kind).ok_or_else(|| {
+            ProviderError::Rejected(format!("the offer has no {:?} place left", traveler.kind).to_lowercase())
+        })?;
+        let (id, _) = slots.remove(slot);
+        let mut entry = json!({
+            "id": id,
+            "dateOfBirth": traveler.date_of_birth.to_string(),
+            // Amadeus names are upper-case Latin, as on the ticket.
+            "name": { "firstName": traveler.first_name.to_uppercase(), "lastName": traveler.last_name.to_uppercase() },
+            "contact": { "emailAddress": contact.email, "phones": phones },
+        });
+        if let (Some(document), Some(map)) = (&traveler.document, entry.as_object_mut()) {
+            map.insert(
+                "documents".to_owned(),
+                json!([{
+                    "documentType": "PASSPORT",
+                    "number": document.number,
+                    "expiryDate": document.expiry_date.to_string(),
+                    "issuanceCountry": document.issuing_country,
+                    "nationality": document.nationality,
+                    "holder": true
+                }]),
+            );
+        }
+        body_travelers.push(entry);
+    }
+    Ok(json!({
+        "data": {
+            "type": "flight-order",
+            "flightOffers": [offer.provider_offer],
+            "travelers": body_travelers
+        }
+    }))
+}
+
+/// Maps a flight order body (create or retrieve) to the domain.
+pub(crate) fn map_order(body: &[u8]) -> Result<ProviderOrder, ProviderError> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable order: {e}")))?;
+    let data = body.get("data").ok_or_else(|| ProviderError::Unavailable("an order without data".into()))?;
+    let id = data
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::Unavailable("an order without an id".into()))?
+        .to_owned();
+    let reference = data
+        .get("associatedRecords")
+        .and_then(|r| r.get(0))
+        .and_then(|r| r.get("reference"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let offers = data.get("flightOffers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut total = Decimal::ZERO;
+    let mut currency = None;
+    for offer in offers {
+        let wire: WirePrice = offer
+            .get("price")
+            .cloned()
+            .and_then(|p| serde_json::from_value(p).ok())
+            .ok_or_else(|| ProviderError::Unavailable("an order offer without a price".into()))?;
+        let amount = wire
+            .grand_total
+            .as_deref()
+            .unwrap_or(&wire.total)
+            .parse::<Decimal>()
+            .map_err(|_| ProviderError::Unavailable("an order price that is not a number".into()))?;
+        total += amount;
+        currency.get_or_insert(wire.currency);
+    }
+    let currency = currency.ok_or_else(|| ProviderError::Unavailable("an order without flight offers".into()))?;
+    // Issued tickets mean the consolidator confirmed it; until then the
+    // seats are only held (and cancellable).
+    let ticketed = data.get("tickets").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    let status = if ticketed { ProviderOrderStatus::Confirmed } else { ProviderOrderStatus::Held };
+    Ok(ProviderOrder { id, reference, price: Money::new(total, &currency), status })
+}
+
 /// The `detail`/`title` of an Amadeus error body (either shape), or the status.
 pub fn error_detail(reply: &HttpReply) -> String {
     let Ok(body) = serde_json::from_slice::<Value>(&reply.body) else {
@@ -378,5 +693,138 @@ mod tests {
         let token = reply(401, r#"{"error":"invalid_client","error_description":"Client credentials are invalid"}"#);
         assert_eq!(error_detail(&token), "HTTP 401 Client credentials are invalid");
         assert_eq!(error_detail(&reply(502, "<html>")), "HTTP 502");
+    }
+
+    fn reply(status: u16, body: &str) -> HttpReply {
+        HttpReply { status, body: body.as_bytes().to_vec() }
+    }
+
+    fn searched() -> Offer {
+        map_search(FIXTURE.as_bytes()).expect("maps").remove(0)
+    }
+
+    fn traveler(first: &str, kind: PassengerType) -> OrderTraveler {
+        OrderTraveler {
+            first_name: first.into(),
+            last_name: "López".into(),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1990, 2, 3).expect("date"),
+            kind,
+            document: None,
+        }
+    }
+
+    fn contact() -> OrderContact {
+        OrderContact { email: "ana@example.com".into(), phone: Some("+34600000000".into()) }
+    }
+
+    #[test]
+    fn the_pricing_body_sends_the_offer_back_verbatim() {
+        let offer = searched();
+        let body = pricing_body(&offer);
+        assert_eq!(body["data"]["type"], "flight-offers-pricing");
+        assert_eq!(body["data"]["flightOffers"][0], offer.provider_offer);
+    }
+
+    #[test]
+    fn a_pricing_answer_keeps_the_id_and_reports_drift() {
+        let offer = searched();
+        let mut priced_json = offer.provider_offer.clone();
+        priced_json["price"]["grandTotal"] = json!("1400.00");
+        priced_json["price"]["total"] = json!("1400.00");
+        let body = json!({ "data": { "type": "flight-offers-pricing", "flightOffers": [priced_json] } }).to_string();
+        let priced = map_pricing(body.as_bytes(), &offer).expect("maps");
+        assert!(priced.price_changed);
+        assert_eq!(priced.offer.price, Money::new(Decimal::new(140_000, 2), "EUR"));
+        assert_eq!(priced.offer.id, offer.id, "one name for the offer");
+        assert_eq!(priced.offer.provider_offer, priced_json, "the priced JSON is what booking sends");
+        let same = json!({ "data": { "flightOffers": [offer.provider_offer] } }).to_string();
+        assert!(!map_pricing(same.as_bytes(), &offer).expect("maps").price_changed);
+    }
+
+    #[test]
+    fn pricing_errors_map_to_what_callers_branch_on() {
+        let unknown = reply(400, r#"{"errors":[{"status":400,"code":4926,"title":"INVALID DATA RECEIVED"}]}"#);
+        assert_eq!(pricing_error(&unknown), ProviderError::OfferExpired);
+        let altered = reply(
+            400,
+            r#"{"errors":[{"status":"400","code":"32171","title":"MANDATORY DATA MISSING","source":{"pointer":"/data/flightOffers[0]/price"}}]}"#,
+        );
+        assert_eq!(pricing_error(&altered), ProviderError::OfferExpired);
+        let format = reply(400, r#"{"errors":[{"status":400,"code":477,"title":"INVALID FORMAT"}]}"#);
+        assert!(matches!(pricing_error(&format), ProviderError::Rejected(_)));
+    }
+
+    #[test]
+    fn order_bodies_match_travelers_to_the_priced_offer() {
+        let mut offer = searched();
+        offer.provider_offer["travelerPricings"] = json!([
+            { "travelerId": "1", "travelerType": "ADULT" },
+            { "travelerId": "2", "travelerType": "CHILD" }
+        ]);
+        let mut child = traveler("Rui", PassengerType::Child);
+        child.document = Some(crate::flights::model::TravelDocument {
+            number: "X123".into(),
+            expiry_date: chrono::NaiveDate::from_ymd_opt(2030, 1, 1).expect("date"),
+            issuing_country: "ES".into(),
+            nationality: "ES".into(),
+        });
+        let travelers = [child, traveler("Ana", PassengerType::Adult)];
+        let body = order_body(&offer, &travelers, &contact()).expect("builds");
+        let data = &body["data"];
+        assert_eq!(data["type"], "flight-order");
+        assert_eq!(data["flightOffers"][0], offer.provider_offer);
+        assert_eq!(data["travelers"][0]["id"], "2", "the child takes the child's place");
+        assert_eq!(data["travelers"][1]["id"], "1");
+        assert_eq!(data["travelers"][1]["name"], json!({ "firstName": "ANA", "lastName": "LÓPEZ" }));
+        assert_eq!(data["travelers"][1]["dateOfBirth"], "1990-02-03");
+        let phone = &data["travelers"][1]["contact"]["phones"][0];
+        assert_eq!((phone["countryCallingCode"].as_str(), phone["number"].as_str()), (Some("34"), Some("600000000")));
+        assert_eq!(data["travelers"][0]["documents"][0]["documentType"], "PASSPORT");
+        assert_eq!(data["travelers"][0]["documents"][0]["expiryDate"], "2030-01-01");
+        assert!(data["travelers"][1].get("documents").is_none());
+
+        let two_adults = [traveler("Ana", PassengerType::Adult), traveler("Eva", PassengerType::Adult)];
+        assert!(matches!(order_body(&offer, &two_adults, &contact()), Err(ProviderError::Rejected(_))));
+        let bad_phone = OrderContact { email: "a@b.c".into(), phone: Some("600 000 000".into()) };
+        assert!(matches!(order_body(&offer, &travelers, &bad_phone), Err(ProviderError::Rejected(_))));
+    }
+
+    #[test]
+    fn order_errors_map_to_what_callers_branch_on() {
+        let sold = reply(400, r#"{"errors":[{"status":400,"code":34651,"title":"SEGMENT SELL FAILURE"}]}"#);
+        assert_eq!(order_error(&sold, "EUR"), ProviderError::SoldOut);
+        let drift = reply(
+            400,
+            r#"{"errors":[{"status":400,"code":37200,"title":"PRICE DISCREPANCY","detail":"Current grandTotal price (1409.31) is different from request one (1342.20)"}]}"#,
+        );
+        assert_eq!(
+            order_error(&drift, "EUR"),
+            ProviderError::PriceChanged { current: Money::new(Decimal::new(140_931, 2), "EUR") }
+        );
+        let vague = reply(400, r#"{"errors":[{"status":400,"code":"37200","title":"PRICE DISCREPANCY"}]}"#);
+        assert!(matches!(order_error(&vague, "EUR"), ProviderError::Rejected(_)));
+        let unknown = reply(400, r#"{"errors":[{"status":400,"code":4926,"title":"INVALID DATA RECEIVED"}]}"#);
+        assert_eq!(order_error(&unknown, "EUR"), ProviderError::OfferExpired);
+        let failed = reply(400, r#"{"errors":[{"status":400,"code":36870,"title":"BOOKING FAILED"}]}"#);
+        assert!(matches!(order_error(&failed, "EUR"), ProviderError::Rejected(_)));
+        let down = reply(500, r#"{"errors":[{"status":500,"code":141,"title":"SYSTEM ERROR HAS OCCURRED"}]}"#);
+        assert_eq!(order_error(&down, "EUR"), ProviderError::Unavailable("HTTP 500".into()), "not a refusal");
+        assert_eq!(order_error(&reply(429, ""), "EUR"), ProviderError::RateLimited);
+    }
+
+    #[test]
+    fn orders_map_to_the_domain() {
+        let body = r#"{ "data": { "type": "flight-order", "id": "eJzTd9f3s4gKC%2FMEAAt8Ans%3D",
+            "associatedRecords": [ { "reference": "KBFJ8L", "originSystemCode": "GDS", "flightOfferId": "1" } ],
+            "flightOffers": [ { "price": { "currency": "EUR", "total": "1342.20", "grandTotal": "1342.20" } } ],
+            "travelers": [] } }"#;
+        let order = map_order(body.as_bytes()).expect("maps");
+        assert_eq!(order.id, "eJzTd9f3s4gKC%2FMEAAt8Ans%3D", "kept as sent, still encoded");
+        assert_eq!(order.reference.as_deref(), Some("KBFJ8L"));
+        assert_eq!(order.price, Money::new(Decimal::new(134_220, 2), "EUR"));
+        assert_eq!(order.status, ProviderOrderStatus::Held);
+        let ticketed = body.replace(r#""travelers": []"#, r#""tickets": [ { "documentNumber": "125-1" } ]"#);
+        assert_eq!(map_order(ticketed.as_bytes()).expect("maps").status, ProviderOrderStatus::Confirmed);
+        assert!(matches!(map_order(b"{}"), Err(ProviderError::Unavailable(_))));
     }
 }

@@ -1,6 +1,8 @@
 //! The Duffel-style adapter (`reference/providers.md` §3): an offer request
 //! with `return_offers=true`, `Duffel-Version: v2` on every call, bearer
-//! token auth, `{ "data": … }` envelopes, offers mapped to the domain model.
+//! token auth, `{ "data": … }` envelopes, offers mapped to the domain model;
+//! re-pricing by the single-offer GET, hold orders, and the two-step
+//! cancellation (quote, then confirm).
 //!
 //! Duffel prices in the currency its airline sells in and has no currency
 //! parameter; offers keep the currency they come in.
@@ -13,7 +15,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{FlightProvider, HttpReply, HttpStats, ProviderError, ProviderHttp, offer_id};
-use crate::flights::model::{FlightSearch, Itinerary, Money, Offer, Segment, SegmentEnd, parse_iso_duration};
+use crate::flights::model::{
+    FlightSearch, Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, PricedOffer, ProviderOrder,
+    ProviderOrderStatus, Segment, SegmentEnd, parse_iso_duration,
+};
 
 /// The API version this adapter speaks.
 const DUFFEL_VERSION: &str = "v2";
@@ -158,6 +163,66 @@ impl FlightProvider for DuffelProvider {
             _ => Err(ProviderError::Rejected(error_detail(&reply))),
         }
     }
+
+    async fn price(&self, offer: &Offer) -> Result<PricedOffer, ProviderError> {
+        let id = provider_offer_id(offer)?;
+        // The single-offer GET re-prices with the airline; reading is safe to repeat.
+        let path = format!("/air/offers/{id}");
+        let reply = self.http.send_idempotent(|| self.request(reqwest::Method::GET, &path)).await?;
+        match reply.status {
+            200 => map_priced_offer(&reply.body, offer),
+            _ => Err(classify_error(&reply, true)),
+        }
+    }
+
+    async fn create_order(
+        &self,
+        offer: &Offer,
+        travelers: &[OrderTraveler],
+        contact: &OrderContact,
+    ) -> Result<ProviderOrder, ProviderError> {
+        let body = order_body(offer, travelers, contact)?;
+        // Never retried: a second POST after a lost answer could hold the
+        // seats twice. A timeout goes back to the caller, who reconciles.
+        let reply = self.http.send_once(self.request(reqwest::Method::POST, "/air/orders").json(&body)).await?;
+        match reply.status {
+            200 | 201 => map_order(&reply.body),
+            _ => Err(classify_error(&reply, true)),
+        }
+    }
+
+    async fn get_order(&self, id: &str) -> Result<ProviderOrder, ProviderError> {
+        let path = format!("/air/orders/{id}");
+        let reply = self.http.send_idempotent(|| self.request(reqwest::Method::GET, &path)).await?;
+        match reply.status {
+            200 => map_order(&reply.body),
+            404 => Err(ProviderError::NotFound),
+            _ => Err(classify_error(&reply, false)),
+        }
+    }
+
+    async fn cancel_order(&self, id: &str) -> Result<(), ProviderError> {
+        // Both steps may be retried: a quote changes nothing, and a repeated
+        // confirmation answers "already" (taken as done below).
+        let body = json!({ "data": { "order_id": id } });
+        let reply = self
+            .http
+            .send_idempotent(|| self.request(reqwest::Method::POST, "/air/order_cancellations").json(&body))
+            .await?;
+        let cancellation = match reply.status {
+            200 | 201 => cancellation_id(&reply.body)?,
+            404 => return Err(ProviderError::NotFound),
+            _ if already_cancelled(&reply) => return Ok(()),
+            _ => return Err(classify_error(&reply, false)),
+        };
+        let path = format!("/air/order_cancellations/{cancellation}/actions/confirm");
+        let reply = self.http.send_idempotent(|| self.request(reqwest::Method::POST, &path)).await?;
+        match reply.status {
+            200 | 201 => Ok(()),
+            _ if already_cancelled(&reply) => Ok(()),
+            _ => Err(classify_error(&reply, false)),
+        }
+    }
 }
 
 /// Maps an offer request body to domain offers.
@@ -226,6 +291,219 @@ fn map_offer(wire: WireOffer, raw: Value, fallback_expiry: DateTime<Utc>) -> Opt
     })
 }
 
+/// The provider's own offer id (`off_…`), from the verbatim offer.
+fn provider_offer_id(offer: &Offer) -> Result<&str, ProviderError> {
+    offer
+        .provider_offer
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::Rejected("the offer has no Duffel id".into()))
+}
+
+/// Maps a single-offer GET onto the searched `offer`.
+pub(crate) fn map_priced_offer(body: &[u8], searched: &Offer) -> Result<PricedOffer, ProviderError> {
+    #[derive(Deserialize)]
+    struct One {
+        data: Value,
+    }
+    let one: One =
+        serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable offer: {e}")))?;
+    let wire: WireOffer = serde_json::from_value(one.data.clone())
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable offer: {e}")))?;
+    let mut offer = map_offer(wire, one.data, searched.expires_at)
+        .ok_or_else(|| ProviderError::Unavailable("an offer without flights or price".into()))?;
+    offer.id.clone_from(&searched.id);
+    let price_changed = offer.price != searched.price;
+    Ok(PricedOffer { offer, price_changed })
+}
+
+/// The first error of a Duffel body: type, code, message.
+fn first_error(reply: &HttpReply) -> Option<(String, String, String)> {
+    let body = serde_json::from_slice::<Value>(&reply.body).ok()?;
+    let first = body.get("errors")?.get(0)?;
+    let text = |name: &str| first.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+    Some((text("type"), text("code"), text("message")))
+}
+
+fn already_cancelled(reply: &HttpReply) -> bool {
+    reply.status == 422
+        && first_error(reply)
+            .is_some_and(|(_, code, _)| code == "order_already_cancelled" || code == "already_confirmed")
+}
+
+/// Maps an error answer to what a caller branches on; `about_offer` when the
+/// call named an offer (pricing, ordering), so its 404 or invalid state means
+/// the offer is gone.
+pub(crate) fn classify_error(reply: &HttpReply, about_offer: bool) -> ProviderError {
+    if let Some(error) = super::server_trouble(reply.status) {
+        return error;
+    }
+    let first = first_error(reply);
+    let (kind, code, message) =
+        first.as_ref().map(|(k, c, m)| (k.as_str(), c.as_str(), m.as_str())).unwrap_or_default();
+    match (reply.status, kind, code) {
+        (401 | 403, _, _) => ProviderError::Unauthorized(error_detail(reply)),
+        (422, _, "price_changed") => match current_price(message) {
+            Some(current) => ProviderError::PriceChanged { current },
+            // Without the new amount the caller could only guess; it must price again.
+            None => ProviderError::Rejected(error_detail(reply)),
+        },
+        // An expired or vanished offer: Duffel forgets offers, or keeps them
+        // and refuses them as being in an invalid state.
+        (404, _, _) | (422, "invalid_state_error", _) if about_offer => ProviderError::OfferExpired,
+        (422, "invalid_state_error", "offer_no_longer_available") => ProviderError::OfferExpired,
+        (404, _, _) => ProviderError::NotFound,
+        _ => ProviderError::Rejected(error_detail(reply)),
+    }
+}
+
+/// The new price in a `price_changed` message ("The offer now costs 1342.20
+/// EUR; …"): the first amount followed by a currency code.
+fn current_price(message: &str) -> Option<Money> {
+    let words: Vec<&str> =
+        message.split(|c: char| c.is_whitespace() || c == ';' || c == ',').filter(|w| !w.is_empty()).collect();
+    words.windows(2).find_map(|pair| {
+        let amount = pair[0].parse::<Decimal>().ok()?;
+        let currency = pair[1];
+        (currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase())).then(|| Money::new(amount, currency))
+    })
+}
+
+/// What an offer passenger books as: its `type`, or its age when Duffel
+/// identified it by age.
+fn passenger_type(passenger: &Value) -> PassengerType {
+    match passenger.get("type").and_then(Value::as_str) {
+        Some("adult") => PassengerType::Adult,
+        Some("child") => PassengerType::Child,
+        Some(kind) if kind.starts_with("infant") => PassengerType::Infant,
+        _ => match passenger.get("age").and_then(Value::as_u64) {
+            Some(age) if age < 2 => PassengerType::Infant,
+            Some(age) if age < 12 => PassengerType::Child,
+            _ => PassengerType::Adult,
+        },
+    }
+}
+
+/// The hold order body for an offer: each traveller takes the id (`pas_…`)
+/// of an offer passenger of the same type, in order.
+pub(crate) fn order_body(
+    offer: &Offer,
+    travelers: &[OrderTraveler],
+    contact: &OrderContact,
+) -> Result<Value, ProviderError> {
+    let id = provider_offer_id(offer)?;
+    let mut slots: Vec<(String, PassengerType)> = offer
+        .provider_offer
+        .get("passengers")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(|p| Some((p.get("id")?.as_str()?.to_owned(), passenger_type(p)))).collect())
+        .unwrap_or_default();
+    if slots.len() != travelers.len() {
+        return Err(ProviderError::Rejected(format!(
+            "the offer is for {} travellers, {} given",
+            slots.len(),
+            travelers.len()
+        )));
+    }
+    if let Some(phone) = contact.phone.as_deref()
+        && super::split_e164(phone).is_none()
+    {
+        return Err(ProviderError::Rejected("the contact phone must be in E.164 form".into()));
+    }
+    let mut passengers = Vec::with_capacity(travelers.len());
+    for traveler in travelers {
+        let slot = slots.iter().position(|(_, kind)| *kind == traveler.kind).ok_or_else(|| {
+            ProviderError::Rejected(format!("the offer has no {:?} place left", traveler.kind).to_lowercase())
+        })?;
+        let (passenger_id, _) = slots.remove(slot);
+        let mut passenger = json!({
+            "id": passenger_id,
+            "given_name": traveler.first_name,
+            "family_name": traveler.last_name,
+            "born_on": traveler.date_of_birth.to_string(),
+            "email": contact.email,
+        });
+        if let Some(map) = passenger.as_object_mut() {
+            if let Some(phone) = &contact.phone {
+                map.insert("phone_number".to_owned(), json!(phone));
+            }
+            if let Some(document) = &traveler.document {
+                map.insert(
+                    "identity_documents".to_owned(),
+                    json!([{
+                        "type": "passport",
+                        "unique_identifier": document.number,
+                        "expires_on": document.expiry_date.to_string(),
+                        "issuing_country_code": document.issuing_country
+                    }]),
+                );
+            }
+        }
+        passengers.push(passenger);
+    }
+    // A hold reserves without paying, so no payment is sent.
+    Ok(json!({ "data": { "type": "hold", "selected_offers": [id], "passengers": passengers } }))
+}
+
+#[derive(Deserialize)]
+struct OrderEnvelope {
+    data: WireOrder,
+}
+
+#[derive(Deserialize)]
+struct WireOrder {
+    id: String,
+    #[serde(default)]
+    booking_reference: Option<String>,
+    total_amount: String,
+    total_currency: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    cancelled_at: Option<String>,
+    #[serde(default)]
+    payment_status: Option<WirePaymentStatus>,
+}
+
+#[derive(Deserialize)]
+struct WirePaymentStatus {
+    #[serde(default)]
+    awaiting_payment: Option<bool>,
+}
+
+/// Maps an order body (create or retrieve) to the domain.
+pub(crate) fn map_order(body: &[u8]) -> Result<ProviderOrder, ProviderError> {
+    let order = serde_json::from_slice::<OrderEnvelope>(body)
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable order: {e}")))?
+        .data;
+    let total = order
+        .total_amount
+        .parse::<Decimal>()
+        .map_err(|_| ProviderError::Unavailable("an order total that is not a number".into()))?;
+    let awaiting = order.payment_status.and_then(|p| p.awaiting_payment);
+    let status = if order.cancelled_at.is_some() {
+        ProviderOrderStatus::Cancelled
+    } else if awaiting.unwrap_or(order.kind.as_deref() == Some("hold")) {
+        ProviderOrderStatus::Held
+    } else {
+        ProviderOrderStatus::Confirmed
+    };
+    Ok(ProviderOrder {
+        id: order.id,
+        reference: order.booking_reference.filter(|r| !r.is_empty()),
+        price: Money::new(total, &order.total_currency),
+        status,
+    })
+}
+
+/// The id (`ore_…`) of a cancellation quote.
+fn cancellation_id(body: &[u8]) -> Result<String, ProviderError> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b.get("data")?.get("id")?.as_str().map(str::to_owned))
+        .ok_or_else(|| ProviderError::Unavailable("a cancellation without an id".into()))
+}
+
 /// The message of a Duffel error body, or the status.
 pub fn error_detail(reply: &HttpReply) -> String {
     serde_json::from_slice::<Value>(&reply.body)
@@ -292,5 +570,129 @@ mod tests {
         assert_eq!(body["data"]["passengers"].as_array().map(Vec::len), Some(4));
         assert_eq!(body["data"]["cabin_class"], "premium_economy");
         assert_eq!(body["data"]["max_connections"], 0);
+    }
+
+    fn reply(status: u16, body: &str) -> HttpReply {
+        HttpReply { status, body: body.as_bytes().to_vec() }
+    }
+
+    fn searched() -> Offer {
+        let mut offer = map_offer_request(FIXTURE.as_bytes()).expect("maps").remove(0);
+        offer.provider_offer["passengers"] = json!([
+            { "id": "pas_a", "type": "adult" },
+            { "id": "pas_c", "type": null, "age": 8 },
+            { "id": "pas_i", "type": "infant_without_seat" }
+        ]);
+        offer
+    }
+
+    fn traveler(first: &str, kind: PassengerType) -> OrderTraveler {
+        OrderTraveler {
+            first_name: first.into(),
+            last_name: "Lopez".into(),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(2019, 5, 1).expect("date"),
+            kind,
+            document: None,
+        }
+    }
+
+    fn error_body(status: u16, kind: &str, code: &str, message: &str) -> HttpReply {
+        let body = json!({ "meta": { "status": status }, "errors": [
+            { "type": kind, "code": code, "title": "t", "message": message } ] });
+        reply(status, &body.to_string())
+    }
+
+    #[test]
+    fn a_hold_order_body_names_the_offer_and_its_passengers() {
+        let offer = searched();
+        let mut adult = traveler("Ana", PassengerType::Adult);
+        adult.document = Some(crate::flights::model::TravelDocument {
+            number: "X123".into(),
+            expiry_date: chrono::NaiveDate::from_ymd_opt(2030, 1, 1).expect("date"),
+            issuing_country: "ES".into(),
+            nationality: "ES".into(),
+        });
+        let travelers = [traveler("Bebé", PassengerType::Infant), traveler("Rui", PassengerType::Child), adult];
+        let contact = OrderContact { email: "ana@example.com".into(), phone: Some("+34600000000".into()) };
+        let body = order_body(&offer, &travelers, &contact).expect("builds");
+        let data = &body["data"];
+        assert_eq!(data["type"], "hold");
+        assert_eq!(data["selected_offers"], json!(["off_1"]));
+        assert!(data.get("payments").is_none(), "a hold pays nothing");
+        let ids: Vec<&str> =
+            data["passengers"].as_array().expect("list").iter().filter_map(|p| p["id"].as_str()).collect();
+        assert_eq!(ids, ["pas_i", "pas_c", "pas_a"], "matched by type; the child by its age");
+        let ana = &data["passengers"][2];
+        assert_eq!((ana["given_name"].as_str(), ana["family_name"].as_str()), (Some("Ana"), Some("Lopez")));
+        assert_eq!(ana["born_on"], "2019-05-01");
+        assert_eq!(
+            (ana["email"].as_str(), ana["phone_number"].as_str()),
+            (Some("ana@example.com"), Some("+34600000000"))
+        );
+        assert_eq!(ana["identity_documents"][0]["unique_identifier"], "X123");
+        assert_eq!(ana["identity_documents"][0]["issuing_country_code"], "ES");
+
+        let wrong = [
+            traveler("A", PassengerType::Adult),
+            traveler("B", PassengerType::Adult),
+            traveler("C", PassengerType::Adult),
+        ];
+        assert!(matches!(order_body(&offer, &wrong, &contact), Err(ProviderError::Rejected(_))));
+    }
+
+    #[test]
+    fn a_single_offer_get_reprices_the_searched_offer() {
+        let offer = searched();
+        let mut again = offer.provider_offer.clone();
+        again["total_amount"] = json!("1354.61");
+        let body = json!({ "data": again }).to_string();
+        let priced = map_priced_offer(body.as_bytes(), &offer).expect("maps");
+        assert!(priced.price_changed);
+        assert_eq!(priced.offer.price, Money::new(Decimal::new(135_461, 2), "EUR"));
+        assert_eq!(priced.offer.id, offer.id);
+        assert_eq!(priced.offer.provider_offer["total_amount"], "1354.61");
+        let same = json!({ "data": offer.provider_offer }).to_string();
+        assert!(!map_priced_offer(same.as_bytes(), &offer).expect("maps").price_changed);
+    }
+
+    #[test]
+    fn errors_map_to_what_callers_branch_on() {
+        let expired = error_body(422, "invalid_state_error", "offer_no_longer_available", "expired");
+        assert_eq!(classify_error(&expired, true), ProviderError::OfferExpired);
+        assert_eq!(classify_error(&expired, false), ProviderError::OfferExpired);
+        let gone = error_body(404, "invalid_request_error", "not_found", "The offer was not found");
+        assert_eq!(classify_error(&gone, true), ProviderError::OfferExpired);
+        assert_eq!(classify_error(&gone, false), ProviderError::NotFound);
+        let drift =
+            error_body(422, "invalid_state_error", "price_changed", "The offer now costs 1354.61 EUR; get it again");
+        assert_eq!(
+            classify_error(&drift, true),
+            ProviderError::PriceChanged { current: Money::new(Decimal::new(135_461, 2), "EUR") }
+        );
+        let invalid = error_body(400, "validation_error", "invalid_value", "born_on is required");
+        assert!(matches!(classify_error(&invalid, true), ProviderError::Rejected(_)));
+        let down = error_body(502, "api_error", "internal_server_error", "oops");
+        assert_eq!(classify_error(&down, true), ProviderError::Unavailable("HTTP 502".into()), "not a refusal");
+        let auth = error_body(401, "authentication_error", "unauthorized", "bad token");
+        assert!(matches!(classify_error(&auth, true), ProviderError::Unauthorized(_)));
+        assert!(already_cancelled(&error_body(422, "invalid_state_error", "order_already_cancelled", "done")));
+        assert!(!already_cancelled(&expired));
+    }
+
+    #[test]
+    fn orders_map_to_the_domain() {
+        let held = r#"{ "data": { "id": "ord_1", "type": "hold", "booking_reference": "RZPNX8",
+            "total_amount": "1290.10", "total_currency": "EUR", "cancelled_at": null,
+            "payment_status": { "awaiting_payment": true } } }"#;
+        let order = map_order(held.as_bytes()).expect("maps");
+        assert_eq!(order.id, "ord_1");
+        assert_eq!(order.reference.as_deref(), Some("RZPNX8"));
+        assert_eq!(order.price, Money::new(Decimal::new(129_010, 2), "EUR"));
+        assert_eq!(order.status, ProviderOrderStatus::Held);
+        let cancelled = held.replace(r#""cancelled_at": null"#, r#""cancelled_at": "2027-01-01T10:00:00Z""#);
+        assert_eq!(map_order(cancelled.as_bytes()).expect("maps").status, ProviderOrderStatus::Cancelled);
+        let paid = held.replace(r#""awaiting_payment": true"#, r#""awaiting_payment": false"#);
+        assert_eq!(map_order(paid.as_bytes()).expect("maps").status, ProviderOrderStatus::Confirmed);
+        assert_eq!(cancellation_id(br#"{"data":{"id":"ore_1"}}"#), Ok("ore_1".to_owned()));
     }
 }

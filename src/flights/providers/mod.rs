@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rand::Rng as _;
 use tokio::sync::{Mutex, Semaphore};
 
-use super::model::{FlightSearch, Offer};
+use super::model::{FlightSearch, Money, Offer, OrderContact, OrderTraveler, PricedOffer, ProviderOrder};
 use crate::config::HttpClientSettings;
 
 /// Why a provider call failed.
@@ -36,6 +36,22 @@ pub enum ProviderError {
     /// Credentials were refused.
     #[error("authentication failed: {0}")]
     Unauthorized(String),
+    /// The provider no longer has the offer (expired, or unknown to it):
+    /// search again.
+    #[error("the offer is no longer available")]
+    OfferExpired,
+    /// The offer now costs `current`: price it again and ask the traveller.
+    #[error("the price changed to {} {}", current.amount, current.currency)]
+    PriceChanged {
+        /// What the provider asks now.
+        current: Money,
+    },
+    /// No seats left at this fare.
+    #[error("sold out")]
+    SoldOut,
+    /// No such order at the provider.
+    #[error("order not found")]
+    NotFound,
 }
 
 /// A source of flight offers.
@@ -45,6 +61,41 @@ pub trait FlightProvider: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
     /// Offers for a search.
     async fn search(&self, search: &FlightSearch) -> Result<Vec<Offer>, ProviderError>;
+
+    // The order methods default to "not supported" only so that search-only
+    // test doubles need not spell them out; both real adapters implement them.
+
+    /// Confirms the offer's current price with the provider (safe to repeat).
+    /// Always price before booking: fares drift after search.
+    async fn price(&self, offer: &Offer) -> Result<PricedOffer, ProviderError> {
+        let _ = offer;
+        Err(ProviderError::Rejected("not supported".into()))
+    }
+
+    /// Holds a priced offer for these travellers: seats reserved, nothing
+    /// paid. Sent once, never retried: on [`ProviderError::Timeout`] the
+    /// order may or may not exist, and the caller must reconcile.
+    async fn create_order(
+        &self,
+        offer: &Offer,
+        travelers: &[OrderTraveler],
+        contact: &OrderContact,
+    ) -> Result<ProviderOrder, ProviderError> {
+        let _ = (offer, travelers, contact);
+        Err(ProviderError::Rejected("not supported".into()))
+    }
+
+    /// An order by the provider's id ([`ProviderOrder::id`], verbatim).
+    async fn get_order(&self, id: &str) -> Result<ProviderOrder, ProviderError> {
+        let _ = id;
+        Err(ProviderError::Rejected("not supported".into()))
+    }
+
+    /// Cancels an order; cancelling one already cancelled is `Ok`.
+    async fn cancel_order(&self, id: &str) -> Result<(), ProviderError> {
+        let _ = id;
+        Err(ProviderError::Rejected("not supported".into()))
+    }
     /// Connection and request counts of its HTTP client, when it has one.
     fn http_stats(&self) -> Option<HttpStats> {
         None
@@ -255,6 +306,43 @@ fn classify(error: reqwest::Error) -> ProviderError {
     }
 }
 
+/// The error of a 429 or 5xx answer that reached the caller unretried (from
+/// [`ProviderHttp::send_once`]): the provider's trouble, not a refusal. After
+/// an order creation the outcome is unknown, so the caller must reconcile.
+pub(crate) fn server_trouble(status: u16) -> Option<ProviderError> {
+    match status {
+        429 => Some(ProviderError::RateLimited),
+        500.. => Some(ProviderError::Unavailable(format!("HTTP {status}"))),
+        _ => None,
+    }
+}
+
+/// Two-digit E.164 country calling codes. `1` and `7` are the only one-digit
+/// codes and every other code has three digits; calling codes are prefix-free,
+/// so this list is all it takes to split a number.
+const TWO_DIGIT_CALLING_CODES: &[&str] = &[
+    "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49", "51",
+    "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81", "82", "84", "86", "90",
+    "91", "92", "93", "94", "95", "98",
+];
+
+/// Splits an E.164 number (`+351912345678`) into its country calling code
+/// and national number (`("351", "912345678")`); `None` when it is not E.164.
+pub(crate) fn split_e164(phone: &str) -> Option<(&str, &str)> {
+    let digits = phone.strip_prefix('+')?;
+    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    let code_len = if digits.starts_with('1') || digits.starts_with('7') {
+        1
+    } else if TWO_DIGIT_CALLING_CODES.contains(&&digits[..2]) {
+        2
+    } else {
+        3
+    };
+    Some(digits.split_at(code_len))
+}
+
 /// A stable, opaque offer id: the provider's name and a digest of its offer.
 pub fn offer_id(provider: &str, provider_offer: &serde_json::Value) -> String {
     use sha2::{Digest, Sha256};
@@ -276,6 +364,17 @@ mod tests {
         // Two from the burst, two more at 100 ms each (virtual time).
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(190), "{waited:?}");
+    }
+
+    #[test]
+    fn e164_numbers_split_at_their_calling_code() {
+        assert_eq!(split_e164("+351912345678"), Some(("351", "912345678")));
+        assert_eq!(split_e164("+34600000000"), Some(("34", "600000000")));
+        assert_eq!(split_e164("+14155550100"), Some(("1", "4155550100")));
+        assert_eq!(split_e164("+442071838750"), Some(("44", "2071838750")));
+        assert_eq!(split_e164("912345678"), None, "no plus");
+        assert_eq!(split_e164("+351 912 345 678"), None, "spaces");
+        assert_eq!(split_e164("+123"), None, "too short");
     }
 
     #[test]
