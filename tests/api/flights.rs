@@ -485,3 +485,21 @@ async fn offers_are_fetched_by_id_in_one_batch_on_redis() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn search_flights_works_over_websocket_too() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let mut ws = app.websocket_acked(&token).await;
+    ws.send_json(json!({
+        "id": "s", "type": "subscribe",
+        "payload": { "query": SEARCH_FLIGHTS, "variables": { "input": input("LIS", "DUB", 19) } }
+    }))
+    .await;
+    let next = ws.next_json().await;
+    assert_eq!(next["type"], "next", "{next}");
+    let result = &next["payload"]["data"]["searchFlights"];
+    assert!(result["offers"].as_array().is_some_and(|o| !o.is_empty()), "{next}");
+    assert_eq!(ws.next_json().await, json!({ "type": "complete", "id": "s" }));
+    app.stop().await;
+}

@@ -230,3 +230,25 @@ async fn percent_encoded_amadeus_order_ids_are_sent_back_as_they_came() {
     }
     panic!("no percent-encoded id came up in 24 orders");
 }
+
+#[tokio::test]
+async fn amadeus_reference_lookups_name_airlines_and_find_places() {
+    let sandbox = Sandbox::start().await;
+    let amadeus = AmadeusProvider::new(
+        &sandbox.base,
+        sandbox.config.amadeus_client_id.clone(),
+        sandbox.config.amadeus_client_secret.clone().into(),
+        Sandbox::http(),
+    );
+    let airlines = amadeus.airlines(&["TP".to_owned(), "BA".to_owned()]).await.expect("airlines");
+    let mut codes: Vec<&str> = airlines.iter().map(|a| a.code.as_str()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, ["BA", "TP"]);
+    assert!(airlines.iter().all(|a| !a.name.is_empty()));
+    assert_eq!(sandbox.calls("amadeus", "airlines").await, 1);
+    let places = amadeus.locations("MUC").await.expect("locations");
+    assert!(places.iter().any(|p| p.code == "MUC"), "{places:?}");
+    assert_eq!(sandbox.calls("amadeus", "locations").await, 1);
+    assert!(amadeus.airlines(&[]).await.expect("nothing to ask").is_empty());
+    assert_eq!(sandbox.calls("amadeus", "airlines").await, 1, "an empty lookup asks nobody");
+}

@@ -37,6 +37,28 @@ struct Token {
     refresh_at: tokio::time::Instant,
 }
 
+/// An airline's name as the Airline Code Lookup gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AirlineName {
+    /// IATA code.
+    pub code: String,
+    /// Common (or business) name.
+    pub name: String,
+}
+
+/// One Airport & City Search result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationHit {
+    /// IATA code.
+    pub code: String,
+    /// `AIRPORT` or `CITY`.
+    pub sub_type: String,
+    /// Name as the API spells it.
+    pub name: String,
+    /// The city an airport belongs to.
+    pub city_code: Option<String>,
+}
+
 /// Flight offers from an Amadeus-style API.
 #[derive(Debug)]
 pub struct AmadeusProvider {
@@ -178,6 +200,66 @@ impl AmadeusProvider {
         if token.as_ref().is_some_and(|t| t.value == used) {
             *token = None;
         }
+    }
+
+    /// Airline Code Lookup (`GET /v1/reference-data/airlines`): names for IATA codes.
+    pub async fn airlines(&self, codes: &[String]) -> Result<Vec<AirlineName>, ProviderError> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reply = self.get("/v1/reference-data/airlines", &[("airlineCodes", codes.join(","))]).await?;
+        if reply.status != 200 {
+            return Err(ProviderError::Rejected(error_detail(&reply)));
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default)]
+            data: Vec<Value>,
+        }
+        let body: Body = serde_json::from_slice(&reply.body)
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable airlines: {e}")))?;
+        Ok(body
+            .data
+            .iter()
+            .filter_map(|a| {
+                let code = a.get("iataCode")?.as_str()?.to_owned();
+                let name = a.get("commonName").or_else(|| a.get("businessName"))?.as_str()?.to_owned();
+                Some(AirlineName { code, name })
+            })
+            .collect())
+    }
+
+    /// Airport & City Search (`GET /v1/reference-data/locations`): the first
+    /// page of places whose name or code starts with `keyword`.
+    pub async fn locations(&self, keyword: &str) -> Result<Vec<LocationHit>, ProviderError> {
+        let query = [("subType", "AIRPORT,CITY".to_owned()), ("keyword", keyword.to_owned())];
+        let reply = self.get("/v1/reference-data/locations", &query).await?;
+        if reply.status != 200 {
+            return Err(ProviderError::Rejected(error_detail(&reply)));
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default)]
+            data: Vec<Value>,
+        }
+        let body: Body = serde_json::from_slice(&reply.body)
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable locations: {e}")))?;
+        Ok(body
+            .data
+            .iter()
+            .filter_map(|l| {
+                Some(LocationHit {
+                    code: l.get("iataCode")?.as_str()?.to_owned(),
+                    sub_type: l.get("subType")?.as_str()?.to_owned(),
+                    name: l.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    city_code: l
+                        .get("address")
+                        .and_then(|a| a.get("cityCode"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                })
+            })
+            .collect())
     }
 
     /// GETs an API path with the bearer token, re-authenticating once on 401.
