@@ -188,7 +188,8 @@ impl AppState {
     }
     /// Adds what each GraphQL request needs of its own (session auth, loaders).
     pub fn request_data(&self, request: async_graphql::Request, auth: RequestAuth) -> async_graphql::Request {
-        request.data(auth).data(self.inner.flights.search_loader()).data(self.inner.flights.offer_loader())
+        let flights = &self.inner.flights;
+        request.data(auth).data(flights.search_loader()).data(flights.offer_loader()).data(flights.reference_loader())
     }
 }
 
@@ -490,6 +491,7 @@ pub(crate) fn build_flights(
     let pooling = settings.features.connection_pooling;
     let providers = &settings.providers;
     let mut slots = Vec::new();
+    let mut airline_lookup = None;
     let slot = |provider: Arc<dyn FlightProvider>| {
         ProviderSlot::with_breaker(
             provider,
@@ -516,7 +518,9 @@ pub(crate) fn build_flights(
         };
         if let Some((url, id, secret)) = target {
             tracing::info!(component = "provider", provider = "amadeus", url = %url, "flight provider amadeus");
-            slots.push(slot(Arc::new(AmadeusProvider::new(&url, id, secret, http))));
+            let amadeus = Arc::new(AmadeusProvider::new(&url, id, secret, http));
+            airline_lookup = Some(amadeus.clone());
+            slots.push(slot(amadeus));
         }
     }
     if providers.duffel.enabled {
@@ -539,7 +543,11 @@ pub(crate) fn build_flights(
         None => (Arc::new(MemorySearchCache::default()), Arc::new(MemoryOfferStore::default())),
     };
     let cache = settings.features.caching.then_some((cache, providers.cache_ttl));
-    Ok(FlightService::new(Aggregator::new(slots, settings.features.parallel_processing, cache), offers))
+    let flights = FlightService::new(Aggregator::new(slots, settings.features.parallel_processing, cache), offers);
+    Ok(match airline_lookup {
+        Some(amadeus) => flights.with_airline_lookup(amadeus),
+        None => flights,
+    })
 }
 
 async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {

@@ -24,12 +24,33 @@ use self::model::{FlightSearch, Offer};
 pub struct FlightService {
     aggregator: Arc<Aggregator>,
     offers: Arc<dyn OfferStore>,
+    airline_lookup: Option<Arc<providers::amadeus::AmadeusProvider>>,
+    reference_batches: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FlightService {
     /// A service over an aggregator, keeping offers in `offers`.
     pub fn new(aggregator: Aggregator, offers: Arc<dyn OfferStore>) -> Self {
-        Self { aggregator: Arc::new(aggregator), offers }
+        Self { aggregator: Arc::new(aggregator), offers, airline_lookup: None, reference_batches: Arc::default() }
+    }
+
+    /// Names airlines the dataset lacks through this provider's Airline Code Lookup.
+    pub fn with_airline_lookup(mut self, amadeus: Arc<providers::amadeus::AmadeusProvider>) -> Self {
+        self.airline_lookup = Some(amadeus);
+        self
+    }
+
+    /// Reference batches loaded since start (carriers and airports count one each per request).
+    pub fn reference_batches(&self) -> u64 {
+        self.reference_batches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A loader for one GraphQL request's carriers and airports.
+    pub fn reference_loader(&self) -> DataLoader<ReferenceLoader> {
+        DataLoader::new(
+            ReferenceLoader { airline_lookup: self.airline_lookup.clone(), batches: self.reference_batches.clone() },
+            tokio::spawn,
+        )
     }
 
     /// The aggregator (status, health).
@@ -75,6 +96,59 @@ impl FlightService {
     /// alias, become one search each, run concurrently.
     pub fn search_loader(&self) -> DataLoader<SearchLoader> {
         DataLoader::new(SearchLoader { flights: self.clone() }, tokio::spawn)
+    }
+}
+
+/// An airline code to resolve.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CarrierCode(pub String);
+
+/// An airport code to resolve.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AirportCode(pub String);
+
+/// Resolves the carriers and the airports of a whole response in one batch
+/// per type: from the embedded dataset, and — for airlines the dataset does
+/// not know — one Airline Code Lookup call to the Amadeus-style provider.
+#[derive(Debug)]
+pub struct ReferenceLoader {
+    airline_lookup: Option<Arc<providers::amadeus::AmadeusProvider>>,
+    batches: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Loader<CarrierCode> for ReferenceLoader {
+    type Value = resolvers::Carrier;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[CarrierCode]) -> Result<HashMap<CarrierCode, Self::Value>, Self::Error> {
+        self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut found: HashMap<CarrierCode, resolvers::Carrier> =
+            keys.iter().map(|k| (k.clone(), resolvers::Carrier::of(&k.0))).collect();
+        let unknown: Vec<String> = found.iter().filter(|(_, c)| c.name.is_none()).map(|(k, _)| k.0.clone()).collect();
+        if let (Some(lookup), false) = (&self.airline_lookup, unknown.is_empty()) {
+            match lookup.airlines(&unknown).await {
+                Ok(names) => {
+                    for airline in names {
+                        found.insert(
+                            CarrierCode(airline.code.clone()),
+                            resolvers::Carrier { code: airline.code, name: Some(airline.name) },
+                        );
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "airline lookup failed; codes stay unnamed"),
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Loader<AirportCode> for ReferenceLoader {
+    type Value = resolvers::AirportObject;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[AirportCode]) -> Result<HashMap<AirportCode, Self::Value>, Self::Error> {
+        self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(keys.iter().map(|k| (k.clone(), resolvers::AirportObject::of(&k.0))).collect())
     }
 }
 

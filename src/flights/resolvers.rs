@@ -14,7 +14,7 @@ use super::model::{
     FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
 };
 use super::search::{CheapestDatesInput, FlightSearchInput};
-use super::{FlightService, OfferLoader, SearchLoader};
+use super::{AirportCode, CarrierCode, FlightService, OfferLoader, ReferenceLoader, SearchLoader};
 use crate::clock::SharedClock;
 use crate::graphql::context::{service, session};
 use crate::graphql::errors::{ApiError, Code};
@@ -110,12 +110,15 @@ impl SegmentObject {
         &self.0.flight_number
     }
     /// Marketing carrier.
-    async fn carrier(&self) -> Carrier {
-        Carrier::of(&self.0.carrier)
+    async fn carrier(&self, ctx: &Context<'_>) -> Carrier {
+        carrier(ctx, &self.0.carrier).await
     }
     /// Operating carrier when it differs.
-    async fn operating_carrier(&self) -> Option<Carrier> {
-        self.0.operating_carrier.as_deref().map(Carrier::of)
+    async fn operating_carrier(&self, ctx: &Context<'_>) -> Option<Carrier> {
+        match self.0.operating_carrier.as_deref() {
+            Some(code) => Some(carrier(ctx, code).await),
+            None => None,
+        }
     }
     /// Departure.
     async fn departure(&self) -> FlightEndpoint {
@@ -144,8 +147,19 @@ pub struct Carrier {
     pub name: Option<String>,
 }
 
+/// A carrier through the request's reference loader (one batch for the whole response).
+async fn carrier(ctx: &Context<'_>, code: &str) -> Carrier {
+    match ctx.data_opt::<DataLoader<ReferenceLoader>>() {
+        Some(loader) => {
+            loader.load_one(CarrierCode(code.to_owned())).await.ok().flatten().unwrap_or_else(|| Carrier::of(code))
+        }
+        None => Carrier::of(code),
+    }
+}
+
 impl Carrier {
-    fn of(code: &str) -> Self {
+    /// From the embedded dataset.
+    pub fn of(code: &str) -> Self {
         Self { code: code.to_owned(), name: ReferenceData::embedded().airline(code).map(|a| a.name.clone()) }
     }
 }
@@ -166,8 +180,16 @@ impl FlightEndpoint {
         self.0.terminal.as_deref()
     }
     /// The airport.
-    async fn airport(&self) -> AirportObject {
-        AirportObject::of(&self.0.airport)
+    async fn airport(&self, ctx: &Context<'_>) -> AirportObject {
+        match ctx.data_opt::<DataLoader<ReferenceLoader>>() {
+            Some(loader) => loader
+                .load_one(AirportCode(self.0.airport.clone()))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| AirportObject::of(&self.0.airport)),
+            None => AirportObject::of(&self.0.airport),
+        }
     }
 }
 
@@ -199,7 +221,8 @@ pub struct AirportObject {
 }
 
 impl AirportObject {
-    fn of(code: &str) -> Self {
+    /// From the embedded dataset (an unknown code stands for itself, in UTC).
+    pub fn of(code: &str) -> Self {
         match ReferenceData::embedded().airport(code) {
             Some(a) => Self {
                 code: a.code.clone(),
