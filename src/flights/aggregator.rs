@@ -323,11 +323,23 @@ async fn fan_out(slots: &[Arc<ProviderSlot>], search: &FlightSearch, parallel: b
     }
 }
 
-/// Offers ready for the client, with the labels each earned.
+/// The same journey offered by another provider at a higher (or equal) price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    /// That provider.
+    pub provider: String,
+    /// Its offer.
+    pub offer_id: String,
+    /// Its price.
+    pub price: super::model::Money,
+}
+
+/// Offers ready for the client, with the labels each earned and the same
+/// journey's other offers (so booking can fall back to them).
 #[derive(Debug, Clone)]
 pub struct RankedOffers {
-    /// The first `first` offers in order, with labels.
-    pub offers: Vec<(Offer, Vec<OfferLabel>)>,
+    /// The first `first` offers in order, with labels and alternatives.
+    pub offers: Vec<(Offer, Vec<OfferLabel>, Vec<Alternative>)>,
     /// How many matched before `first` cut them.
     pub total_count: usize,
 }
@@ -335,18 +347,25 @@ pub struct RankedOffers {
 /// Merges the providers' offers (the cheapest of identical journeys wins),
 /// applies the filters, sorts, labels and cuts.
 pub fn rank(outcomes: &[ProviderOutcome], filters: &ResultFilters) -> RankedOffers {
-    let mut best: HashMap<Vec<(String, chrono::NaiveDateTime)>, Offer> = HashMap::new();
+    let mut journeys: HashMap<Vec<(String, chrono::NaiveDateTime)>, Vec<&Offer>> = HashMap::new();
     for offer in outcomes.iter().flat_map(|o| o.offers.iter()) {
-        if !passes(offer, filters) {
-            continue;
+        if passes(offer, filters) {
+            journeys.entry(offer.journey_key()).or_default().push(offer);
         }
-        let key = offer.journey_key();
-        match best.get(&key) {
-            Some(kept) if kept.price.amount <= offer.price.amount => {}
-            _ => {
-                best.insert(key, offer.clone());
-            }
-        }
+    }
+    let mut alternatives: HashMap<String, Vec<Alternative>> = HashMap::new();
+    let mut best: HashMap<Vec<(String, chrono::NaiveDateTime)>, Offer> = HashMap::new();
+    for (key, mut same) in journeys {
+        same.sort_by(|a, b| a.price.amount.cmp(&b.price.amount).then_with(|| a.id.cmp(&b.id)));
+        let Some((cheapest, others)) = same.split_first() else { continue };
+        alternatives.insert(
+            cheapest.id.clone(),
+            others
+                .iter()
+                .map(|o| Alternative { provider: o.provider.clone(), offer_id: o.id.clone(), price: o.price.clone() })
+                .collect(),
+        );
+        best.insert(key, (*cheapest).clone());
     }
     let mut offers: Vec<Offer> = best.into_values().collect();
     offers.sort_by(|a, b| {
@@ -377,13 +396,17 @@ pub fn rank(outcomes: &[ProviderOutcome], filters: &ResultFilters) -> RankedOffe
             if offer.is_nonstop() {
                 labels.push(OfferLabel::Nonstop);
             }
-            (offer, labels)
+            let others = alternatives.remove(&offer.id).unwrap_or_default();
+            (offer, labels, others)
         })
         .collect();
     RankedOffers { offers, total_count }
 }
 
 fn passes(offer: &Offer, filters: &ResultFilters) -> bool {
+    if filters.non_stop && !offer.is_nonstop() {
+        return false;
+    }
     if let Some(max) = filters.max_price
         && offer.price.amount > max
     {
@@ -576,8 +599,13 @@ mod tests {
             ),
         ];
         let ranked = rank(&outcomes, &filters(OfferSort::Price, 10));
-        let ids: Vec<&str> = ranked.offers.iter().map(|(o, _)| o.id.as_str()).collect();
+        let ids: Vec<&str> = ranked.offers.iter().map(|(o, _, _)| o.id.as_str()).collect();
         assert_eq!(ids, ["a2", "b1", "b2"], "TP1020 kept once, from the cheaper provider");
+        assert_eq!(
+            ranked.offers[1].2.iter().map(|a| a.offer_id.as_str()).collect::<Vec<_>>(),
+            ["a1"],
+            "the dearer one remembered"
+        );
         assert_eq!(ranked.total_count, 3);
         assert_eq!(ranked.offers[0].1, vec![OfferLabel::Cheapest]);
         assert_eq!(ranked.offers[1].1, vec![OfferLabel::Nonstop]);

@@ -155,6 +155,8 @@ pub struct FlightSearch {
 /// What is applied to provider results, not sent to providers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct ResultFilters {
+    /// Only non-stop offers (providers are asked too; this holds even if one ignores it).
+    pub non_stop: bool,
     /// Highest total price, in the search currency.
     pub max_price: Option<Decimal>,
     /// Only these marketing carriers (IATA), when given.

@@ -9,7 +9,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ErrorExtensionValues, ID, Object, ServerError, SimpleObject};
 use chrono::TimeZone as _;
 
-use super::aggregator::{ProviderOutcome, ProviderStatus, rank};
+use super::aggregator::{Alternative, ProviderOutcome, ProviderStatus, rank};
 use super::model::{
     FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
 };
@@ -42,6 +42,7 @@ impl From<&Money> for MoneyObject {
 pub struct FlightOfferObject {
     offer: Offer,
     labels: Vec<OfferLabel>,
+    alternatives: Vec<Alternative>,
 }
 
 /// A bookable offer: price, flights and what it earned in its result.
@@ -71,10 +72,32 @@ impl FlightOfferObject {
     async fn expires_at(&self) -> DateTime {
         self.offer.expires_at.into()
     }
+    /// The same flights offered by other providers, dearest last (empty outside a search result).
+    async fn alternatives(&self) -> Vec<OfferAlternative> {
+        self.alternatives
+            .iter()
+            .map(|a| OfferAlternative {
+                provider: a.provider.clone(),
+                offer_id: ID(a.offer_id.clone()),
+                price: (&a.price).into(),
+            })
+            .collect()
+    }
     /// Outbound, then return.
     async fn itineraries(&self) -> Vec<ItineraryObject> {
         self.offer.itineraries.iter().cloned().map(ItineraryObject).collect()
     }
+}
+
+/// Another provider's offer for the same flights.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct OfferAlternative {
+    /// That provider.
+    pub provider: String,
+    /// Its offer id.
+    pub offer_id: ID,
+    /// Its price.
+    pub price: MoneyObject,
 }
 
 /// One direction of a journey.
@@ -347,7 +370,7 @@ impl FlightQuery {
             .iter()
             .zip(answers)
             .map(|(day, outcomes)| {
-                let best = rank(&outcomes, &cheapest_first).offers.into_iter().next().map(|(offer, _)| offer);
+                let best = rank(&outcomes, &cheapest_first).offers.into_iter().next().map(|(offer, _, _)| offer);
                 CheapestDate {
                     date: crate::graphql::scalars::Date(day.departure_date),
                     price: best.as_ref().map(|o| MoneyObject::from(&o.price)),
@@ -365,7 +388,7 @@ impl FlightQuery {
             None => service::<FlightService>(ctx)?.offer(&id).await,
         };
         match offer {
-            Some(offer) => Ok(FlightOfferObject { offer, labels: Vec::new() }),
+            Some(offer) => Ok(FlightOfferObject { offer, labels: Vec::new(), alternatives: Vec::new() }),
             None => Err(ApiError::new(Code::NotFound, "No such offer, or it has expired.")),
         }
     }
@@ -431,7 +454,11 @@ pub struct SearchProgress {
 }
 
 fn cards(ranked: super::aggregator::RankedOffers) -> Vec<FlightOfferObject> {
-    ranked.offers.into_iter().map(|(offer, labels)| FlightOfferObject { offer, labels }).collect()
+    ranked
+        .offers
+        .into_iter()
+        .map(|(offer, labels, alternatives)| FlightOfferObject { offer, labels, alternatives })
+        .collect()
 }
 
 /// Flight subscriptions.

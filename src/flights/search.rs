@@ -248,6 +248,7 @@ impl FlightSearchInput {
             currency,
         };
         let filters = ResultFilters {
+            non_stop: self.non_stop.unwrap_or(false),
             max_price,
             carriers,
             departure_time_of_day: self.departure_time_of_day,

@@ -522,3 +522,54 @@ async fn a_whole_response_resolves_its_carriers_and_airports_in_one_batch_each()
     assert_eq!(app.state.flights().reference_batches() - before, 2, "one carrier batch and one airport batch");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_same_flights_from_two_providers_show_once_with_the_other_remembered() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let query = "query S($input: FlightSearchInput!) { searchFlights(input: $input) {
+      offers { id provider price { amount } alternatives { provider offerId price { amount } } itineraries { segments { flightNumber departure { at } } } }
+    } }";
+    let (_, body) = app.graphql(query, json!({ "input": input("LIS", "NYC", 30) }), Some(&token)).await;
+    let offers = body["data"]["searchFlights"]["offers"].as_array().cloned().unwrap_or_default();
+    let journey = |o: &Value| o["itineraries"].to_string();
+    let mut seen = std::collections::HashSet::new();
+    assert!(offers.iter().all(|o| seen.insert(journey(o))), "no journey twice");
+    let with_alternative = offers.iter().find(|o| o["alternatives"].as_array().is_some_and(|a| !a.is_empty()));
+    let offer = with_alternative.expect("the providers overlap, so some journey is offered twice");
+    let alternative = &offer["alternatives"][0];
+    assert_ne!(alternative["provider"], offer["provider"]);
+    let price = |v: &Value| v["price"]["amount"].as_str().and_then(|a| a.parse::<f64>().ok()).unwrap_or(f64::MAX);
+    assert!(price(offer) <= price(alternative), "the cheaper one is shown: {offer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_other_flight_operations_work_over_websocket() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let (_, searched) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("LIS", "MAD", 22) }), Some(&token)).await;
+    let id = searched["data"]["searchFlights"]["offers"][0]["id"].as_str().expect("id").to_owned();
+    let fragment = SEARCH_FLIGHTS.split("\n\nquery").next().unwrap_or("");
+    let operations = [
+        (format!("{fragment}\n\n{FLIGHT_OFFER}"), json!({ "id": id }), "flightOffer"),
+        (PLACES.to_owned(), json!({ "query": "Lisboa" }), "places"),
+        (
+            CHEAPEST_DATES.to_owned(),
+            json!({ "input": { "origin": "LIS", "destination": "MAD", "from": in_days(22), "to": in_days(23) } }),
+            "cheapestDates",
+        ),
+    ];
+    let mut ws = app.websocket_acked(&token).await;
+    for (i, (query, variables, field)) in operations.into_iter().enumerate() {
+        let id = format!("op{i}");
+        ws.send_json(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await;
+        let next = ws.next_json().await;
+        assert_eq!((next["type"].as_str(), next["id"].as_str()), (Some("next"), Some(id.as_str())), "{next}");
+        assert!(next["payload"].get("errors").is_none(), "{field}: {next}");
+        assert!(!next["payload"]["data"][field].is_null(), "{field}: {next}");
+        assert_eq!(ws.next_json().await["type"], "complete");
+    }
+    app.stop().await;
+}
