@@ -652,9 +652,9 @@ async fn search_post(State(sandbox): State<Sandbox>, headers: HeaderMap, body: B
     if let Err(response) = authorize(&sandbox, &headers) {
         return response;
     }
-    let body: Value = match serde_json::from_slice(&body) {
+    let body = match parse_body(&body) {
         Ok(body) => body,
-        Err(_) => return bad_pointer(477, "INVALID FORMAT", "The request body is not valid JSON", "/"),
+        Err(response) => return response,
     };
     let search = match parse_post(&body) {
         Ok(search) => search,
@@ -856,6 +856,18 @@ fn parse_body(body: &[u8]) -> Result<Value, Response> {
         .map_err(|_| bad_pointer(477, "INVALID FORMAT", "The request body is not valid JSON", "/"))
 }
 
+/// The `data` of a JSON body whose `data.type` is absent or one of `types`.
+fn data_of_type(body: &[u8], types: &[&str]) -> Result<Value, Response> {
+    let data = parse_body(body)?.get("data").cloned().unwrap_or(Value::Null);
+    match data.get("type").and_then(Value::as_str) {
+        Some(kind) if !types.contains(&kind) => {
+            let detail = format!("type must be {}", types.first().copied().unwrap_or("known"));
+            Err(bad_pointer(477, "INVALID FORMAT", &detail, "/data/type"))
+        }
+        _ => Ok(data),
+    }
+}
+
 /// The offers of `data.flightOffers`, each matched to what this sandbox rendered.
 fn known_offers(sandbox: &Sandbox, data: &Value) -> Result<Vec<(Value, Arc<Quote>)>, Response> {
     let offers = data.get("flightOffers").and_then(Value::as_array).ok_or_else(|| {
@@ -892,17 +904,12 @@ async fn pricing(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes
     if let Err(response) = authorize(&sandbox, &headers) {
         return response;
     }
-    let body = match parse_body(&body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let data = body.get("data").cloned().unwrap_or(Value::Null);
     // The schema says `flight-offer-pricing`, the examples and SDKs
     // `flight-offers-pricing`: both pass.
-    match data.get("type").and_then(Value::as_str) {
-        None | Some("flight-offers-pricing" | "flight-offer-pricing") => {}
-        Some(_) => return bad_pointer(477, "INVALID FORMAT", "type must be flight-offers-pricing", "/data/type"),
-    }
+    let data = match data_of_type(&body, &["flight-offers-pricing", "flight-offer-pricing"]) {
+        Ok(data) => data,
+        Err(response) => return response,
+    };
     let offers = match known_offers(&sandbox, &data) {
         Ok(offers) => offers,
         Err(response) => return response,
@@ -1021,15 +1028,10 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
     if let Err(response) = authorize(&sandbox, &headers) {
         return response;
     }
-    let body = match parse_body(&body) {
-        Ok(body) => body,
+    let data = match data_of_type(&body, &["flight-order"]) {
+        Ok(data) => data,
         Err(response) => return response,
     };
-    let data = body.get("data").cloned().unwrap_or(Value::Null);
-    match data.get("type").and_then(Value::as_str) {
-        None | Some("flight-order") => {}
-        Some(_) => return bad_pointer(477, "INVALID FORMAT", "type must be flight-order", "/data/type"),
-    }
     let offers = match known_offers(&sandbox, &data) {
         Ok(offers) => offers,
         Err(response) => return response,

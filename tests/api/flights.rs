@@ -299,55 +299,24 @@ async fn places_autocomplete_over_the_dataset() {
 /// depends on the token logic only.
 #[tokio::test]
 async fn fifty_concurrent_searches_with_an_expiring_token_fetch_one_token() {
-    use std::sync::Arc;
-    use wayfarer::flights::model::{Cabin, FlightSearch, Passengers};
-    use wayfarer::flights::providers::amadeus::AmadeusProvider;
-    use wayfarer::flights::providers::{FlightProvider as _, ProviderHttp};
+    use crate::provider_orders::{Sandbox, search};
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let config = wayfarer::sandbox::SandboxConfig::default();
-    let (id, secret) = (config.amadeus_client_id.clone(), config.amadeus_client_secret.clone());
-    tokio::spawn(wayfarer::sandbox::serve(listener, config, std::future::pending()));
-    let client = reqwest::Client::new();
-    let control = |path: &str| format!("{base}/_sandbox{path}");
-    client.put(control("/personalities/amadeus")).json(&json!({ "tokenExpiresIn": 2 })).send().await.expect("control");
-    let settings = wayfarer::config::HttpClientSettings { max_connections_per_host: 64, ..Default::default() };
-    let http = ProviderHttp::new(&settings, true, 1000.0, Arc::new(tokio::sync::Semaphore::new(128))).expect("http");
-    let provider = Arc::new(AmadeusProvider::new(&base, id, secret.into(), http));
-    let search = |day: i64| FlightSearch {
-        origin: "LIS".into(),
-        destination: "FRA".into(),
-        departure_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30 + day),
-        return_date: None,
-        passengers: Passengers { adults: 1, children: 0, infants: 0 },
-        cabin: Cabin::Economy,
-        non_stop: false,
-        currency: "EUR".into(),
-    };
+    let sandbox = Sandbox::start().await;
+    sandbox.set("amadeus", json!({ "tokenExpiresIn": 2 })).await;
+    let provider = sandbox.provider("amadeus");
     provider.search(&search(0)).await.expect("first search fetches a token");
-    let tokens = || async {
-        let calls: Value = client.get(control("/calls")).send().await.expect("calls").json().await.expect("json");
-        calls["amadeus"]["token"].as_u64().unwrap_or(0)
-    };
-    assert_eq!(tokens().await, 1);
+    assert_eq!(sandbox.calls("amadeus", "token").await, 1);
     // The next token lives long, so however slow the burst, one refresh serves it.
-    client
-        .put(control("/personalities/amadeus"))
-        .json(&json!({ "tokenExpiresIn": 1799 }))
-        .send()
-        .await
-        .expect("control");
+    sandbox.set("amadeus", json!({ "tokenExpiresIn": 1799 })).await;
     // The 2 s token is refreshed half a second early: at 1.7 s every caller needs a new one.
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let results = futures_util::future::join_all((1..=50).map(|day| {
-        let provider = provider.clone();
-        let query = search(day);
-        async move { provider.search(&query).await }
+        let provider = &provider;
+        async move { provider.search(&search(day)).await }
     }))
     .await;
     assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
-    assert_eq!(tokens().await, 2, "fifty concurrent searches shared one refresh");
+    assert_eq!(sandbox.calls("amadeus", "token").await, 2, "fifty concurrent searches shared one refresh");
 }
 
 #[tokio::test]

@@ -207,19 +207,8 @@ impl AmadeusProvider {
         if codes.is_empty() {
             return Ok(Vec::new());
         }
-        let reply = self.get("/v1/reference-data/airlines", &[("airlineCodes", codes.join(","))]).await?;
-        if reply.status != 200 {
-            return Err(ProviderError::Rejected(error_detail(&reply)));
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            #[serde(default)]
-            data: Vec<Value>,
-        }
-        let body: Body = serde_json::from_slice(&reply.body)
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable airlines: {e}")))?;
-        Ok(body
-            .data
+        let data = self.get_data("/v1/reference-data/airlines", &[("airlineCodes", codes.join(","))]).await?;
+        Ok(data
             .iter()
             .filter_map(|a| {
                 let code = a.get("iataCode")?.as_str()?.to_owned();
@@ -233,19 +222,8 @@ impl AmadeusProvider {
     /// page of places whose name or code starts with `keyword`.
     pub async fn locations(&self, keyword: &str) -> Result<Vec<LocationHit>, ProviderError> {
         let query = [("subType", "AIRPORT,CITY".to_owned()), ("keyword", keyword.to_owned())];
-        let reply = self.get("/v1/reference-data/locations", &query).await?;
-        if reply.status != 200 {
-            return Err(ProviderError::Rejected(error_detail(&reply)));
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            #[serde(default)]
-            data: Vec<Value>,
-        }
-        let body: Body = serde_json::from_slice(&reply.body)
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable locations: {e}")))?;
-        Ok(body
-            .data
+        let data = self.get_data("/v1/reference-data/locations", &query).await?;
+        Ok(data
             .iter()
             .filter_map(|l| {
                 Some(LocationHit {
@@ -260,6 +238,20 @@ impl AmadeusProvider {
                 })
             })
             .collect())
+    }
+
+    /// The `data` array of a reference-data GET.
+    async fn get_data(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<Value>, ProviderError> {
+        let reply = self.get(path, query).await?;
+        if reply.status != 200 {
+            return Err(ProviderError::Rejected(error_detail(&reply)));
+        }
+        let mut body: Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable {path}: {e}")))?;
+        match body.get_mut("data").map(Value::take) {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// GETs an API path with the bearer token, re-authenticating once on 401.
