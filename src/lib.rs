@@ -13,6 +13,7 @@
 //! - [`sessions`] — sessions and bearer tokens; Redis and in-memory stores.
 //! - [`events`] — the event bus; Redis pub/sub and in-process.
 //! - [`store`] — the SQL system of record (SQLite or PostgreSQL).
+//! - [`chat`] — the conversational agent: extraction, dialogue, replies.
 //! - [`flights`] — flight search: model, provider adapters, aggregator, resolvers.
 //! - [`reference`] — the embedded airport, city and airline datasets.
 //! - [`health`] — component checks and `serviceStatus`.
@@ -22,6 +23,7 @@
 //! - [`doctor`], [`cli`] — the command line.
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;
