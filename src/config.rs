@@ -41,6 +41,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Traveller sessions.
     pub sessions: SessionSettings,
+    /// The conversational agent.
+    pub chat: ChatSettings,
     /// GraphQL limits and introspection.
     pub graphql: GraphqlSettings,
     /// GraphQL over WebSocket.
@@ -64,6 +66,7 @@ impl Default for Settings {
             redis: RedisSettings::default(),
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
+            chat: ChatSettings::default(),
             graphql: GraphqlSettings::default(),
             websocket: WebSocketSettings::default(),
             features: FeatureToggles::default(),
@@ -270,6 +273,54 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         Self { idle_ttl: Duration::from_secs(24 * 3600) }
+    }
+}
+
+/// The conversational agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Most messages kept in a session's conversation (oldest dropped first).
+    pub history_limit: usize,
+    /// Most flight cards in one reply.
+    pub offers_per_reply: usize,
+    /// How long an extraction result is cached (keyed by text, language, reference date).
+    #[serde(with = "humantime_serde")]
+    pub extraction_cache_ttl: Duration,
+    /// An optional OpenAI-compatible extractor; the built-in engine answers without it.
+    pub llm: LlmSettings,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            history_limit: 50,
+            offers_per_reply: 5,
+            extraction_cache_ttl: Duration::from_secs(600),
+            llm: LlmSettings::default(),
+        }
+    }
+}
+
+/// An OpenAI-compatible `/v1/chat/completions` endpoint with JSON-schema output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Base URL (`https://api.openai.com`); absent → the built-in engine only.
+    pub base_url: Option<String>,
+    /// Model name.
+    pub model: String,
+    /// Bearer key, if the endpoint wants one.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub api_key: Option<SecretString>,
+    /// Longest wait for an answer before the built-in engine answers instead.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self { base_url: None, model: "gpt-4o-mini".to_owned(), api_key: None, timeout: Duration::from_secs(3) }
     }
 }
 
@@ -482,6 +533,8 @@ impl Settings {
             ("graphql.max_batch_size", self.graphql.max_batch_size),
             ("websocket.max_message_size", self.websocket.max_message_size),
             ("websocket.max_subscriptions", self.websocket.max_subscriptions),
+            ("chat.history_limit", self.chat.history_limit),
+            ("chat.offers_per_reply", self.chat.offers_per_reply),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -499,6 +552,8 @@ impl Settings {
             ("websocket.keepalive_interval", self.websocket.keepalive_interval),
             ("status.interval", self.status.interval),
             ("status.check_timeout", self.status.check_timeout),
+            ("chat.extraction_cache_ttl", self.chat.extraction_cache_ttl),
+            ("chat.llm.timeout", self.chat.llm.timeout),
         ];
         for (key, value) in durations {
             if value.is_zero() {
@@ -528,6 +583,7 @@ impl Settings {
         for (key, url) in [
             ("providers.amadeus.base_url", &providers.amadeus.base_url),
             ("providers.duffel.base_url", &providers.duffel.base_url),
+            ("chat.llm.base_url", &self.chat.llm.base_url),
         ] {
             if let Some(url) = url
                 && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))

@@ -4,3 +4,4 @@
 //! comes back as a reply in the traveller's language with flight cards.
 
 pub mod model;
+pub mod reply;

@@ -137,6 +137,9 @@ pub struct Session {
     /// The conversation so far, oldest first.
     #[serde(default)]
     pub conversation: Vec<ConversationMessage>,
+    /// What the agent has understood of the trip so far.
+    #[serde(default)]
+    pub dialogue: crate::chat::model::DialogueState,
 }
 
 /// A failure of a session backend.
@@ -251,6 +254,7 @@ impl SessionService {
             created_at: now,
             expires_at: self.expiry_from(now),
             conversation: Vec::new(),
+            dialogue: crate::chat::model::DialogueState::default(),
         };
         let token = SessionToken::generate();
         self.store.insert(&token.hash(), &session, self.idle_ttl).await?;
