@@ -147,6 +147,18 @@ pub enum ChargeStart {
     KeyLockLost,
 }
 
+/// How [`Store::record_external_charge`] went; the payment is stored in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalCharge {
+    /// The booking was held and is `CHARGED` now: confirm it with the provider.
+    Applied,
+    /// The booking was final; its step is `REFUND_REQUESTED`: refund the payment.
+    RefundOwed,
+    /// The booking is mid-saga (another charge in flight, or being
+    /// confirmed or cancelled); the caller decides, usually a refund.
+    NotApplied,
+}
+
 /// What the gateway said about a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
@@ -325,26 +337,93 @@ impl Store {
         Ok(true)
     }
 
+    /// Records a charge made outside the direct flow (a payment link's
+    /// webhook), one transaction: `payment` stored (normally `SUCCEEDED`)
+    /// and the booking `HELD` → `CHARGED` if still `PENDING_PAYMENT` and
+    /// held. When the booking is not payable any more but already final
+    /// (expired or cancelled meanwhile), its step becomes `REFUND_REQUESTED`
+    /// in the same transaction, so the recovery sweep refunds the money even
+    /// if the caller crashes. [`StoreError::Conflict`] (nothing written) when
+    /// the booking has a successful payment already or the gateway id is known.
+    pub async fn record_external_charge(
+        &self,
+        payment: &NewPayment,
+        now: DateTime<Utc>,
+    ) -> Result<ExternalCharge, StoreError> {
+        let ms = now.timestamp_millis();
+        let mut tx = self.pool.begin().await?;
+        insert_payment_on(&mut tx, payment, now).await?;
+        let moved = sqlx::query(
+            "UPDATE bookings SET step = $1, updated_at = $2, version = version + 1 \
+             WHERE id = $3 AND status = $4 AND step = $5",
+        )
+        .bind(SagaStep::Charged.as_str())
+        .bind(ms)
+        .bind(payment.booking_id.as_str())
+        .bind(BookingStatus::PendingPayment.as_str())
+        .bind(SagaStep::Held.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 1 {
+            tx.commit().await?;
+            return Ok(ExternalCharge::Applied);
+        }
+        let owed = sqlx::query(
+            "UPDATE bookings SET step = $1, updated_at = $2, version = version + 1 \
+             WHERE id = $3 AND step = $4 AND status IN ($5, $6, $7)",
+        )
+        .bind(SagaStep::RefundRequested.as_str())
+        .bind(ms)
+        .bind(payment.booking_id.as_str())
+        .bind(SagaStep::Done.as_str())
+        .bind(BookingStatus::Cancelled.as_str())
+        .bind(BookingStatus::Expired.as_str())
+        .bind(BookingStatus::Failed.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(if owed.rows_affected() == 1 { ExternalCharge::RefundOwed } else { ExternalCharge::NotApplied })
+    }
+
+    /// The refund's first phase, one transaction: `refund` stored `PENDING`
+    /// and the booking moved from one of `from_steps` to `REFUND_REQUESTED`,
+    /// so the refund is visible to the recovery sweep before the gateway call.
+    /// `false` (nothing written) when the booking was not at one of
+    /// `from_steps`; [`StoreError::Conflict`] when the payment has a live refund.
+    pub async fn begin_refund(
+        &self,
+        refund: &NewRefund,
+        from_steps: &[SagaStep],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if from_steps.is_empty() {
+            return Ok(false);
+        }
+        let mut params = vec![
+            Param::Text(SagaStep::RefundRequested.as_str().to_owned()),
+            Param::Int(now.timestamp_millis()),
+            Param::Text(refund.booking_id.clone()),
+        ];
+        params.extend(from_steps.iter().map(|s| Param::Text(s.as_str().to_owned())));
+        let sql = format!(
+            "UPDATE bookings SET step = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND step IN ({})",
+            placeholders(4, from_steps.len())
+        );
+        let mut tx = self.pool.begin().await?;
+        if bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_refund_on(&mut tx, refund, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Stores a `PENDING` refund. [`StoreError::Conflict`] when the payment
     /// has a refund that is not `FAILED`.
     pub async fn insert_refund(&self, refund: &NewRefund, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let ms = now.timestamp_millis();
-        sqlx::query(
-            "INSERT INTO refunds (id, payment_id, booking_id, status, amount, currency, gateway_refund_id, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)",
-        )
-        .bind(refund.id.as_str())
-        .bind(refund.payment_id.as_str())
-        .bind(refund.booking_id.as_str())
-        .bind(RefundStatus::Pending.as_str())
-        .bind(refund.amount.amount.to_string())
-        .bind(refund.amount.currency.as_str())
-        .bind(ms)
-        .bind(ms)
-        .execute(&self.pool)
-        .await
-        .map_err(write_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_refund_on(&mut conn, refund, now).await
     }
 
     /// Moves a refund from one of `from` to `to`, recording the gateway's id
@@ -433,6 +512,30 @@ async fn insert_payment_on(
     .bind(payment.gateway_payment_id.clone())
     .bind(payment.decline_code.clone())
     .bind(payment.idempotency_key.clone())
+    .bind(ms)
+    .bind(ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(write_error)?;
+    Ok(())
+}
+
+async fn insert_refund_on(
+    conn: &mut sqlx::AnyConnection,
+    refund: &NewRefund,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ms = now.timestamp_millis();
+    sqlx::query(
+        "INSERT INTO refunds (id, payment_id, booking_id, status, amount, currency, gateway_refund_id, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)",
+    )
+    .bind(refund.id.as_str())
+    .bind(refund.payment_id.as_str())
+    .bind(refund.booking_id.as_str())
+    .bind(RefundStatus::Pending.as_str())
+    .bind(refund.amount.amount.to_string())
+    .bind(refund.amount.currency.as_str())
     .bind(ms)
     .bind(ms)
     .execute(&mut *conn)

@@ -20,7 +20,8 @@ use wayfarer::flights::model::{
 use wayfarer::store::bookings::{BookingChange, BookingGuard, NewBooking, new_booking_id};
 use wayfarer::store::idempotency::{KeyClaim, RecoveryPoint, StoredResponse, request_fingerprint};
 use wayfarer::store::payments::{
-    ChargeOutcome, ChargeStart, KeyLock, NewPayment, NewRefund, PaymentChange, new_payment_id, new_refund_id,
+    ChargeOutcome, ChargeStart, ExternalCharge, KeyLock, NewPayment, NewRefund, PaymentChange, new_payment_id,
+    new_refund_id,
 };
 use wayfarer::store::{Store, StoreError, from_millis};
 
@@ -796,6 +797,75 @@ async fn charges_move_booking_and_payment_together(url: String) {
     store.close().await;
 }
 
+async fn payment_link_charges_and_refunds_move_atomically(url: String) {
+    let store = open(&url).await;
+    let t0 = now();
+    let link = |booking: &str, gateway: &str| NewPayment {
+        status: PaymentStatus::Succeeded,
+        method: "payment_link".to_owned(),
+        gateway_payment_id: Some(gateway.to_owned()),
+        ..payment(booking, "s", "342.20", None)
+    };
+
+    // A held booking paid through the link is CHARGED with the payment, together.
+    let id = held(&store, "s", t0 + minutes(10), t0).await;
+    let paid = link(&id, "pi_link_1");
+    assert_eq!(store.record_external_charge(&paid, t0).await.expect("record"), ExternalCharge::Applied);
+    assert_eq!(step_of(&store, &id).await, (BookingStatus::PendingPayment, SagaStep::Charged));
+    // A second link payment, or the same webhook's charge again, writes nothing.
+    let again = store.record_external_charge(&link(&id, "pi_link_2"), t0).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let same = store.record_external_charge(&link(&id, "pi_link_1"), t0).await;
+    assert!(matches!(same, Err(StoreError::Conflict(_))), "{same:?}");
+    assert_eq!(store.payments_for_booking(&id).await.expect("list").len(), 1);
+
+    // Refund phases: only from the given steps, once per payment, and settling marks the payment.
+    let refund =
+        NewRefund { id: new_refund_id(), payment_id: paid.id.clone(), booking_id: id.clone(), amount: money("342.20") };
+    assert!(!store.begin_refund(&refund, &[SagaStep::Held], t0).await.expect("begin"), "not from CHARGED");
+    assert!(store.refund(&refund.id).await.expect("read").is_none());
+    assert!(store.begin_refund(&refund, &[SagaStep::Charged], t0).await.expect("begin"));
+    assert_eq!(step_of(&store, &id).await, (BookingStatus::PendingPayment, SagaStep::RefundRequested));
+    let twice = NewRefund { id: new_refund_id(), ..refund.clone() };
+    let refused = store.begin_refund(&twice, &[SagaStep::RefundRequested], t0).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(store.refund(&twice.id).await.expect("read").is_none());
+    assert!(
+        store
+            .update_refund(&refund.id, &[RefundStatus::Pending], RefundStatus::Succeeded, Some("re_1"), t0)
+            .await
+            .expect("done")
+    );
+    assert!(store.settle_booking(&id, &[SagaStep::RefundRequested], BookingStatus::Failed, t0).await.expect("settle"));
+    assert_eq!(store.payment(&paid.id).await.expect("read").map(|p| p.status), Some(PaymentStatus::Refunded));
+
+    // Paid through the link after it expired: the payment stands and the refund is owed, visibly to recovery.
+    let expired = held(&store, "s", t0 + minutes(10), t0).await;
+    assert!(store.settle_booking(&expired, &[SagaStep::Held], BookingStatus::Expired, t0).await.expect("expire"));
+    let late = link(&expired, "pi_link_late");
+    assert_eq!(store.record_external_charge(&late, t0).await.expect("record"), ExternalCharge::RefundOwed);
+    assert_eq!(step_of(&store, &expired).await, (BookingStatus::Expired, SagaStep::RefundRequested));
+    let stuck = store.claim_stuck(t0 + minutes(10), t0 + minutes(5), 10, "recover", LEASE).await.expect("claim");
+    assert_eq!(stuck.into_iter().map(|b| b.id).collect::<Vec<_>>(), [expired.clone()]);
+
+    // Paid through the link while a direct charge is in flight: recorded, not applied; the
+    // direct charge's success is then refused and changes nothing.
+    let racing = held(&store, "s", t0 + minutes(10), t0).await;
+    let direct = payment(&racing, "s", "342.20", None);
+    assert_eq!(store.begin_charge(&direct, None, t0).await.expect("begin"), ChargeStart::Started);
+    assert_eq!(
+        store.record_external_charge(&link(&racing, "pi_link_race"), t0).await.expect("record"),
+        ExternalCharge::NotApplied
+    );
+    assert_eq!(step_of(&store, &racing).await, (BookingStatus::PendingPayment, SagaStep::ChargeRequested));
+    let success = ChargeOutcome::Succeeded { gateway_payment_id: "pi_direct".to_owned() };
+    let refused = store.finish_charge(&racing, &direct.id, &success, t0).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.payment(&direct.id).await.expect("read").map(|p| p.status), Some(PaymentStatus::Processing));
+    assert_eq!(step_of(&store, &racing).await, (BookingStatus::PendingPayment, SagaStep::ChargeRequested));
+    store.close().await;
+}
+
 async fn amounts_round_trip_exactly(url: String) {
     let store = open(&url).await;
     let t0 = now();
@@ -911,6 +981,7 @@ on_both_engines!(
     idempotency_keys_claim_once_replay_and_refuse_mismatches,
     purging_keys_honours_the_retention,
     charges_move_booking_and_payment_together,
+    payment_link_charges_and_refunds_move_atomically,
     amounts_round_trip_exactly,
     webhook_events_are_processed_once,
 );
