@@ -846,7 +846,7 @@ async fn payment_link_charges_and_refunds_move_atomically(url: String) {
     assert_eq!(store.record_external_charge(&late, t0).await.expect("record"), ExternalCharge::RefundOwed);
     assert_eq!(step_of(&store, &expired).await, (BookingStatus::Expired, SagaStep::RefundRequested));
     let stuck = store.claim_stuck(t0 + minutes(10), t0 + minutes(5), 10, "recover", LEASE).await.expect("claim");
-    assert_eq!(stuck.into_iter().map(|b| b.id).collect::<Vec<_>>(), [expired.clone()]);
+    assert_eq!(stuck.into_iter().map(|b| b.id).collect::<Vec<_>>(), [expired]);
 
     // Paid through the link while a direct charge is in flight: recorded, not applied; the
     // direct charge's success is then refused and changes nothing.
