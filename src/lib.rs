@@ -14,6 +14,7 @@
 //! - [`events`] — the event bus; Redis pub/sub and in-process.
 //! - [`store`] — the SQL system of record (SQLite or PostgreSQL).
 //! - [`chat`] — the conversational agent: extraction, dialogue, replies.
+//! - [`booking`] — booking, payment and refund statuses and the booking saga's steps.
 //! - [`flights`] — flight search: model, provider adapters, aggregator, resolvers.
 //! - [`reference`] — the embedded airport, city and airline datasets.
 //! - [`health`] — component checks and `serviceStatus`.
@@ -23,6 +24,7 @@
 //! - [`doctor`], [`cli`] — the command line.
 
 pub mod app;
+pub mod booking;
 pub mod chat;
 pub mod cli;
 pub mod clock;

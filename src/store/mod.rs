@@ -6,8 +6,17 @@
 //! types both read alike (BIGINT epoch milliseconds for time, TEXT, BIGINT).
 //! Migrations are embedded per engine, because DDL differs, and run at start.
 //! Status transitions are conditional `UPDATE … WHERE` statements so two
-//! instances racing on one row cannot both win. Bookings, payments,
-//! idempotency records and notifications add their tables here.
+//! instances racing on one row cannot both win; the schema's unique indexes
+//! are the last word where two paths could both act (a booking charged
+//! twice, a payment refunded twice), and their violations surface as
+//! [`StoreError::Conflict`].
+//!
+//! - [`bookings`] — bookings and travellers, status transitions, the saga's
+//!   steps, and the sweepers' claims.
+//! - [`payments`] — payments and refunds, and the charge's atomic phases.
+//! - [`idempotency`] — client idempotency keys and payment webhook events.
+//!
+//! Notifications will add their tables here.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +28,10 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor as _, Row as _};
 
 use crate::config::{DatabaseEngine, DatabaseSettings, redact_url};
+
+pub mod bookings;
+pub mod idempotency;
+pub mod payments;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("src/store/migrations/postgres");
@@ -35,6 +48,19 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A unique index refused the write: another path already did what this
+    /// one tried (a second successful payment for a booking, a second live
+    /// refund, a duplicate id). Names the index or constraint when known.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value could not be read back (an unknown status, bad JSON or amount).
+    #[error("corrupt stored value in {column}: {detail}")]
+    Corrupt {
+        /// The column.
+        column: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// The SQLite data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
@@ -286,6 +312,47 @@ impl Store {
     }
 }
 
+/// A query failure, with unique violations told apart as [`StoreError::Conflict`].
+fn write_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error
+        && db.kind() == sqlx::error::ErrorKind::UniqueViolation
+    {
+        return StoreError::Conflict(db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned));
+    }
+    StoreError::Database(error)
+}
+
+/// A value to bind to a query built at run time.
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// `$first, $first+1, …` for `count` values, for `IN (…)` lists.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Binds `params` in order.
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    params: &[Param],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text.clone()),
+            Param::Int(int) => query.bind(*int),
+        };
+    }
+    query
+}
+
+/// A lease length in milliseconds (saturating).
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Epoch milliseconds as stored → a UTC time (out-of-range values clamp to the epoch).
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
@@ -304,4 +371,19 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
             .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
     }
     Ok(())
+}
+
+/// An exact decimal amount from its stored text.
+fn decimal_from(column: &'static str, text: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    rust_decimal::Decimal::from_str_exact(text).map_err(|e| StoreError::Corrupt { column, detail: e.to_string() })
+}
+
+/// A stored name read back through `parse`.
+fn parsed<T>(column: &'static str, text: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt { column, detail: format!("unknown value {text:?}") })
+}
+
+/// A millisecond column that may be NULL.
+fn opt_millis(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(from_millis)
 }
