@@ -15,6 +15,7 @@
 //! - [`store`] — the SQL system of record (SQLite or PostgreSQL).
 //! - [`chat`] — the conversational agent: extraction, dialogue, replies.
 //! - [`flights`] — flight search: model, provider adapters, aggregator, resolvers.
+//! - [`payments`] — the payment gateway trait, the Stripe-style adapter, webhook signatures.
 //! - [`reference`] — the embedded airport, city and airline datasets.
 //! - [`health`] — component checks and `serviceStatus`.
 //! - [`telemetry`] — logs, Prometheus metrics, performance window.
@@ -33,6 +34,7 @@ pub mod flights;
 pub mod graphql;
 pub mod health;
 pub mod http;
+pub mod payments;
 pub mod redis_pool;
 pub mod reference;
 pub mod sandbox;
