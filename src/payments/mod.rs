@@ -38,14 +38,19 @@ pub mod stripe;
 pub mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 
 pub use card::looks_like_card_number;
 pub use money::AmountError;
 
+use crate::app::SandboxEndpoint;
+use crate::config::{PaymentsSettings, Settings};
 use crate::flights::model::Money;
+use crate::flights::providers::ProviderHttp;
 
 /// A charge to make: a PaymentIntent created and confirmed at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +305,59 @@ pub fn idempotency_key(scope: &str, booking_id: &str, client_key: &str) -> Strin
         digest.update(part.as_bytes());
     }
     format!("wf_{scope}_{}", hex::encode(digest.finalize()))
+}
+
+/// Where the gateway is and the keys it takes, from config.
+#[derive(Debug, Clone)]
+pub struct GatewayTarget {
+    /// API root.
+    pub base_url: String,
+    /// The secret API key.
+    pub secret_key: SecretString,
+    /// The secret webhooks are signed with: what `/webhooks/payments`
+    /// verifies against ([`webhook::verify_signature`]).
+    pub webhook_secret: SecretString,
+    /// Whether it is the bundled sandbox.
+    pub sandbox: bool,
+}
+
+impl GatewayTarget {
+    /// The configured gateway, or the bundled sandbox with its own keys when
+    /// `payments.base_url` is unset; `None` when neither is available.
+    pub fn resolve(settings: &PaymentsSettings, sandbox: Option<&SandboxEndpoint>) -> Option<Self> {
+        match (&settings.base_url, sandbox) {
+            (Some(url), _) => Some(Self {
+                base_url: url.clone(),
+                secret_key: settings.secret_key.clone().unwrap_or_else(|| SecretString::from(String::new())),
+                webhook_secret: settings.webhook_secret.clone().unwrap_or_else(|| SecretString::from(String::new())),
+                sandbox: false,
+            }),
+            (None, Some(sandbox)) => Some(Self {
+                base_url: sandbox.base_url.clone(),
+                secret_key: SecretString::from(sandbox.stripe_secret_key.clone()),
+                webhook_secret: SecretString::from(sandbox.stripe_webhook_secret.clone()),
+                sandbox: true,
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The Stripe adapter for `target`, on its own HTTP plumbing: the
+/// `http_client` connection settings, with `payments.request_timeout` and
+/// `payments.rate_limit_per_second`.
+pub fn stripe_gateway(settings: &Settings, target: &GatewayTarget) -> Result<stripe::StripeGateway, GatewayError> {
+    let mut http_settings = settings.http_client.clone();
+    http_settings.timeout = settings.payments.request_timeout;
+    let global = Arc::new(tokio::sync::Semaphore::new(http_settings.max_connections));
+    let http = ProviderHttp::new(
+        &http_settings,
+        settings.features.connection_pooling,
+        settings.payments.rate_limit_per_second,
+        global,
+    )
+    .map_err(|e| GatewayError::Network(e.to_string()))?;
+    Ok(stripe::StripeGateway::new(&target.base_url, target.secret_key.clone(), http))
 }
 
 /// Metadata every payment carries.
