@@ -1462,11 +1462,14 @@ async fn checkout_pay(State(sandbox): State<Sandbox>, Path(id): Path<String>, bo
         return closed_page(&session);
     }
     let Some((outcome, _, _)) = card_outcome(&token) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Pay",
-            &payment_form(&session, Some(&format!("Unknown test payment method {token:?}"))),
-        );
+        // Never echo something shaped like a card number back into a page.
+        let unknown = match crate::payments::looks_like_card_number(&token) {
+            true => "Card numbers are not accepted here; choose a test card.".to_owned(),
+            false => format!("Unknown test payment method {token:?}"),
+        };
+        drop(store);
+        send_events(&sandbox, events);
+        return page(StatusCode::BAD_REQUEST, "Pay", &payment_form(&session, Some(&unknown)));
     };
     // One PaymentIntent per session, confirmed again after a decline, as Checkout does.
     let mut intent = match session.payment_intent.as_ref().and_then(|pi| store.intents.get(pi)) {

@@ -232,7 +232,7 @@ async fn the_same_key_with_another_amount_is_an_idempotency_conflict() {
 async fn fifty_concurrent_creates_with_one_key_charge_once() {
     let sandbox = Sandbox::start().await;
     // The charge holds its key long enough for the others to collide with it.
-    sandbox.set(json!({ "chargeDelayMs": 300 })).await;
+    sandbox.set(json!({ "chargeDelayMs": 500 })).await;
     let gateway = Arc::new(sandbox.gateway());
     let request = charge("bk_cc", "pm_card_visa", "77.70", "concurrent-key");
     let mut tasks = Vec::new();
@@ -259,9 +259,13 @@ async fn fifty_concurrent_creates_with_one_key_charge_once() {
 
     // On the wire, a request that arrives while the key is held gets 409.
     let body = "amount=100&currency=eur&payment_method=pm_card_visa&confirm=true&payment_method_types[]=card";
+    let before = sandbox.calls("paymentIntentCreate").await;
     let first = sandbox.raw_post("/v1/payment_intents", "held-key", body);
     let second = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Once the first is counted it holds the key for the charge delay.
+        while sandbox.calls("paymentIntentCreate").await == before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         sandbox.raw_post("/v1/payment_intents", "held-key", body).await
     };
     let (first, second) = tokio::join!(first, second);
@@ -485,6 +489,10 @@ async fn paying_on_the_hosted_page_sends_signed_webhooks() {
         assert!(html.contains(&format!("value=\"{token}\"")), "{token} offered: {html}");
     }
     assert!(!html.contains("<script") && !html.contains("src=\"http"), "self-contained: {html}");
+
+    let card_number = pay(&sandbox, &page_url, "4242 4242 4242 4242").await;
+    assert_eq!(card_number.status(), StatusCode::BAD_REQUEST);
+    assert!(!card_number.text().await.expect("html").contains("4242 4242"), "never echoed back");
 
     let declined = pay(&sandbox, &page_url, "pm_card_chargeDeclinedInsufficientFunds").await;
     assert_eq!(declined.status(), StatusCode::PAYMENT_REQUIRED);
