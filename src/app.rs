@@ -443,13 +443,19 @@ pub struct SandboxEndpoint {
     pub amadeus_client_secret: String,
     /// Duffel token.
     pub duffel_token: String,
+    /// Stripe secret key.
+    pub stripe_secret_key: String,
+    /// Stripe webhook signing secret.
+    pub stripe_webhook_secret: String,
 }
 
-/// Whether an enabled provider has no `base_url`, and so needs the bundled sandbox.
+/// Whether an enabled provider or the payment gateway has no `base_url`,
+/// and so needs the bundled sandbox.
 pub(crate) fn needs_sandbox(settings: &Settings) -> bool {
     let providers = &settings.providers;
     (providers.amadeus.enabled && providers.amadeus.base_url.is_none())
         || (providers.duffel.enabled && providers.duffel.base_url.is_none())
+        || settings.payments.base_url.is_none()
 }
 
 /// Starts the provider sandbox in this process on a loopback port; the
@@ -467,6 +473,8 @@ pub(crate) async fn start_sandbox(
         amadeus_client_id: config.amadeus_client_id.clone(),
         amadeus_client_secret: config.amadeus_client_secret.clone(),
         duffel_token: config.duffel_token.clone(),
+        stripe_secret_key: config.stripe_secret_key.clone(),
+        stripe_webhook_secret: config.stripe_webhook_secret.clone(),
     };
     tasks.spawn(async move {
         if let Err(error) = crate::sandbox::serve(listener, config, async move { stop.cancelled().await }).await {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub http_client: HttpClientSettings,
     /// Flight providers; without a `base_url` a provider is served by the bundled sandbox.
     pub providers: ProvidersSettings,
+    /// The payment gateway; without a `base_url` it is the bundled sandbox.
+    pub payments: PaymentsSettings,
     /// Redis: sessions, pub/sub, caches. Absent URL → in-memory backends.
     pub redis: RedisSettings,
     /// The SQL system of record. Absent URL → SQLite under `data_dir`.
@@ -63,6 +65,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             http_client: HttpClientSettings::default(),
             providers: ProvidersSettings::default(),
+            payments: PaymentsSettings::default(),
             redis: RedisSettings::default(),
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
@@ -206,6 +209,47 @@ pub struct DuffelSettings {
 impl Default for DuffelSettings {
     fn default() -> Self {
         Self { enabled: true, base_url: None, token: None, rate_limit_per_second: 200.0 }
+    }
+}
+
+/// The Stripe-style payment gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsSettings {
+    /// API root, e.g. `https://api.stripe.com`; none → the bundled sandbox
+    /// (which brings its own keys).
+    pub base_url: Option<String>,
+    /// Secret API key (`sk_…`); needed with a `base_url`.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub secret_key: Option<SecretString>,
+    /// Webhook signing secret (`whsec_…`) of the `/webhooks/payments` endpoint;
+    /// needed with a `base_url`.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub webhook_secret: Option<SecretString>,
+    /// How far a webhook's signed timestamp may be from now.
+    #[serde(with = "humantime_serde")]
+    pub webhook_tolerance: Duration,
+    /// Whole-call timeout of one gateway request, retries included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Client-side request rate limit per second (Stripe test mode allows 25).
+    pub rate_limit_per_second: f64,
+    /// This server's public URL, the base of the hosted page's success and
+    /// cancel links (`https://wayfarer.example`); none → the listen address.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for PaymentsSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            secret_key: None,
+            webhook_secret: None,
+            webhook_tolerance: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+            rate_limit_per_second: 25.0,
+            public_base_url: None,
+        }
     }
 }
 
@@ -599,6 +643,7 @@ impl Settings {
         if providers.duffel.base_url.is_some() && providers.duffel.token.is_none() {
             return Err(invalid("providers.duffel.token", "a token with a base_url"));
         }
+        self.validate_payments()?;
         if self.sessions.idle_ttl < Duration::from_secs(1) {
             return Err(invalid("sessions.idle_ttl", "at least \"1s\""));
         }
@@ -622,6 +667,47 @@ impl Settings {
             if origin != "*" && url::Url::parse(origin).is_err() {
                 return Err(invalid("server.allowed_origins", "origins like \"https://app.example.com\" or \"*\""));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_payments(&self) -> Result<(), ConfigError> {
+        let payments = &self.payments;
+        for (key, url) in
+            [("payments.base_url", &payments.base_url), ("payments.public_base_url", &payments.public_base_url)]
+        {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(invalid(key, "an http:// or https:// URL"));
+            }
+        }
+        match payments.base_url {
+            Some(_) if payments.secret_key.is_none() => {
+                return Err(invalid("payments.secret_key", "a secret key (sk_…) with a base_url"));
+            }
+            Some(_) if payments.webhook_secret.is_none() => {
+                return Err(invalid("payments.webhook_secret", "a webhook signing secret (whsec_…) with a base_url"));
+            }
+            // The sandbox has its own keys; a configured one would be silently unused.
+            None if payments.secret_key.is_some() || payments.webhook_secret.is_some() => {
+                return Err(invalid(
+                    "payments.secret_key",
+                    "no secret_key or webhook_secret without a base_url (the bundled sandbox has its own)",
+                ));
+            }
+            _ => {}
+        }
+        for (key, value) in [
+            ("payments.webhook_tolerance", payments.webhook_tolerance),
+            ("payments.request_timeout", payments.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "a duration above zero, like \"300s\""));
+            }
+        }
+        if !(payments.rate_limit_per_second.is_finite() && payments.rate_limit_per_second > 0.0) {
+            return Err(invalid("payments.rate_limit_per_second", "a number of requests per second above zero"));
         }
         Ok(())
     }
@@ -806,6 +892,36 @@ mod tests {
         assert!(err.contains("database.url") && err.contains("postgres://"), "{err}");
         let err = load(&[("WAYFARER_GRAPHQL__MAX_DEPTH", "0")]).expect_err("rejected").to_string();
         assert!(err.contains("graphql.max_depth"), "{err}");
+    }
+
+    #[test]
+    fn payments_default_to_the_sandbox_and_real_ones_need_keys() {
+        let s = load(&[]).expect("defaults");
+        assert!(s.payments.base_url.is_none() && s.payments.secret_key.is_none());
+        assert_eq!(s.payments.webhook_tolerance, Duration::from_secs(300));
+        let err = load(&[("WAYFARER_PAYMENTS__BASE_URL", "https://api.stripe.com")]).expect_err("no key").to_string();
+        assert!(err.contains("payments.secret_key"), "{err}");
+        let err = load(&[
+            ("WAYFARER_PAYMENTS__BASE_URL", "https://api.stripe.com"),
+            ("WAYFARER_PAYMENTS__SECRET_KEY", "sk_live_x"),
+        ])
+        .expect_err("no webhook secret")
+        .to_string();
+        assert!(err.contains("payments.webhook_secret"), "{err}");
+        let s = load(&[
+            ("WAYFARER_PAYMENTS__BASE_URL", "https://api.stripe.com"),
+            ("WAYFARER_PAYMENTS__SECRET_KEY", "sk_live_hunter2"),
+            ("WAYFARER_PAYMENTS__WEBHOOK_SECRET", "whsec_hunter3"),
+            ("WAYFARER_PAYMENTS__WEBHOOK_TOLERANCE", "2m"),
+        ])
+        .expect("loads");
+        assert_eq!(s.payments.webhook_tolerance, Duration::from_secs(120));
+        let printed = format!("{s:?}\n{}", s.to_redacted_toml());
+        assert!(!printed.contains("hunter2") && !printed.contains("hunter3"), "{printed}");
+        let err = load(&[("WAYFARER_PAYMENTS__SECRET_KEY", "sk_test_x")]).expect_err("key without url").to_string();
+        assert!(err.contains("payments.secret_key"), "{err}");
+        let err = load(&[("WAYFARER_PAYMENTS__PUBLIC_BASE_URL", "wayfarer.example")]).expect_err("bad url").to_string();
+        assert!(err.contains("payments.public_base_url"), "{err}");
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(check_store(settings).await);
     findings.extend(check_providers(settings).await);
+    findings.push(check_payments(settings).await);
     match &settings.redis.url {
         Some(url) => findings.extend(check_redis(url, settings).await),
         None => findings.push(finding(
@@ -83,6 +84,39 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
         )),
     }
     findings
+}
+
+/// Asks the payment gateway for the balance, which proves it answers and
+/// takes the secret key; the bundled sandbox is started when there is no `base_url`.
+async fn check_payments(settings: &Settings) -> Finding {
+    use crate::payments::{GatewayTarget, PaymentGateway as _};
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let sandbox = match settings.payments.base_url {
+        Some(_) => None,
+        None => match crate::app::start_sandbox(stop.clone(), &tasks).await {
+            Ok(endpoint) => Some(endpoint),
+            Err(e) => return finding("payments", Verdict::Fail, e.to_string()),
+        },
+    };
+    let Some(target) = GatewayTarget::resolve(&settings.payments, sandbox.as_ref()) else {
+        return finding("payments", Verdict::Fail, "no payment gateway: set payments.base_url");
+    };
+    let place = if target.sandbox { " (bundled sandbox)" } else { "" };
+    let started = std::time::Instant::now();
+    let outcome = match crate::payments::stripe_gateway(settings, &target) {
+        Ok(gateway) => gateway.ping().await,
+        Err(e) => Err(e),
+    };
+    stop.cancel();
+    match outcome {
+        Ok(()) => finding(
+            "payments",
+            Verdict::Ok,
+            format!("stripe at {}{place} answered in {:.0} ms", target.base_url, ms(started.elapsed())),
+        ),
+        Err(e) => finding("payments", Verdict::Fail, format!("stripe at {}: {e}", target.base_url)),
+    }
 }
 
 /// A tiny search against each configured provider (which, for Amadeus, also
@@ -116,7 +150,13 @@ async fn check_providers(settings: &Settings) -> Vec<Finding> {
     let mut out: Vec<Finding> = outcomes
         .iter()
         .map(|o| {
-            let place = if sandbox.is_some() && o.error.is_none() { " (bundled sandbox)" } else { "" };
+            // The sandbox may run for the other provider or for payments only.
+            let sandboxed = match o.provider.as_str() {
+                "amadeus" => settings.providers.amadeus.base_url.is_none(),
+                "duffel" => settings.providers.duffel.base_url.is_none(),
+                _ => false,
+            };
+            let place = if sandbox.is_some() && sandboxed && o.error.is_none() { " (bundled sandbox)" } else { "" };
             match &o.error {
                 None => finding(
                     "provider",

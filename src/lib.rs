@@ -16,6 +16,7 @@
 //! - [`chat`] — the conversational agent: extraction, dialogue, replies.
 //! - [`booking`] — booking, payment and refund statuses and the booking saga's steps.
 //! - [`flights`] — flight search: model, provider adapters, aggregator, resolvers.
+//! - [`payments`] — the payment gateway trait, the Stripe-style adapter, webhook signatures.
 //! - [`reference`] — the embedded airport, city and airline datasets.
 //! - [`health`] — component checks and `serviceStatus`.
 //! - [`telemetry`] — logs, Prometheus metrics, performance window.
@@ -35,6 +36,7 @@ pub mod flights;
 pub mod graphql;
 pub mod health;
 pub mod http;
+pub mod payments;
 pub mod redis_pool;
 pub mod reference;
 pub mod sandbox;

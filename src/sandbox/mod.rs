@@ -1,4 +1,4 @@
-//! The bundled provider sandbox: one axum listener that speaks two real
+//! The bundled provider sandbox: one axum listener that speaks three real
 //! provider wire formats, so the main server reaches it through the same
 //! HTTP adapters it uses for the real providers, and the test suite runs
 //! offline.
@@ -7,6 +7,11 @@
 //!   `/v2/shopping/flight-offers`, …): the official Python SDK cannot use a
 //!   base path, so Amadeus owns `/v1` and `/v2`.
 //! - Duffel under `/air/…`.
+//! - Stripe (payments) at `/v1/payment_intents`, `/v1/refunds`,
+//!   `/v1/checkout/sessions` and `/v1/balance` — paths Amadeus does not
+//!   use — plus its hosted payment page at `/_sandbox/checkout/{id}`, a
+//!   ledger at `/_sandbox/payments/ledger` and signed webhooks
+//!   ([`stripe`](self) module docs).
 //! - The control API under `/_sandbox/`: per-personality latency, jitter,
 //!   error, rate-limit and outage injection, price drift, token lifetime;
 //!   request counters; reset.
@@ -20,6 +25,7 @@ mod amadeus;
 mod carriers;
 mod duffel;
 mod generator;
+mod stripe;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -49,6 +55,16 @@ pub struct SandboxConfig {
     pub amadeus_client_secret: String,
     /// The Duffel access token (`Authorization: Bearer …`).
     pub duffel_token: String,
+    /// The Stripe secret key (`Authorization: Bearer sk_…`).
+    pub stripe_secret_key: String,
+    /// The key webhooks are signed with (`whsec_…`).
+    pub stripe_webhook_secret: String,
+    /// Where webhooks go (the server's `/webhooks/payments`) until the
+    /// control API says otherwise; none: events are recorded, not sent.
+    pub stripe_webhook_url: Option<String>,
+    /// The base of the hosted payment page's URL (`http://sandbox.example`);
+    /// none: the host the API call came in on.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -57,18 +73,25 @@ impl Default for SandboxConfig {
             amadeus_client_id: "sandbox-client".to_owned(),
             amadeus_client_secret: "sandbox-secret".to_owned(),
             duffel_token: "duffel_test_sandbox".to_owned(),
+            stripe_secret_key: "sk_test_sandbox".to_owned(),
+            stripe_webhook_secret: "whsec_sandbox".to_owned(),
+            stripe_webhook_url: None,
+            public_base_url: None,
         }
     }
 }
 
-/// The whole sandbox (both personalities and the control API), its state inside.
+/// The whole sandbox (every personality and the control API), its state inside.
 pub fn router(config: SandboxConfig) -> Router {
     let state = Sandbox::new(config);
     let amadeus = amadeus::routes().route_layer(middleware::from_fn_with_state(state.clone(), amadeus_gate));
     let duffel = duffel::routes().route_layer(middleware::from_fn_with_state(state.clone(), duffel_gate));
+    let stripe = stripe::routes().route_layer(middleware::from_fn_with_state(state.clone(), stripe::gate));
     Router::new()
         .merge(amadeus)
         .merge(duffel)
+        .merge(stripe)
+        .merge(stripe::control_routes())
         .route("/_sandbox/personalities/{name}", put(put_personality).get(get_personality))
         .route("/_sandbox/calls", get(get_calls))
         .route("/_sandbox/reset", post(reset))
@@ -86,6 +109,7 @@ pub async fn serve(
         tracing::info!(
             amadeus = %format!("http://{addr}"),
             duffel = %format!("http://{addr}/air"),
+            stripe = %format!("http://{addr}/v1/payment_intents"),
             control = %format!("http://{addr}/_sandbox"),
             "provider sandbox is serving"
         );
@@ -216,17 +240,19 @@ struct Shared {
     duffel: PersonalityState,
     amadeus_store: amadeus::Store,
     duffel_store: duffel::Store,
+    stripe: stripe::Stripe,
 }
 
 impl Sandbox {
     fn new(config: SandboxConfig) -> Self {
         Self {
             inner: Arc::new(Shared {
-                config,
                 amadeus: PersonalityState::new(AMADEUS_KINDS, FAULT_SEED),
                 duffel: PersonalityState::new(DUFFEL_KINDS, FAULT_SEED ^ 0xD0FF),
                 amadeus_store: amadeus::Store::default(),
                 duffel_store: duffel::Store::default(),
+                stripe: stripe::Stripe::new(config.stripe_webhook_url.clone()),
+                config,
             }),
         }
     }
@@ -248,6 +274,10 @@ impl Sandbox {
 
     fn duffel_store(&self) -> &duffel::Store {
         &self.inner.duffel_store
+    }
+
+    fn stripe(&self) -> &stripe::Stripe {
+        &self.inner.stripe
     }
 }
 
@@ -357,10 +387,15 @@ fn control_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+const UNKNOWN_PERSONALITY: &str = "unknown personality: use amadeus, duffel or stripe";
+
 async fn get_personality(State(sandbox): State<Sandbox>, Path(name): Path<String>) -> Response {
+    if name == "stripe" {
+        return stripe::get_settings(&sandbox);
+    }
     match parse_personality(&name) {
         Some(p) => Json(sandbox.personality(p).settings()).into_response(),
-        None => control_error(StatusCode::NOT_FOUND, "unknown personality: use amadeus or duffel"),
+        None => control_error(StatusCode::NOT_FOUND, UNKNOWN_PERSONALITY),
     }
 }
 
@@ -369,8 +404,11 @@ async fn put_personality(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
+    if name == "stripe" {
+        return stripe::put_settings(&sandbox, &body);
+    }
     let Some(personality) = parse_personality(&name) else {
-        return control_error(StatusCode::NOT_FOUND, "unknown personality: use amadeus or duffel");
+        return control_error(StatusCode::NOT_FOUND, UNKNOWN_PERSONALITY);
     };
     let update: SettingsUpdate = match serde_json::from_slice(&body) {
         Ok(update) => update,
@@ -418,13 +456,21 @@ async fn put_personality(
 
 async fn get_calls(State(sandbox): State<Sandbox>) -> Response {
     let calls = |p: Personality| lock(&sandbox.personality(p).calls).clone();
-    Json(json!({ "amadeus": calls(Personality::Amadeus), "duffel": calls(Personality::Duffel) })).into_response()
+    Json(json!({
+        "amadeus": calls(Personality::Amadeus),
+        "duffel": calls(Personality::Duffel),
+        "stripe": sandbox.stripe().calls(),
+    }))
+    .into_response()
 }
 
-/// Counters and faults back to their defaults; tokens, offers and orders stay.
+/// Counters and faults back to their defaults; tokens, offers and orders
+/// stay. The payment side starts a fresh account (objects, keys, ledger and
+/// deliveries dropped together, so they always agree), keeping its webhook URL.
 async fn reset(State(sandbox): State<Sandbox>) -> Response {
     sandbox.personality(Personality::Amadeus).reset();
     sandbox.personality(Personality::Duffel).reset();
+    sandbox.stripe().reset();
     Json(json!({ "reset": true })).into_response()
 }
 
@@ -439,6 +485,9 @@ async fn not_found(request: Request) -> Response {
             "Not found",
             "The resource was not found",
         )
+    } else if ["/v1/payment_intents", "/v1/refunds", "/v1/checkout", "/v1/balance"].iter().any(|p| path.starts_with(p))
+    {
+        stripe::error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL.", None)
     } else if path.starts_with("/_sandbox") {
         control_error(StatusCode::NOT_FOUND, "unknown control endpoint")
     } else {

@@ -10,6 +10,7 @@ mod http_audit;
 mod http_spec;
 mod instances;
 mod ops;
+mod payments_gateway;
 mod provider_orders;
 mod sandbox;
 mod schema;

@@ -246,23 +246,36 @@ impl ProviderHttp {
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<HttpReply, ProviderError> {
+        let reply = self.send_retrying(build, |status| status == 429 || status >= 500).await?;
+        match server_trouble(reply.status) {
+            Some(error) => Err(error),
+            None => Ok(reply),
+        }
+    }
+
+    /// Sends a request that may safely be repeated, retrying connection
+    /// failures and the answers `retry_on` picks, with backoff, until the
+    /// attempts or the deadline run out; the last answer is returned as it
+    /// is, retryable or not, so the caller reads its body. A timeout is not
+    /// retried: the deadline covers all attempts.
+    pub async fn send_retrying(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        retry_on: impl Fn(u16) -> bool,
+    ) -> Result<HttpReply, ProviderError> {
         let deadline = Instant::now() + self.deadline;
         let mut backoff = self.retry.base;
-        let mut last = ProviderError::Timeout;
+        let mut last = Err(ProviderError::Timeout);
         for attempt in 1..=self.retry.attempts {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 break;
             }
             match tokio::time::timeout(remaining, self.send(build())).await {
-                Err(_) => return Err(ProviderError::Timeout),
-                Ok(Ok(reply)) if reply.status == 429 => last = ProviderError::RateLimited,
-                Ok(Ok(reply)) if reply.status >= 500 => {
-                    last = ProviderError::Unavailable(format!("HTTP {}", reply.status));
-                }
+                Err(_) | Ok(Err(ProviderError::Timeout)) => return Err(ProviderError::Timeout),
+                Ok(Ok(reply)) if retry_on(reply.status) => last = Ok(reply),
                 Ok(Ok(reply)) => return Ok(reply),
-                Ok(Err(ProviderError::Timeout)) => return Err(ProviderError::Timeout),
-                Ok(Err(error)) => last = error,
+                Ok(Err(error)) => last = Err(error),
             }
             if attempt == self.retry.attempts {
                 break;
@@ -275,7 +288,7 @@ impl ProviderHttp {
             self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             backoff = (backoff * 2).min(self.retry.max);
         }
-        Err(last)
+        last
     }
 
     /// Sends a request exactly once (order creation: a retry could book twice).
