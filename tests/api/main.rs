@@ -2,6 +2,7 @@
 //! Each module starts the real application and talks to it as a client would.
 
 mod amadeus_sdk;
+mod chat_corpus;
 mod cli;
 mod flights;
 mod helpers;
