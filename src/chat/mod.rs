@@ -3,5 +3,8 @@
 //! kept in the session, runs the flight search when the trip is complete, and
 //! comes back as a reply in the traveller's language with flight cards.
 
+pub mod dialogue;
+pub mod extract;
+pub mod language;
 pub mod model;
 pub mod reply;

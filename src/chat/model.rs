@@ -154,6 +154,8 @@ pub enum OfferChoice {
     Fastest,
     /// "book it", "that one": the one already selected, else the first.
     Current,
+    /// The last one shown ("the last one", "la última").
+    Last,
 }
 
 /// Whether the trip is one-way or a round trip, when stated.
@@ -284,6 +286,14 @@ pub enum PendingQuestion {
         /// The candidates offered.
         candidates: Vec<String>,
     },
+    /// Asked "did you mean …?" about a name that is not a place: a "yes"
+    /// takes the first suggestion, a position or a name picks another.
+    DidYouMean {
+        /// The slot the place fills.
+        role: PlaceRole,
+        /// The places suggested, best first (possibly empty).
+        suggestions: Vec<String>,
+    },
 }
 
 /// What the conversation knows; kept in the session between messages.
@@ -301,6 +311,14 @@ pub struct DialogueState {
     pub shown_offers: Vec<String>,
     /// The offer picked.
     pub selected_offer: Option<String>,
+    /// Index into `shown_offers` of the cheapest one, when the search knew
+    /// it (set with `shown_offers`); "the cheapest" picks it. Without it the
+    /// first offer is taken when the list is sorted by price.
+    #[serde(default)]
+    pub cheapest_shown: Option<usize>,
+    /// Index into `shown_offers` of the fastest one, like `cheapest_shown`.
+    #[serde(default)]
+    pub fastest_shown: Option<usize>,
 }
 
 /// What the agent does with a message, decided by the dialogue from the
@@ -349,4 +367,10 @@ pub enum NextStep {
     Help,
     /// Not understood.
     NotUnderstood,
+    /// Booking, paying, cancelling or asking how a booking stands: the
+    /// booking flow's business; the dialogue leaves the state alone.
+    Handoff {
+        /// What the traveller asked for.
+        intent: Intent,
+    },
 }

@@ -303,6 +303,18 @@ impl ReferenceData {
         }
     }
 
+    /// Every curated city name: (code, language, name).
+    pub fn curated_city_names(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.city_names.iter().flat_map(|(code, names)| {
+            names.iter().map(move |(lang, name)| (code.as_str(), lang.as_str(), name.as_str()))
+        })
+    }
+
+    /// Every multi-airport city.
+    pub fn cities(&self) -> impl Iterator<Item = &City> {
+        self.cities.values()
+    }
+
     /// A city's name in `language` (ISO 639-1), when curated.
     pub fn city_name_in(&self, code: &str, language: &str) -> Option<&str> {
         self.city_names.get(code)?.get(language).map(String::as_str)

@@ -3,6 +3,7 @@
 
 mod amadeus_sdk;
 mod booking_store;
+mod chat_corpus;
 mod cli;
 mod flights;
 mod helpers;
