@@ -13,6 +13,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::chat::cache::{ExtractionCache, MemoryExtractionCache, RedisExtractionCache};
+use crate::chat::llm::LlmExtractor;
+use crate::chat::service::ChatService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::events::{EventBus, MemoryEventBus, RedisEventBus};
@@ -117,6 +120,7 @@ struct AppShared {
     clock: SharedClock,
     /// Flight search.
     flights: FlightService,
+    chat: ChatService,
     /// The in-process provider sandbox, when a provider has no `base_url`.
     sandbox: Option<SandboxEndpoint>,
     /// Stops the sandbox, after in-flight requests that may still call it.
@@ -178,6 +182,11 @@ impl AppState {
     pub fn clock(&self) -> &SharedClock {
         &self.inner.clock
     }
+    /// The conversational agent.
+    pub fn chat(&self) -> &ChatService {
+        &self.inner.chat
+    }
+
     /// Flight search.
     pub fn flights(&self) -> &FlightService {
         &self.inner.flights
@@ -280,6 +289,18 @@ impl Application {
             Some(flights.clone()),
         );
         let performance = Arc::new(PerformanceWindow::new(Duration::from_secs(60)));
+        let extraction_cache: Arc<dyn ExtractionCache> = match &redis {
+            Some(redis) => Arc::new(RedisExtractionCache::new(redis.clone())),
+            None => Arc::new(MemoryExtractionCache::default()),
+        };
+        let chat = ChatService::new(
+            flights.clone(),
+            clock.clone(),
+            extraction_cache,
+            LlmExtractor::from_settings(&settings.chat.llm).map(Arc::new),
+            settings.chat.clone(),
+            performance.clone(),
+        );
         let schema = build_schema(
             &settings.graphql,
             SchemaServices {
@@ -289,6 +310,7 @@ impl Application {
                 performance: performance.clone(),
                 flights: flights.clone(),
                 clock: clock.clone(),
+                chat: chat.clone(),
             },
         );
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
@@ -317,6 +339,7 @@ impl Application {
                 websocket_tasks: TaskTracker::new(),
                 clock,
                 flights,
+                chat,
                 sandbox,
                 sandbox_stop,
             }),

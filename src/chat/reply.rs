@@ -8,7 +8,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use super::model::{DialogueState, Language, NextStep, Slot, Stage};
+use super::model::{DialogueState, Intent, Language, NextStep, Slot, Stage};
 use crate::flights::model::Money;
 use crate::reference::ReferenceData;
 
@@ -313,6 +313,35 @@ pub fn reply(language: Language, step: &NextStep, state: &DialogueState, summary
                 ),
             }
         }
+        NextStep::Handoff { intent: Intent::Book | Intent::Pay | Intent::SelectOffer } => match state.selected_offer {
+            Some(_) => {
+                let index = state
+                    .selected_offer
+                    .as_ref()
+                    .and_then(|id| state.shown_offers.iter().position(|o| o == id))
+                    .unwrap_or(0);
+                reply(l, &NextStep::Select { index }, state, summary)
+            }
+            None if !state.shown_offers.is_empty() => match l {
+                Language::En => "Which of the flights would you like? Tell me its number, or say “the cheapest”.",
+                Language::Es => "¿Cuál de los vuelos quieres? Dime su número, o «el más barato».",
+                Language::Fr => "Quel vol souhaitez-vous ? Donnez-moi son numéro, ou dites « le moins cher ».",
+                Language::De => "Welchen Flug möchten Sie? Nennen Sie die Nummer oder sagen Sie „den günstigsten“.",
+                Language::It => "Quale volo vuoi? Dimmi il numero, oppure «il più economico».",
+                Language::Pt => "Qual dos voos quer? Diga o número, ou «o mais barato».",
+            }
+            .to_owned(),
+            None => reply(l, &NextStep::NothingToSelect, state, summary),
+        },
+        NextStep::Handoff { .. } => match l {
+            Language::En => "You don't have any bookings with me yet. Shall we find you a flight?",
+            Language::Es => "Todavía no tienes reservas conmigo. ¿Buscamos un vuelo?",
+            Language::Fr => "Vous n'avez pas encore de réservation chez moi. Cherchons-nous un vol ?",
+            Language::De => "Sie haben noch keine Buchung bei mir. Sollen wir einen Flug suchen?",
+            Language::It => "Non hai ancora prenotazioni con me. Cerchiamo un volo?",
+            Language::Pt => "Ainda não tem reservas comigo. Procuramos um voo?",
+        }
+        .to_owned(),
         NextStep::NoSuchOption { shown } => match l {
             Language::En => format!("I showed you {shown} options. Which one would you like, 1 to {shown}?"),
             Language::Es => format!("Te he mostrado {shown} opciones. ¿Cuál quieres, de la 1 a la {shown}?"),

@@ -23,6 +23,10 @@ use crate::redis_pool::RedisPool;
 /// Most entries the in-memory caches hold before sweeping expired ones.
 const SWEEP_AT: usize = 10_000;
 
+/// How long an offer is kept after it expires, so pricing or booking it
+/// answers `OFFER_EXPIRED` rather than `NOT_FOUND`: the traveller saw it.
+pub const EXPIRED_OFFER_GRACE: chrono::Duration = chrono::Duration::hours(1);
+
 /// Search answers by search.
 #[async_trait]
 pub trait SearchCache: Send + Sync + std::fmt::Debug {
@@ -32,12 +36,13 @@ pub trait SearchCache: Send + Sync + std::fmt::Debug {
     async fn put(&self, search: &FlightSearch, outcomes: &Outcomes, ttl: Duration);
 }
 
-/// Offers by id, until they expire.
+/// Offers by id, until [`EXPIRED_OFFER_GRACE`] after they expire.
 #[async_trait]
 pub trait OfferStore: Send + Sync + std::fmt::Debug {
     /// Keeps offers (same id replaces).
     async fn keep(&self, offers: &[Offer]);
-    /// Live offers among `ids` (missing and expired ones left out), in one round trip.
+    /// Offers among `ids` still kept (missing ones left out; recently expired
+    /// ones included, for the caller to check `expires_at`), in one round trip.
     async fn get_many(&self, ids: &[String]) -> HashMap<String, Offer>;
 }
 
@@ -82,7 +87,7 @@ impl OfferStore for MemoryOfferStore {
         let now = chrono::Utc::now();
         let mut kept = self.offers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.len() >= SWEEP_AT * 5 {
-            kept.retain(|_, o| o.expires_at > now);
+            kept.retain(|_, o| o.expires_at + EXPIRED_OFFER_GRACE > now);
         }
         for offer in offers {
             kept.insert(offer.id.clone(), offer.clone());
@@ -93,7 +98,9 @@ impl OfferStore for MemoryOfferStore {
         let now = chrono::Utc::now();
         let kept = self.offers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         ids.iter()
-            .filter_map(|id| kept.get(id).filter(|o| o.expires_at > now).map(|o| (id.clone(), o.clone())))
+            .filter_map(|id| {
+                kept.get(id).filter(|o| o.expires_at + EXPIRED_OFFER_GRACE > now).map(|o| (id.clone(), o.clone()))
+            })
             .collect()
     }
 }
@@ -173,7 +180,7 @@ impl SearchCache for RedisSearchCache {
     }
 }
 
-/// Offers in Redis under `<prefix>:offer:<id>`, expiring with the offer.
+/// Offers in Redis under `<prefix>:offer:<id>`, expiring a grace period after the offer.
 #[derive(Debug, Clone)]
 pub struct RedisOfferStore {
     redis: RedisPool,
@@ -193,7 +200,7 @@ impl OfferStore for RedisOfferStore {
         let mut pipe = redis::pipe();
         let mut any = false;
         for offer in offers {
-            let left = (offer.expires_at - now).num_milliseconds();
+            let left = (offer.expires_at + EXPIRED_OFFER_GRACE - now).num_milliseconds();
             let Ok(json) = serde_json::to_string(offer) else { continue };
             if left > 0 {
                 pipe.cmd("SET")

@@ -81,7 +81,7 @@ impl FlightService {
         ))
     }
 
-    /// A live offer by id.
+    /// An offer by id, while kept (it may have expired: check `expires_at`).
     pub async fn offer(&self, id: &str) -> Option<Offer> {
         self.offers.get_many(&[id.to_owned()]).await.remove(id)
     }

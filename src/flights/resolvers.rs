@@ -388,8 +388,11 @@ impl FlightQuery {
             None => service::<FlightService>(ctx)?.offer(&id).await,
         };
         match offer {
+            Some(offer) if offer.expires_at <= service::<SharedClock>(ctx)?.now() => {
+                Err(ApiError::new(Code::OfferExpired, "This offer has expired; search again for current prices."))
+            }
             Some(offer) => Ok(FlightOfferObject { offer, labels: Vec::new(), alternatives: Vec::new() }),
-            None => Err(ApiError::new(Code::NotFound, "No such offer, or it has expired.")),
+            None => Err(ApiError::new(Code::NotFound, "No such offer.")),
         }
     }
 
@@ -453,7 +456,8 @@ pub struct SearchProgress {
     pub done: bool,
 }
 
-fn cards(ranked: super::aggregator::RankedOffers) -> Vec<FlightOfferObject> {
+/// The cards of a ranked result, in order.
+pub(crate) fn cards(ranked: super::aggregator::RankedOffers) -> Vec<FlightOfferObject> {
     ranked
         .offers
         .into_iter()

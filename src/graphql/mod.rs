@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
+use crate::chat::resolvers::ChatMutation;
+use crate::chat::service::ChatService;
 use crate::clock::SharedClock;
 use crate::config::GraphqlSettings;
 use crate::events::EventBus;
@@ -30,7 +32,7 @@ pub struct Query(SessionQuery, HealthQuery, FlightQuery);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(SessionMutation);
+pub struct Mutation(SessionMutation, ChatMutation);
 
 /// The root subscription type.
 #[derive(MergedSubscription, Default)]
@@ -54,6 +56,8 @@ pub struct SchemaServices {
     pub flights: FlightService,
     /// The time source ("today" for date rules).
     pub clock: SharedClock,
+    /// The conversational agent.
+    pub chat: ChatService,
 }
 
 fn builder(
@@ -87,6 +91,7 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.bus)
         .data(services.flights)
         .data(services.clock)
+        .data(services.chat)
         .finish()
 }
 

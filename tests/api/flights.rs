@@ -69,7 +69,7 @@ async fn calls(app: &TestApp) -> Value {
     sandbox(app, reqwest::Method::GET, "/_sandbox/calls", None).await
 }
 
-async fn searches(app: &TestApp) -> (u64, u64) {
+pub(crate) async fn searches(app: &TestApp) -> (u64, u64) {
     let calls = calls(app).await;
     (calls["amadeus"]["search"].as_u64().unwrap_or(0), calls["duffel"]["search"].as_u64().unwrap_or(0))
 }

@@ -3,7 +3,9 @@
 
 mod amadeus_sdk;
 mod booking_store;
+mod chat;
 mod chat_corpus;
+mod chat_llm;
 mod cli;
 mod flights;
 mod helpers;
