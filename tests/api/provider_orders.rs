@@ -106,7 +106,7 @@ async fn lifecycle(name: &str) {
     assert_eq!(priced.offer.price, offer.price);
     assert_eq!(priced.offer.id, offer.id);
 
-    let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+    let order = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await.expect("create");
     assert_eq!(order.status, ProviderOrderStatus::Held, "{name}");
     assert!(order.reference.as_deref().is_some_and(|r| r.len() == 6), "{name}: a PNR: {order:?}");
     assert_eq!(order.price, priced.offer.price);
@@ -144,7 +144,7 @@ async fn drift(name: &str) {
     assert!(priced.offer.price.amount > offer.price.amount, "{name}: {:?} → {:?}", offer.price, priced.offer.price);
     assert_eq!(priced.offer.price.currency, offer.price.currency);
     // The priced offer books at its new price.
-    let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+    let order = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await.expect("create");
     assert_eq!(order.price, priced.offer.price, "{name}");
 }
 
@@ -161,7 +161,7 @@ async fn booking_at_a_stale_amadeus_price_says_what_it_costs_now() {
     let offer = first_offer(provider.as_ref(), 2).await;
     let priced = provider.price(&offer).await.expect("price");
     sandbox.set("amadeus", json!({ "priceDriftPercent": 5 })).await;
-    match provider.create_order(&priced.offer, &travelers(), &contact()).await {
+    match provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await {
         Err(ProviderError::PriceChanged { current }) => {
             assert!(current.amount > priced.offer.price.amount);
             assert_eq!(current.currency, priced.offer.price.currency);
@@ -177,7 +177,7 @@ async fn an_expired_duffel_offer_is_reported_as_such() {
     sandbox.set("duffel", json!({ "offerExpiresIn": 0 })).await;
     let offer = first_offer(provider.as_ref(), 3).await;
     assert_eq!(provider.price(&offer).await, Err(ProviderError::OfferExpired));
-    assert_eq!(provider.create_order(&offer, &travelers(), &contact()).await, Err(ProviderError::OfferExpired));
+    assert_eq!(provider.create_order(&offer, &travelers(), &contact(), "bk_test").await, Err(ProviderError::OfferExpired));
 }
 
 #[tokio::test]
@@ -187,7 +187,7 @@ async fn a_sell_failure_is_sold_out() {
     let offer = first_offer(provider.as_ref(), 4).await;
     let priced = provider.price(&offer).await.expect("price");
     sandbox.set("amadeus", json!({ "sellFailure": true })).await;
-    assert_eq!(provider.create_order(&priced.offer, &travelers(), &contact()).await, Err(ProviderError::SoldOut));
+    assert_eq!(provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await, Err(ProviderError::SoldOut));
 }
 
 async fn retries(name: &str, price_kind: &str) {
@@ -200,7 +200,7 @@ async fn retries(name: &str, price_kind: &str) {
     assert_eq!(sandbox.calls(name, price_kind).await, 2, "{name}: a 500, then success");
 
     sandbox.set(name, json!({ "errorNext": 1 })).await;
-    let result = provider.create_order(&priced.offer, &travelers(), &contact()).await;
+    let result = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await;
     assert!(matches!(result, Err(ProviderError::Unavailable(_))), "{name}: {result:?}");
     assert_eq!(sandbox.calls(name, "orderCreate").await, 1, "{name}: an order is never sent twice");
 }
@@ -220,7 +220,7 @@ async fn percent_encoded_amadeus_order_ids_are_sent_back_as_they_came() {
     for day in 0..24 {
         let offer = first_offer(provider.as_ref(), 10 + day).await;
         let priced = provider.price(&offer).await.expect("price");
-        let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+        let order = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await.expect("create");
         assert_eq!(provider.get_order(&order.id).await.map(|o| o.id), Ok(order.id.clone()));
         provider.cancel_order(&order.id).await.expect("cancel");
         assert_eq!(provider.get_order(&order.id).await, Err(ProviderError::NotFound), "really cancelled");
