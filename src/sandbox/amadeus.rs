@@ -1120,11 +1120,8 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
         .filter_map(|(sent, _)| sent.get("price")?.get("grandTotal")?.as_str()?.parse::<Decimal>().ok())
         .sum();
     let currency = offers.first().map_or("EUR", |(_, q)| q.offer.currency).to_owned();
-    let client_reference = data
-        .get("remarks")
-        .and_then(|r| r.get("general"))
-        .and_then(Value::as_array)
-        .and_then(|remarks| {
+    let client_reference =
+        data.get("remarks").and_then(|r| r.get("general")).and_then(Value::as_array).and_then(|remarks| {
             remarks.iter().find_map(|r| r.get("text")?.as_str()?.strip_prefix(CLIENT_REMARK).map(str::to_owned))
         });
     let record = OrderRecord {

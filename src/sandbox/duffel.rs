@@ -1044,10 +1044,7 @@ async fn create_payment(State(sandbox): State<Sandbox>, headers: HeaderMap, body
             return invalid_state(
                 "price_changed",
                 "Price changed",
-                &format!(
-                    "The order now costs {} {}; pay that amount",
-                    order.record.amount, order.record.currency
-                ),
+                &format!("The order now costs {} {}; pay that amount", order.record.amount, order.record.currency),
             );
         }
         order.record.confirmed_at = Some(now);

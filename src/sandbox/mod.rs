@@ -441,7 +441,8 @@ async fn put_personality(
         return control_error(StatusCode::BAD_REQUEST, "priceDriftPercent is above -100 and at most 1000");
     }
     const MAX_DELAY_MS: u64 = 120_000;
-    let delays = [update.latency_ms, update.jitter_ms, update.order_delay_ms, update.confirm_delay_ms, update.cancel_delay_ms];
+    let delays =
+        [update.latency_ms, update.jitter_ms, update.order_delay_ms, update.confirm_delay_ms, update.cancel_delay_ms];
     if delays.iter().any(|d| d.is_some_and(|d| d > MAX_DELAY_MS)) {
         return control_error(
             StatusCode::BAD_REQUEST,

@@ -768,11 +768,8 @@ pub(crate) fn map_order(body: &[u8]) -> Result<ProviderOrder, ProviderError> {
     let confirmed = ticketed || option == Some("CONFIRM");
     let status = if confirmed { ProviderOrderStatus::Confirmed } else { ProviderOrderStatus::Held };
     let expires_at = if confirmed { None } else { hold_deadline(data) };
-    let client_reference = data
-        .get("remarks")
-        .and_then(|r| r.get("general"))
-        .and_then(Value::as_array)
-        .and_then(|remarks| {
+    let client_reference =
+        data.get("remarks").and_then(|r| r.get("general")).and_then(Value::as_array).and_then(|remarks| {
             remarks.iter().find_map(|r| r.get("text")?.as_str()?.strip_prefix(REMARK_PREFIX).map(str::to_owned))
         });
     Ok(ProviderOrder { id, reference, price: Money::new(total, &currency), status, expires_at, client_reference })
@@ -953,7 +950,10 @@ mod tests {
         assert_eq!(data["travelers"][0]["documents"][0]["documentType"], "PASSPORT");
         assert_eq!(data["travelers"][0]["documents"][0]["expiryDate"], "2030-01-01");
         assert!(data["travelers"][1].get("documents").is_none());
-        assert_eq!(data["remarks"]["general"][0], json!({ "subType": "GENERAL_MISCELLANEOUS", "text": "WAYFARER bk_42" }));
+        assert_eq!(
+            data["remarks"]["general"][0],
+            json!({ "subType": "GENERAL_MISCELLANEOUS", "text": "WAYFARER bk_42" })
+        );
         assert_eq!(data["ticketingAgreement"], json!({ "option": "DELAY_TO_CANCEL", "delay": "1D" }));
 
         let two_adults = [traveler("Ana", PassengerType::Adult), traveler("Eva", PassengerType::Adult)];

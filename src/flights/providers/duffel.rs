@@ -549,12 +549,8 @@ pub(crate) fn map_order(body: &[u8]) -> Result<ProviderOrder, ProviderError> {
         None if awaiting.unwrap_or(order.kind.as_deref() == Some("hold")) => ProviderOrderStatus::Held,
         None => ProviderOrderStatus::Confirmed,
     };
-    let client_reference = order
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get(CLIENT_REFERENCE_KEY))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let client_reference =
+        order.metadata.as_ref().and_then(|m| m.get(CLIENT_REFERENCE_KEY)).and_then(Value::as_str).map(str::to_owned);
     Ok(ProviderOrder {
         id: order.id,
         reference: order.booking_reference.filter(|r| !r.is_empty()),
