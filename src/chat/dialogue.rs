@@ -87,21 +87,21 @@ fn role_for_bare_place(state: &DialogueState) -> PlaceRole {
     }
 }
 
-/// Applies one place mention; a question comes back when it cannot be used.
-fn apply_place(state: &mut DialogueState, role: PlaceRole, mention: &PlaceMention) -> Option<NextStep> {
+/// Applies one place mention; the question to ask (and to remember) comes back when it cannot be used.
+fn apply_place(slots: &mut TripSlots, role: PlaceRole, mention: &PlaceMention) -> Option<(NextStep, PendingQuestion)> {
     match mention {
         PlaceMention::Resolved { code } => {
-            set_place(&mut state.slots, role, code.clone());
+            set_place(slots, role, code.clone());
             None
         }
-        PlaceMention::Ambiguous { text, candidates } => {
-            state.pending = Some(PendingQuestion::WhichPlace { role, candidates: candidates.clone() });
-            Some(NextStep::WhichPlace { text: text.clone(), candidates: candidates.clone() })
-        }
-        PlaceMention::Unknown { text, suggestions } => {
-            state.pending = Some(PendingQuestion::DidYouMean { role, suggestions: suggestions.clone() });
-            Some(NextStep::DidYouMean { text: text.clone(), suggestions: suggestions.clone() })
-        }
+        PlaceMention::Ambiguous { text, candidates } => Some((
+            NextStep::WhichPlace { text: text.clone(), candidates: candidates.clone() },
+            PendingQuestion::WhichPlace { role, candidates: candidates.clone() },
+        )),
+        PlaceMention::Unknown { text, suggestions } => Some((
+            NextStep::DidYouMean { text: text.clone(), suggestions: suggestions.clone() },
+            PendingQuestion::DidYouMean { role, suggestions: suggestions.clone() },
+        )),
     }
 }
 
@@ -261,18 +261,25 @@ pub fn advance(state: &mut DialogueState, extraction: &Extraction, today: NaiveD
 
     // Places: the roled ones, then a bare one where it was asked for or is missing.
     let bare_role = role_for_bare_place(state);
+    let mut problem = None;
     for (role, mention) in [
         (PlaceRole::Origin, extraction.origin.as_ref()),
         (PlaceRole::Destination, extraction.destination.as_ref()),
         (bare_role, extraction.place.as_ref()),
     ] {
+        // Every place that can be used is kept; the first that cannot becomes the question.
         if let Some(mention) = mention
+            && let Some(found) = apply_place(&mut state.slots, role, mention)
+            && problem.is_none()
             && question.is_none()
         {
-            question = apply_place(state, role, mention);
+            problem = Some(found);
         }
     }
-    if question.is_none()
+    if let Some((step, pending)) = problem {
+        state.pending = Some(pending);
+        question = Some(step);
+    } else if question.is_none()
         && matches!(state.pending, Some(PendingQuestion::WhichPlace { .. } | PendingQuestion::DidYouMean { .. }))
         && extraction.place.is_some()
     {

@@ -143,7 +143,8 @@ fn matches(expected: &Value, actual: &Value) -> bool {
 fn the_corpus_is_understood() {
     let today = NaiveDate::from_ymd_opt(2026, 12, 3).expect("date");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat_corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("corpus dir").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).expect("corpus dir").filter_map(Result::ok).map(|e| e.path()).collect();
     files.sort();
     let mut by_language: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_slot: BTreeMap<String, Tally> = BTreeMap::new();

@@ -356,6 +356,11 @@ const WE_ARE: &[&[&str]] = &[
     &["per"],
 ];
 
+/// Whether a folded word counts travellers ("adults", "personas").
+pub(crate) fn is_traveller_noun(word: &str) -> bool {
+    noun_of(word).is_some()
+}
+
 fn noun_of(word: &str) -> Option<(Who, bool)> {
     NOUNS.iter().find(|(w, _, _)| *w == word).map(|(_, who, plural)| (*who, *plural))
 }

@@ -34,6 +34,24 @@ const MAJOR: u16 = LARGE_CITY;
 /// Other names travellers use, each for one code.
 const ALIASES: &[(&str, &str)] = &[
     ("frankfurt", "FRA"),
+    ("palma", "PMI"),
+    ("medellin", "MDE"),
+    ("fiumicino", "FCO"),
+    ("ciampino", "CIA"),
+    ("guarulhos", "GRU"),
+    ("congonhas", "CGH"),
+    ("galeao", "GIG"),
+    ("barajas", "MAD"),
+    ("el prat", "BCN"),
+    ("schiphol", "AMS"),
+    ("malpensa", "MXP"),
+    ("linate", "LIN"),
+    ("roissy", "CDG"),
+    ("kastrup", "CPH"),
+    ("arlanda", "ARN"),
+    ("zaventem", "BRU"),
+    ("ezeiza", "EZE"),
+    ("aeroparque", "AEP"),
     ("nyc", "NYC"),
     ("new york city", "NYC"),
     ("nova york", "NYC"),
@@ -563,6 +581,7 @@ const DESTINATION_MARKERS: &[(&str, bool)] = &[
     ("zu", false),
     ("zum", false),
     ("en", false),
+    ("ad", false),
 ];
 /// Verbs of going: after them a weak "a"/"à"/"en" is a strong destination marker.
 const MOTION_VERBS: &[&str] = &[
@@ -686,6 +705,10 @@ fn build() -> Index {
         let large = airport.size == AirportSize::Large;
         let city = without_generic(&fold(&airport.city_name));
         add(city.clone(), &airport.city_code, if large { LARGE_CITY } else { MEDIUM_CITY });
+        // "Toulouse/Blagnac", "Bordeaux/Merignac": the town before the slash.
+        if let Some((town, _)) = airport.city_name.split_once('/') {
+            add(without_generic(&fold(town)), &airport.city_code, if large { LARGE_CITY } else { MEDIUM_CITY });
+        }
         let name = without_generic(&fold(&airport.name));
         let name_weight = if large { LARGE_NAME } else { MEDIUM_NAME };
         if name != city && name.len() >= 4 {
@@ -700,6 +723,32 @@ fn build() -> Index {
     }
     for city in data.cities() {
         country.insert(city.code.clone(), city.country.clone());
+    }
+    // Two large airports of one town with no city code between them (Seattle:
+    // SEA and Boeing Field; Atlanta: ATL and Peachtree) are one place: the
+    // town's international airport wins, the other steps back.
+    for (name, codes) in weights.iter_mut() {
+        let top: Vec<String> = codes.iter().filter(|(_, w)| **w == LARGE_CITY).map(|(c, _)| c.clone()).collect();
+        if top.len() < 2 {
+            continue;
+        }
+        let score = |code: &str| {
+            data.airport(code).map_or(0, |a| {
+                let folded = fold(&a.name);
+                usize::from(folded.contains("international")) + usize::from(folded.contains(name.as_str()))
+            })
+        };
+        let Some(best) = top.iter().max_by_key(|c| (score(c), std::cmp::Reverse((*c).clone()))).cloned() else {
+            continue;
+        };
+        let Some(best_airport) = data.airports_for(&best).first().copied() else { continue };
+        for code in top.iter().filter(|c| **c != best) {
+            let near =
+                data.airports_for(code).first().is_some_and(|a| crate::reference::distance_km(a, best_airport) < 150.0);
+            if near && score(code) < score(&best) {
+                codes.insert(code.clone(), MEDIUM_CITY);
+            }
+        }
     }
     let mut names = HashMap::new();
     let mut fuzzy: Vec<Vec<(String, u16)>> = vec![Vec::new(); 40];
@@ -1120,10 +1169,18 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool], pending: Option<&Pending
     // Everything else: codes and major names anywhere, in order.
     let mut loose: Vec<PlaceMention> = Vec::new();
     let mut i = 0;
+    let mut last_end = usize::MAX;
     while i < tokens.len() {
-        if let Some(hit) = exact_at(tokens, used, i, Position::Free, shouting) {
+        let hit = exact_at(tokens, used, i, Position::Free, shouting).or_else(|| {
+            // "Nice Londres": a capitalised place that is also a word counts next to another place.
+            let hit = exact_at(tokens, used, i, Position::Weak, shouting).filter(|h| tokens[h.start].capital)?;
+            let beside = last_end == i || exact_at(tokens, used, hit.end, Position::Free, shouting).is_some();
+            beside.then_some(hit)
+        });
+        if let Some(hit) = hit {
             mark_hit(used, &hit);
             i = hit.end;
+            last_end = hit.end;
             loose.push(hit.mention);
         } else {
             i += 1;
@@ -1169,6 +1226,24 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool], pending: Option<&Pending
         (true, true) => {}
     }
     places
+}
+
+/// Spans of multi-word names of major places ("Rio de Janeiro", "Mar del
+/// Plata"), which the date and number finders must leave alone.
+pub(crate) fn protected_spans(tokens: &[Token]) -> Vec<(usize, usize)> {
+    let free = vec![false; tokens.len()];
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match exact_at(tokens, &free, i, Position::Free, false).filter(|h| h.end - h.start >= 2) {
+            Some(hit) => {
+                spans.push((hit.start, hit.end));
+                i = hit.end;
+            }
+            None => i += 1,
+        }
+    }
+    spans
 }
 
 /// The place that ends right before token `i` ("London" in "London to Paris").
