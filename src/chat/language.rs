@@ -67,7 +67,7 @@ const DE: &str = "option:1 ich:3 mochte:3 moechte:3 will:1 nach:3 von:3 ab:2 am:
     wiedersehen:3 auf:2 lieber:3 doch:3 schnellste:3 fruhesten:3 personen:3 leute:3 passagiere:3 sohn:3 \
     tochter:3 freundin:3 freund:2 allein:3 uns:3 zuruckfliegen:3 ruckflug:3 hinflug:3 stornieren:3 \
     buchung:3 bezahlen:3 zahlen:3 welche:3 nehme:3 diese:2 dieser:2 lieber:2 januar:3 ende:1";
-const IT: &str = "voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 lo:1 la:1 i:1 gli:3 le:1 di:2 \
+const IT: &str = "in:1 economy:1 business:1 economica:1 voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 lo:1 la:1 i:1 gli:3 le:1 di:2 \
     del:1 domani:3 dopodomani:3 oggi:3 settimana:3 prossima:3 prossimo:3 lunedi:3 martedi:3 mercoledi:3 \
     giovedi:3 venerdi:3 sabato:2 domenica:3 ciao:3 buongiorno:3 buonasera:3 salve:3 grazie:3 arrivederci:3 \
     aiuto:3 siamo:3 adulti:3 bambini:3 bambino:3 bambina:3 neonato:3 e:1 andata:3 ritorno:3 solo:1 \
@@ -80,7 +80,7 @@ const IT: &str = "voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 l
     ragazza:3 ragazzo:3 sono:3 viaggio:3 viaggiare:3 ho:3 bisogno:3 cerco:3 veloce:3 rapido:1 presto:3 \
     anche:3 non:1 va:2 bene:3 nel:3 alla:3 al:1 dal:3 dalla:3 tornare:3 torno:3 annullare:3 \
     prenotazione:3 stato:2 pagare:3 scegli:2 noi:3";
-const PT: &str = "a:1 neste:3 nesta:3 fim:3 somos:2 eu:3 quero:3 queria:3 gostaria:3 ir:1 para:1 pra:3 voo:3 voos:3 de:1 do:2 da:1 dos:1 das:2 \
+const PT: &str = "economica:1 a:1 neste:3 nesta:3 fim:3 somos:2 eu:3 quero:3 queria:3 gostaria:3 ir:1 para:1 pra:3 voo:3 voos:3 de:1 do:2 da:1 dos:1 das:2 \
     em:3 no:1 na:2 amanha:3 depois:3 hoje:3 semana:1 proxima:1 proximo:1 que:1 vem:3 ola:3 oi:3 \
     obrigado:3 obrigada:3 tchau:3 ajuda:3 somos:1 adultos:1 criancas:3 crianca:3 bebe:1 bebes:2 e:1 ida:1 \
     volta:3 barato:1 mais:3 classe:1 executiva:3 sem:3 escalas:1 escala:2 direto:3 diretos:3 um:3 uma:2 \

@@ -415,12 +415,19 @@ const BOOKING_NOUNS: &[&str] =
 /// What one message says. Never panics, whatever the input.
 pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
     let cleaned = text::clean(text);
-    let language = language::detect(&cleaned, context.language);
     let tokens = text::tokenize(&cleaned);
+    // "Rio de Janeiro" keeps its "janeiro" (January) until the places are read,
+    // and "Buenos Aires" does not make a message Spanish.
+    let protected = places::protected_spans(&tokens);
+    let mut for_language = cleaned.clone();
+    for (start, end) in &protected {
+        for token in &tokens[*start..*end] {
+            for_language = for_language.replacen(token.raw.as_str(), " ", 1);
+        }
+    }
+    let language = language::detect(&for_language, context.language);
     let mut used = vec![false; tokens.len()];
     let mut extraction = Extraction { language, ..Extraction::default() };
-    // "Rio de Janeiro" keeps its "janeiro" (January) until the places are read.
-    let protected = places::protected_spans(&tokens);
     for (start, end) in &protected {
         mark(&mut used, *start, *end);
     }

@@ -375,6 +375,27 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool]) -> Preferences {
         }
         value
     });
+    // Italian "sera" alone ("domani sera") is also French and Spanish "will be": only after a day.
+    let time_of_day = time_of_day.or_else(|| {
+        let days = [
+            "domani",
+            "oggi",
+            "dopodomani",
+            "lunedi",
+            "martedi",
+            "mercoledi",
+            "giovedi",
+            "venerdi",
+            "sabato",
+            "domenica",
+        ];
+        (1..tokens.len())
+            .find(|i| !used[*i] && tokens[*i].is("sera") && days.contains(&tokens[i - 1].norm.as_str()))
+            .map(|i| {
+                used[i] = true;
+                TimeOfDay::Evening
+            })
+    });
     Preferences { cabin, non_stop, sort, time_of_day }
 }
 
