@@ -24,7 +24,6 @@ use super::model::{
     DateMention, DialogueState, Extraction, Intent, NextStep, OfferChoice, PendingQuestion, PlaceMention, PlaceRole,
     Slot, Stage, TripKind, TripSlots,
 };
-use crate::flights::model::OfferSort;
 use crate::reference::ReferenceData;
 
 /// The slots a search still needs, in the order they are asked.
@@ -219,10 +218,8 @@ fn pick(state: &DialogueState, choice: OfferChoice) -> Result<usize, NextStep> {
     let index = match choice {
         OfferChoice::Position(n) => usize::from(n).checked_sub(1).filter(|i| *i < shown),
         OfferChoice::Last => Some(shown - 1),
-        OfferChoice::Cheapest => Some(state.cheapest_shown.filter(|i| *i < shown).unwrap_or_else(|| {
-            // Shown sorted by price (the default), the first is the cheapest.
-            if matches!(state.slots.sort, None | Some(OfferSort::Price)) { 0 } else { 0 }
-        })),
+        // Without the search's word on it, the first: offers are shown cheapest first unless sorted otherwise.
+        OfferChoice::Cheapest => Some(state.cheapest_shown.filter(|i| *i < shown).unwrap_or(0)),
         OfferChoice::Fastest => Some(state.fastest_shown.filter(|i| *i < shown).unwrap_or(0)),
         OfferChoice::Current => Some(
             state.selected_offer.as_ref().and_then(|id| state.shown_offers.iter().position(|o| o == id)).unwrap_or(0),

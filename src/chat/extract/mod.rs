@@ -412,6 +412,12 @@ fn intent_vocabulary() -> Vec<&'static str> {
 const BOOKING_NOUNS: &[&str] =
     &["booking", "reservation", "reserva", "reservacion", "buchung", "prenotazione", "bookings", "reservas"];
 
+/// Builds the extractor's indexes (a few hundred milliseconds in debug
+/// builds), so that the first message does not pay for it; call at start-up.
+pub fn warm_up() {
+    places::warm_up();
+}
+
 /// What one message says. Never panics, whatever the input.
 pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
     let cleaned = text::clean(text);
