@@ -24,7 +24,6 @@ use super::model::{
     DateMention, DialogueState, Extraction, Intent, NextStep, OfferChoice, PendingQuestion, PlaceMention, PlaceRole,
     Slot, Stage, TripKind, TripSlots,
 };
-use crate::flights::model::OfferSort;
 use crate::reference::ReferenceData;
 
 /// The slots a search still needs, in the order they are asked.
@@ -87,21 +86,21 @@ fn role_for_bare_place(state: &DialogueState) -> PlaceRole {
     }
 }
 
-/// Applies one place mention; a question comes back when it cannot be used.
-fn apply_place(state: &mut DialogueState, role: PlaceRole, mention: &PlaceMention) -> Option<NextStep> {
+/// Applies one place mention; the question to ask (and to remember) comes back when it cannot be used.
+fn apply_place(slots: &mut TripSlots, role: PlaceRole, mention: &PlaceMention) -> Option<(NextStep, PendingQuestion)> {
     match mention {
         PlaceMention::Resolved { code } => {
-            set_place(&mut state.slots, role, code.clone());
+            set_place(slots, role, code.clone());
             None
         }
-        PlaceMention::Ambiguous { text, candidates } => {
-            state.pending = Some(PendingQuestion::WhichPlace { role, candidates: candidates.clone() });
-            Some(NextStep::WhichPlace { text: text.clone(), candidates: candidates.clone() })
-        }
-        PlaceMention::Unknown { text, suggestions } => {
-            state.pending = Some(PendingQuestion::DidYouMean { role, suggestions: suggestions.clone() });
-            Some(NextStep::DidYouMean { text: text.clone(), suggestions: suggestions.clone() })
-        }
+        PlaceMention::Ambiguous { text, candidates } => Some((
+            NextStep::WhichPlace { text: text.clone(), candidates: candidates.clone() },
+            PendingQuestion::WhichPlace { role, candidates: candidates.clone() },
+        )),
+        PlaceMention::Unknown { text, suggestions } => Some((
+            NextStep::DidYouMean { text: text.clone(), suggestions: suggestions.clone() },
+            PendingQuestion::DidYouMean { role, suggestions: suggestions.clone() },
+        )),
     }
 }
 
@@ -219,10 +218,8 @@ fn pick(state: &DialogueState, choice: OfferChoice) -> Result<usize, NextStep> {
     let index = match choice {
         OfferChoice::Position(n) => usize::from(n).checked_sub(1).filter(|i| *i < shown),
         OfferChoice::Last => Some(shown - 1),
-        OfferChoice::Cheapest => Some(state.cheapest_shown.filter(|i| *i < shown).unwrap_or_else(|| {
-            // Shown sorted by price (the default), the first is the cheapest.
-            if matches!(state.slots.sort, None | Some(OfferSort::Price)) { 0 } else { 0 }
-        })),
+        // Without the search's word on it, the first: offers are shown cheapest first unless sorted otherwise.
+        OfferChoice::Cheapest => Some(state.cheapest_shown.filter(|i| *i < shown).unwrap_or(0)),
         OfferChoice::Fastest => Some(state.fastest_shown.filter(|i| *i < shown).unwrap_or(0)),
         OfferChoice::Current => Some(
             state.selected_offer.as_ref().and_then(|id| state.shown_offers.iter().position(|o| o == id)).unwrap_or(0),
@@ -261,18 +258,25 @@ pub fn advance(state: &mut DialogueState, extraction: &Extraction, today: NaiveD
 
     // Places: the roled ones, then a bare one where it was asked for or is missing.
     let bare_role = role_for_bare_place(state);
+    let mut problem = None;
     for (role, mention) in [
         (PlaceRole::Origin, extraction.origin.as_ref()),
         (PlaceRole::Destination, extraction.destination.as_ref()),
         (bare_role, extraction.place.as_ref()),
     ] {
+        // Every place that can be used is kept; the first that cannot becomes the question.
         if let Some(mention) = mention
+            && let Some(found) = apply_place(&mut state.slots, role, mention)
+            && problem.is_none()
             && question.is_none()
         {
-            question = apply_place(state, role, mention);
+            problem = Some(found);
         }
     }
-    if question.is_none()
+    if let Some((step, pending)) = problem {
+        state.pending = Some(pending);
+        question = Some(step);
+    } else if question.is_none()
         && matches!(state.pending, Some(PendingQuestion::WhichPlace { .. } | PendingQuestion::DidYouMean { .. }))
         && extraction.place.is_some()
     {

@@ -42,7 +42,7 @@ const ES: &str = "a:1 el:2 los:2 las:2 quiero:3 quisiera:3 ir:2 vuelo:3 vuelos:3
     ese:2 eso:2 mismo:2 tengo:2 puedes:2 hacer:2 menos:1 euros:1 pesos:2 dolares:2 ahora:2 mejor:2 lo:1 \
     la:1 viaje:2 viajar:3 viajamos:3 vamos:2 semana:2 viene:2 finde:3 fin:2 economica:2 turista:2 ejecutiva:2 \
     primera:1 reserva:2 estado:2 cancelar:1 pagar:1 chao:2 nos:1 yo:2 otra:2 otro:2 mes:1";
-const FR: &str = "je:3 veux:3 voudrais:3 aller:2 vol:3 vols:3 de:1 a:1 au:2 aux:2 pour:2 le:2 la:1 les:2 des:2 \
+const FR: &str = "option:1 je:3 veux:3 voudrais:3 aller:2 vol:3 vols:3 de:1 a:1 au:2 aux:2 pour:2 le:2 la:1 les:2 des:2 \
     du:2 demain:3 apres:3 aujourd:3 hui:2 semaine:3 prochaine:3 prochain:3 lundi:3 mardi:3 mercredi:3 jeudi:3 \
     vendredi:3 samedi:3 dimanche:3 bonjour:3 bonsoir:3 salut:3 coucou:3 merci:3 revoir:3 aide:3 nous:3 \
     sommes:3 adultes:3 enfants:3 enfant:3 bebe:1 bebes:2 et:2 retour:3 simple:2 moins:3 cher:3 classe:1 \
@@ -54,7 +54,7 @@ const FR: &str = "je:3 veux:3 voudrais:3 aller:2 vol:3 vols:3 de:1 a:1 au:2 aux:
     premiere:2 deuxieme:3 troisieme:3 celle:3 celui:3 ci:1 prends:3 lendemain:3 veille:3 direct:1 directs:2 \
     personnes:3 passagers:2 fils:2 fille:2 copain:3 copine:3 seul:2 budget:1 maximum:1 euros:1 pas:2 \
     annuler:3 reservation:1 statut:2 payer:3 bien:1 prix:2 moi:2 ce:2 cette:2 qui:2 suis:3 sera:2";
-const DE: &str = "ich:3 mochte:3 moechte:3 will:1 nach:3 von:3 ab:2 am:2 um:2 der:2 die:2 das:2 den:2 dem:3 ein:2 \
+const DE: &str = "option:1 ich:3 mochte:3 moechte:3 will:1 nach:3 von:3 ab:2 am:2 um:2 der:2 die:2 das:2 den:2 dem:3 ein:2 \
     eine:3 einen:3 flug:3 fluge:3 morgen:3 ubermorgen:3 heute:3 nachste:3 nachsten:3 naechste:3 \
     woche:3 montag:3 dienstag:3 mittwoch:3 donnerstag:3 freitag:3 samstag:3 sonntag:3 hallo:3 danke:3 \
     tschuss:3 tschuess:3 hilfe:3 wir:3 sind:3 erwachsene:3 kinder:3 kind:3 baby:1 und:3 hin:2 zuruck:3 \
@@ -67,7 +67,7 @@ const DE: &str = "ich:3 mochte:3 moechte:3 will:1 nach:3 von:3 ab:2 am:2 um:2 de
     wiedersehen:3 auf:2 lieber:3 doch:3 schnellste:3 fruhesten:3 personen:3 leute:3 passagiere:3 sohn:3 \
     tochter:3 freundin:3 freund:2 allein:3 uns:3 zuruckfliegen:3 ruckflug:3 hinflug:3 stornieren:3 \
     buchung:3 bezahlen:3 zahlen:3 welche:3 nehme:3 diese:2 dieser:2 lieber:2 januar:3 ende:1";
-const IT: &str = "voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 lo:1 la:1 i:1 gli:3 le:1 di:2 \
+const IT: &str = "in:1 economy:1 business:1 economica:1 voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 lo:1 la:1 i:1 gli:3 le:1 di:2 \
     del:1 domani:3 dopodomani:3 oggi:3 settimana:3 prossima:3 prossimo:3 lunedi:3 martedi:3 mercoledi:3 \
     giovedi:3 venerdi:3 sabato:2 domenica:3 ciao:3 buongiorno:3 buonasera:3 salve:3 grazie:3 arrivederci:3 \
     aiuto:3 siamo:3 adulti:3 bambini:3 bambino:3 bambina:3 neonato:3 e:1 andata:3 ritorno:3 solo:1 \
@@ -80,7 +80,7 @@ const IT: &str = "voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 l
     ragazza:3 ragazzo:3 sono:3 viaggio:3 viaggiare:3 ho:3 bisogno:3 cerco:3 veloce:3 rapido:1 presto:3 \
     anche:3 non:1 va:2 bene:3 nel:3 alla:3 al:1 dal:3 dalla:3 tornare:3 torno:3 annullare:3 \
     prenotazione:3 stato:2 pagare:3 scegli:2 noi:3";
-const PT: &str = "a:1 eu:3 quero:3 queria:3 gostaria:3 ir:1 para:1 pra:3 voo:3 voos:3 de:1 do:2 da:1 dos:1 das:2 \
+const PT: &str = "economica:1 a:1 neste:3 nesta:3 fim:3 somos:2 eu:3 quero:3 queria:3 gostaria:3 ir:1 para:1 pra:3 voo:3 voos:3 de:1 do:2 da:1 dos:1 das:2 \
     em:3 no:1 na:2 amanha:3 depois:3 hoje:3 semana:1 proxima:1 proximo:1 que:1 vem:3 ola:3 oi:3 \
     obrigado:3 obrigada:3 tchau:3 ajuda:3 somos:1 adultos:1 criancas:3 crianca:3 bebe:1 bebes:2 e:1 ida:1 \
     volta:3 barato:1 mais:3 classe:1 executiva:3 sem:3 escalas:1 escala:2 direto:3 diretos:3 um:3 uma:2 \
@@ -146,7 +146,19 @@ pub fn detect(text: &str, prior: Option<Language>) -> Language {
             scores[*language] += weight;
         }
     }
-    let folded = crate::reference::fold(text);
+    // Only Latin letters count: emoji and other scripts would fold into English words.
+    let latin: String =
+        text.chars()
+            .map(|c| {
+                if c.is_alphabetic() && (c as u32) >= 0x250 && !(0x1E00..0x1F00).contains(&(c as u32)) {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace() || c.is_ascii_punctuation())
+            .collect();
+    let folded = crate::reference::fold(&latin);
     for word in folded.split(' ') {
         if let Some(weights) = WORDS.get(word) {
             for (score, weight) in scores.iter_mut().zip(weights) {

@@ -750,12 +750,7 @@ fn find_all(tokens: &[Token], used: &mut [bool], ctx: &DateContext) -> Vec<Found
                 .contains(&b)
             });
             let alone = ctx.asked.is_some() && tokens.iter().filter(|t| !matches!(t.kind, Kind::Punct(_))).count() <= 3;
-            let followed_by_unit = tokens.get(end).is_some_and(|t| {
-                t.is_word()
-                    && !["of", "de", "and", "y", "et", "und", "e", "to", "a", "al", "au", "bis"]
-                        .contains(&t.norm.as_str())
-                    && month_of(&t.norm).is_none()
-            });
+            let followed_by_unit = tokens.get(end).is_some_and(|t| t.is_word() && super::is_quantity_word(&t.norm));
             // "20-27 December": a day linked to the next one.
             let linked = tokens.get(end).is_some_and(|t| t.is_punct('-') || RANGE_LINKS.contains(&t.norm.as_str()))
                 && day_at(tokens, end + 1).is_some();

@@ -394,6 +394,11 @@ fn is_unit_word(word: &str) -> bool {
     UNIT_WORDS.contains(&word)
 }
 
+/// Whether a number followed by `word` is a quantity rather than a day ("3 adults", "2 hours").
+fn is_quantity_word(word: &str) -> bool {
+    is_unit_word(word) || numbers::is_traveller_noun(word)
+}
+
 /// Every folded word the intent tables use (for the place matcher's stop list).
 fn intent_vocabulary() -> Vec<&'static str> {
     let mut words: Vec<&'static str> = SOCIAL.words().chain(AFFAIRS.words()).collect();
@@ -407,13 +412,31 @@ fn intent_vocabulary() -> Vec<&'static str> {
 const BOOKING_NOUNS: &[&str] =
     &["booking", "reservation", "reserva", "reservacion", "buchung", "prenotazione", "bookings", "reservas"];
 
+/// Builds the extractor's indexes (a few hundred milliseconds in debug
+/// builds), so that the first message does not pay for it; call at start-up.
+pub fn warm_up() {
+    places::warm_up();
+}
+
 /// What one message says. Never panics, whatever the input.
 pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
     let cleaned = text::clean(text);
-    let language = language::detect(&cleaned, context.language);
     let tokens = text::tokenize(&cleaned);
+    // "Rio de Janeiro" keeps its "janeiro" (January) until the places are read,
+    // and "Buenos Aires" does not make a message Spanish.
+    let protected = places::protected_spans(&tokens);
+    let mut for_language = cleaned.clone();
+    for (start, end) in &protected {
+        for token in &tokens[*start..*end] {
+            for_language = for_language.replacen(token.raw.as_str(), " ", 1);
+        }
+    }
+    let language = language::detect(&for_language, context.language);
     let mut used = vec![false; tokens.len()];
     let mut extraction = Extraction { language, ..Extraction::default() };
+    for (start, end) in &protected {
+        mark(&mut used, *start, *end);
+    }
 
     let mut social = Vec::new();
     while let Some((value, start, end)) = SOCIAL.find(&tokens, &used) {
@@ -461,6 +484,11 @@ pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
     extraction.max_price = numbers::budget(&tokens, &mut used, context.default_currency(language));
     extraction.passengers = numbers::passengers(&tokens, &mut used, pending_slot == Some(Slot::Passengers));
 
+    for (start, end) in &protected {
+        for u in used.iter_mut().take(*end).skip(*start) {
+            *u = false;
+        }
+    }
     let found_places = places::find(&tokens, &mut used, context.pending);
     extraction.origin = found_places.origin;
     extraction.destination = found_places.destination;

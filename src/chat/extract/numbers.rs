@@ -173,6 +173,15 @@ const NOUNS: &[(&str, Who, bool)] = &[
     ("passengers", Who::People, true),
     ("passenger", Who::People, false),
     ("pax", Who::People, true),
+    ("tix", Who::People, true),
+    ("pasajes", Who::People, true),
+    ("boletos", Who::People, true),
+    ("plazas", Who::People, true),
+    ("asientos", Who::People, true),
+    ("places", Who::People, true),
+    ("platze", Who::People, true),
+    ("posti", Who::People, true),
+    ("lugares", Who::People, true),
     ("travellers", Who::People, true),
     ("travelers", Who::People, true),
     ("tickets", Who::People, true),
@@ -355,6 +364,11 @@ const WE_ARE: &[&[&str]] = &[
     &["fuer"],
     &["per"],
 ];
+
+/// Whether a folded word counts travellers ("adults", "personas").
+pub(crate) fn is_traveller_noun(word: &str) -> bool {
+    noun_of(word).is_some()
+}
 
 fn noun_of(word: &str) -> Option<(Who, bool)> {
     NOUNS.iter().find(|(w, _, _)| *w == word).map(|(_, who, plural)| (*who, *plural))

@@ -34,6 +34,24 @@ const MAJOR: u16 = LARGE_CITY;
 /// Other names travellers use, each for one code.
 const ALIASES: &[(&str, &str)] = &[
     ("frankfurt", "FRA"),
+    ("palma", "PMI"),
+    ("medellin", "MDE"),
+    ("fiumicino", "FCO"),
+    ("ciampino", "CIA"),
+    ("guarulhos", "GRU"),
+    ("congonhas", "CGH"),
+    ("galeao", "GIG"),
+    ("barajas", "MAD"),
+    ("el prat", "BCN"),
+    ("schiphol", "AMS"),
+    ("malpensa", "MXP"),
+    ("linate", "LIN"),
+    ("roissy", "CDG"),
+    ("kastrup", "CPH"),
+    ("arlanda", "ARN"),
+    ("zaventem", "BRU"),
+    ("ezeiza", "EZE"),
+    ("aeroparque", "AEP"),
     ("nyc", "NYC"),
     ("new york city", "NYC"),
     ("nova york", "NYC"),
@@ -563,6 +581,7 @@ const DESTINATION_MARKERS: &[(&str, bool)] = &[
     ("zu", false),
     ("zum", false),
     ("en", false),
+    ("ad", false),
 ];
 /// Verbs of going: after them a weak "a"/"à"/"en" is a strong destination marker.
 const MOTION_VERBS: &[&str] = &[
@@ -617,6 +636,8 @@ struct Index {
     common: HashSet<&'static str>,
     /// Country by code.
     country: HashMap<String, String>,
+    /// Folded words of each code's names (airport, city, curated), to tell candidates apart.
+    name_words: HashMap<String, HashSet<String>>,
 }
 
 const GENERIC: &[&str] = &[
@@ -686,6 +707,10 @@ fn build() -> Index {
         let large = airport.size == AirportSize::Large;
         let city = without_generic(&fold(&airport.city_name));
         add(city.clone(), &airport.city_code, if large { LARGE_CITY } else { MEDIUM_CITY });
+        // "Toulouse/Blagnac", "Bordeaux/Merignac": the town before the slash.
+        if let Some((town, _)) = airport.city_name.split_once('/') {
+            add(without_generic(&fold(town)), &airport.city_code, if large { LARGE_CITY } else { MEDIUM_CITY });
+        }
         let name = without_generic(&fold(&airport.name));
         let name_weight = if large { LARGE_NAME } else { MEDIUM_NAME };
         if name != city && name.len() >= 4 {
@@ -701,6 +726,32 @@ fn build() -> Index {
     for city in data.cities() {
         country.insert(city.code.clone(), city.country.clone());
     }
+    // Two large airports of one town with no city code between them (Seattle:
+    // SEA and Boeing Field; Atlanta: ATL and Peachtree) are one place: the
+    // town's international airport wins, the other steps back.
+    for (name, codes) in weights.iter_mut() {
+        let top: Vec<String> = codes.iter().filter(|(_, w)| **w == LARGE_CITY).map(|(c, _)| c.clone()).collect();
+        if top.len() < 2 {
+            continue;
+        }
+        let score = |code: &str| {
+            data.airport(code).map_or(0, |a| {
+                let folded = fold(&a.name);
+                usize::from(folded.contains("international")) + usize::from(folded.contains(name.as_str()))
+            })
+        };
+        let Some(best) = top.iter().max_by_key(|c| (score(c), std::cmp::Reverse((*c).clone()))).cloned() else {
+            continue;
+        };
+        let Some(best_airport) = data.airports_for(&best).first().copied() else { continue };
+        for code in top.iter().filter(|c| **c != best) {
+            let near =
+                data.airports_for(code).first().is_some_and(|a| crate::reference::distance_km(a, best_airport) < 150.0);
+            if near && score(code) < score(&best) {
+                codes.insert(code.clone(), MEDIUM_CITY);
+            }
+        }
+    }
     let mut names = HashMap::new();
     let mut fuzzy: Vec<Vec<(String, u16)>> = vec![Vec::new(); 40];
     let mut max_words = 1;
@@ -711,14 +762,35 @@ fn build() -> Index {
         let top = candidates.first().map(|c| c.weight).unwrap_or(0);
         let words = name.split(' ').count();
         max_words = max_words.max(words.min(5));
-        if top >= MEDIUM_CITY && name.len() >= 4 && (words > 1 || !common.contains(name.as_str())) {
-            if let Some(bucket) = fuzzy.get_mut(name.len()) {
-                bucket.push((name.clone(), top));
-            }
+        if top >= MEDIUM_CITY
+            && name.len() >= 4
+            && (words > 1 || !common.contains(name.as_str()))
+            && let Some(bucket) = fuzzy.get_mut(name.len())
+        {
+            bucket.push((name.clone(), top));
         }
         names.insert(name, candidates);
     }
-    Index { names, fuzzy, max_words, common, country }
+    let mut name_words: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut add_words = |code: &str, name: &str| {
+        name_words.entry(code.to_owned()).or_default().extend(fold(name).split(' ').map(str::to_owned));
+    };
+    for (code, _, name) in data.curated_city_names() {
+        add_words(code, name);
+    }
+    for airport in data.airports().filter(|a| a.scheduled) {
+        add_words(&airport.code, &airport.name);
+        add_words(&airport.code, &airport.city_name);
+    }
+    for city in data.cities() {
+        add_words(&city.code, &city.name);
+    }
+    Index { names, fuzzy, max_words, common, country, name_words }
+}
+
+/// Builds the place index now rather than on the first message.
+pub(crate) fn warm_up() {
+    LazyLock::force(&INDEX);
 }
 
 /// Whether a folded word is an ordinary word of any of the six languages.
@@ -726,36 +798,40 @@ pub(crate) fn is_common(word: &str) -> bool {
     INDEX.common.contains(word)
 }
 
+/// Longest text the typo matcher compares (bytes).
+const MAX_FUZZY_LEN: usize = 40;
+
 /// Edit distance with adjacent transpositions (optimal string alignment),
-/// giving up above `bound`.
+/// giving up above `bound`. Three rows on the stack: no allocation per pair.
 fn distance(a: &[u8], b: &[u8], bound: usize) -> Option<usize> {
-    if a.len().abs_diff(b.len()) > bound {
+    if a.len().abs_diff(b.len()) > bound || a.len() > MAX_FUZZY_LEN || b.len() > MAX_FUZZY_LEN {
         return None;
     }
-    let width = b.len() + 1;
-    let mut rows = vec![0usize; width * (a.len() + 1)];
-    for (j, cell) in rows.iter_mut().enumerate().take(width) {
+    let mut before = [0usize; MAX_FUZZY_LEN + 1];
+    let mut previous = [0usize; MAX_FUZZY_LEN + 1];
+    let mut current = [0usize; MAX_FUZZY_LEN + 1];
+    for (j, cell) in previous.iter_mut().enumerate().take(b.len() + 1) {
         *cell = j;
     }
     for i in 1..=a.len() {
-        rows[i * width] = i;
+        current[0] = i;
         let mut row_min = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[(i - 1) * width + j] + 1)
-                .min(rows[i * width + j - 1] + 1)
-                .min(rows[(i - 1) * width + j - 1] + cost);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[(i - 2) * width + j - 2] + 1);
+                best = best.min(before[j - 2] + 1);
             }
-            rows[i * width + j] = best;
+            current[j] = best;
             row_min = row_min.min(best);
         }
         if row_min > bound {
             return None;
         }
+        before = previous;
+        previous = current;
     }
-    let d = rows[a.len() * width + b.len()];
+    let d = previous[b.len()];
     (d <= bound).then_some(d)
 }
 
@@ -768,17 +844,21 @@ fn typo_bound(len: usize) -> usize {
     }
 }
 
-/// Names within `bound` of `text`: (distance, weight, code), best first.
-fn near_names(text: &str, bound: usize) -> Vec<(usize, u16, &'static str)> {
+/// A name near a misspelling: (distance, weight, code).
+type NearName = (usize, u16, &'static str);
+
+/// Names within `bound` of `text`, best first.
+fn near_names(text: &str, bound: usize) -> Vec<NearName> {
     let index = &*INDEX;
-    let mut hits: Vec<(usize, u16, &'static str)> = Vec::new();
+    let mut hits: Vec<NearName> = Vec::new();
     let len = text.len();
     let first = text.as_bytes().first().copied();
     for l in len.saturating_sub(bound)..=(len + bound) {
         let Some(bucket) = index.fuzzy.get(l) else { continue };
         for (name, _) in bucket {
             // Most typos keep the first letter; this also keeps the scan short.
-            if name.as_bytes().first().copied() != first && name.as_bytes().get(1) != text.as_bytes().get(1) {
+            let (n, t) = (name.as_bytes(), text.as_bytes());
+            if n.first().copied() != first && (n.get(1) != t.get(1) || n.get(2) != t.get(2)) {
                 continue;
             }
             if let Some(d) = distance(text.as_bytes(), name.as_bytes(), bound)
@@ -948,16 +1028,9 @@ fn pick(candidates: &[String], word: &str) -> Option<String> {
         return Some(word.to_ascii_uppercase());
     }
     if word.len() >= 4 && !is_common(word) {
-        let data = ReferenceData::embedded();
         let matching: Vec<&String> = candidates
             .iter()
-            .filter(|c| {
-                data.place(c).is_some_and(|p| {
-                    fold(&p.name).split(' ').any(|w| w == word) || fold(&p.city_name).split(' ').any(|w| w == word)
-                }) || data
-                    .curated_city_names()
-                    .any(|(code, _, name)| code == c.as_str() && fold(name).split(' ').any(|w| w == word))
-            })
+            .filter(|c| INDEX.name_words.get(c.as_str()).is_some_and(|words| words.contains(word)))
             .collect();
         if let [only] = matching.as_slice() {
             return Some((*only).clone());
@@ -972,13 +1045,20 @@ fn pick(candidates: &[String], word: &str) -> Option<String> {
 fn fuzzy_at(tokens: &[Token], used: &[bool], i: usize, report: bool) -> Option<Hit> {
     let mut words: Vec<&str> = Vec::new();
     let mut raws: Vec<&str> = Vec::new();
-    let mut best: Option<(usize, usize, Vec<(usize, u16, &'static str)>)> = None;
+    let mut best: Option<(usize, usize, Vec<NearName>)> = None;
     let mut j = i;
     while words.len() < 3 && free_word(tokens, used, j) && !(words.is_empty() && is_common(&tokens[j].norm)) {
-        if !words.is_empty()
-            && is_common(&tokens[j].norm)
-            && !["de", "la", "do", "del", "los", "las", "san", "sao", "new", "el"].contains(&tokens[j].norm.as_str())
-        {
+        if !words.is_empty() && is_common(&tokens[j].norm) {
+            // A joiner ("de", "la") continues a name only before another real word: "rio de janiero".
+            let joiner =
+                ["de", "la", "do", "del", "los", "las", "san", "sao", "new", "el"].contains(&tokens[j].norm.as_str());
+            let word_after = free_word(tokens, used, j + 1) && !is_common(&tokens[j + 1].norm);
+            if !joiner || !word_after {
+                break;
+            }
+        }
+        // Once a window corrects clearly, a longer one is not needed.
+        if best.as_ref().is_some_and(|(_, d, _)| *d != usize::MAX) {
             break;
         }
         words.push(tokens[j].norm.as_str());
@@ -1120,10 +1200,18 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool], pending: Option<&Pending
     // Everything else: codes and major names anywhere, in order.
     let mut loose: Vec<PlaceMention> = Vec::new();
     let mut i = 0;
+    let mut last_end = usize::MAX;
     while i < tokens.len() {
-        if let Some(hit) = exact_at(tokens, used, i, Position::Free, shouting) {
+        let hit = exact_at(tokens, used, i, Position::Free, shouting).or_else(|| {
+            // "Nice Londres": a capitalised place that is also a word counts next to another place.
+            let hit = exact_at(tokens, used, i, Position::Weak, shouting).filter(|h| tokens[h.start].capital)?;
+            let beside = last_end == i || exact_at(tokens, used, hit.end, Position::Free, shouting).is_some();
+            beside.then_some(hit)
+        });
+        if let Some(hit) = hit {
             mark_hit(used, &hit);
             i = hit.end;
+            last_end = hit.end;
             loose.push(hit.mention);
         } else {
             i += 1;
@@ -1169,6 +1257,24 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool], pending: Option<&Pending
         (true, true) => {}
     }
     places
+}
+
+/// Spans of multi-word names of major places ("Rio de Janeiro", "Mar del
+/// Plata"), which the date and number finders must leave alone.
+pub(crate) fn protected_spans(tokens: &[Token]) -> Vec<(usize, usize)> {
+    let free = vec![false; tokens.len()];
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match exact_at(tokens, &free, i, Position::Free, false).filter(|h| h.end - h.start >= 2) {
+            Some(hit) => {
+                spans.push((hit.start, hit.end));
+                i = hit.end;
+            }
+            None => i += 1,
+        }
+    }
+    spans
 }
 
 /// The place that ends right before token `i` ("London" in "London to Paris").

@@ -244,8 +244,6 @@ static TIMES: LazyLock<Phrases<TimeOfDay>> = LazyLock::new(|| {
         ("morning", Morning),
         ("in the morning", Morning),
         ("mornings", Morning),
-        ("am", Morning),
-        ("a m", Morning),
         ("afternoon", Afternoon),
         ("in the afternoon", Afternoon),
         ("evening", Evening),
@@ -368,21 +366,35 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool]) -> Preferences {
     let cabin = take(&CABINS, tokens, used);
     let non_stop = take(&NON_STOP, tokens, used);
     let sort = take(&SORTS, tokens, used);
-    let time_of_day = TIMES.find(tokens, used).and_then(|(value, start, end)| {
-        // "am" is also German for "on the": only "9 am"-like uses or lone "am" at the end count.
-        if tokens[start].is("am") && end == start + 1 {
-            let after_number = start > 0 && tokens[start - 1].number().is_some();
-            if !after_number {
-                return None;
-            }
-        }
+    let time_of_day = TIMES.find(tokens, used).map(|(value, start, end)| {
         // "tonight", "esta noche", "ce soir", "stasera" also name today: leave them for the date finder too.
         let shared = ["tonight", "esta noche", "ce soir", "heute abend", "stasera", "esta noite"];
         let phrase: Vec<&str> = tokens[start..end].iter().map(|t| t.norm.as_str()).collect();
         if !shared.contains(&phrase.join(" ").as_str()) {
             mark(used, start, end);
         }
-        Some(value)
+        value
+    });
+    // Italian "sera" alone ("domani sera") is also French and Spanish "will be": only after a day.
+    let time_of_day = time_of_day.or_else(|| {
+        let days = [
+            "domani",
+            "oggi",
+            "dopodomani",
+            "lunedi",
+            "martedi",
+            "mercoledi",
+            "giovedi",
+            "venerdi",
+            "sabato",
+            "domenica",
+        ];
+        (1..tokens.len())
+            .find(|i| !used[*i] && tokens[*i].is("sera") && days.contains(&tokens[i - 1].norm.as_str()))
+            .map(|i| {
+                used[i] = true;
+                TimeOfDay::Evening
+            })
     });
     Preferences { cabin, non_stop, sort, time_of_day }
 }
