@@ -289,6 +289,10 @@ impl Application {
             Some(flights.clone()),
         );
         let performance = Arc::new(PerformanceWindow::new(Duration::from_secs(60)));
+        // The chat engine's indexes are built once, here, not on the first traveller's message.
+        if let Err(error) = tokio::task::spawn_blocking(crate::chat::extract::warm_up).await {
+            tracing::warn!(%error, "could not warm the chat engine up; it warms on first use");
+        }
         let extraction_cache: Arc<dyn ExtractionCache> = match &redis {
             Some(redis) => Arc::new(RedisExtractionCache::new(redis.clone())),
             None => Arc::new(MemoryExtractionCache::default()),

@@ -151,10 +151,16 @@ fn apply_slots(state: &mut DialogueState, e: &Extraction, today: NaiveDate) {
             slots.trip = Some(TripKind::RoundTrip);
         }
         Some(DateMention::Shift(days)) => {
-            if let Some(back) = slots.return_date
-                && let Some(DateMention::Day(moved)) = shift(DateMention::Day(back), days, today)
+            // A return shift moves the return, or, with none yet, counts the stay from the departure.
+            let base = slots.return_date.map(DateMention::Day).or(match slots.departure {
+                Some(DateMention::Day(d)) => Some(DateMention::Day(d)),
+                _ => None,
+            });
+            if let Some(base) = base
+                && let Some(DateMention::Day(moved)) = shift(base, days, today)
             {
                 slots.return_date = Some(moved);
+                slots.trip = Some(TripKind::RoundTrip);
             }
         }
         None => {}

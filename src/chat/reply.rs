@@ -654,7 +654,14 @@ pub fn suggested_replies(language: Language, state: &DialogueState, missing: &[S
                 "Só voos diretos",
             ],
             ["The day after", "El día siguiente", "Le lendemain", "Am Tag danach", "Il giorno dopo", "No dia seguinte"],
-            ["Evening flights", "Vuelos por la noche", "Vols le soir", "Abendflüge", "Voli di sera", "Voos à noite"],
+            [
+                "Evening flights",
+                "Vuelos por la noche",
+                "Vols le soir",
+                "Flüge am Abend",
+                "Voli di sera",
+                "Voos à noite",
+            ],
         ]),
         Stage::Selected => pick(&[
             ["Book it", "Resérvalo", "Réservez-le", "Buchen", "Prenotalo", "Reservar"],
@@ -735,6 +742,7 @@ pub fn suggested_replies(language: Language, state: &DialogueState, missing: &[S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::model::{Extraction, PendingQuestion};
 
     #[test]
     fn echoed_text_cannot_carry_markup() {
@@ -786,6 +794,73 @@ mod tests {
                     assert!((2..=4).contains(&chips.len()), "{language:?} {stage:?} {slot:?}");
                     assert!(chips.iter().all(|c| !c.is_empty()));
                 }
+            }
+        }
+    }
+
+    /// A chip is a message the traveller sends by tapping it: the built-in
+    /// engine must understand each one, in each language, as what it says.
+    #[test]
+    fn every_chip_is_understood_as_what_it_says() {
+        use crate::chat::extract::{ExtractContext, extract};
+        use crate::chat::model::{DateMention, OfferChoice, TripKind};
+        let today = NaiveDate::from_ymd_opt(2026, 12, 3).expect("date");
+        let departure = NaiveDate::from_ymd_opt(2026, 12, 10).expect("date");
+        for language in Language::ALL {
+            let results = DialogueState { stage: Stage::Results, ..DialogueState::default() };
+            let chips = suggested_replies(language, &results, &[]);
+            let context = |pending| ExtractContext {
+                language: Some(language),
+                locale: Some(language.code()),
+                today,
+                pending,
+                offers_shown: true,
+                current_departure: Some(departure),
+            };
+            let understood: Vec<Extraction> = chips.iter().map(|c| extract(c, &context(None))).collect();
+            assert!(
+                matches!(understood[0].offer_choice, Some(OfferChoice::Cheapest)),
+                "{language:?} {:?}: {:?}",
+                chips[0],
+                understood[0]
+            );
+            assert_eq!(understood[1].non_stop, Some(true), "{language:?} {:?}", chips[1]);
+            assert_eq!(understood[2].departure, Some(DateMention::Shift(1)), "{language:?} {:?}", chips[2]);
+            assert!(understood[3].time_of_day.is_some(), "{language:?} {:?}", chips[3]);
+            for chip in &chips {
+                assert_eq!(extract(chip, &context(None)).language, language, "{chip:?} reads as {language:?}");
+            }
+
+            let collecting = DialogueState::default();
+            let asks = |slot: Slot| suggested_replies(language, &collecting, &[slot]);
+            let pending = PendingQuestion::Slot(Slot::Destination);
+            for chip in asks(Slot::Destination) {
+                let e = extract(&chip, &context(Some(&pending)));
+                assert!(e.destination.is_some() || e.place.is_some(), "{chip:?}: {e:?}");
+            }
+            let pending = PendingQuestion::Slot(Slot::Origin);
+            for chip in asks(Slot::Origin) {
+                let e = extract(&chip, &context(Some(&pending)));
+                assert!(e.origin.is_some() || e.place.is_some(), "{chip:?}: {e:?}");
+            }
+            let pending = PendingQuestion::Slot(Slot::DepartureDate);
+            let dates = asks(Slot::DepartureDate);
+            for chip in &dates[..2] {
+                let e = extract(chip, &context(Some(&pending)));
+                assert!(matches!(e.departure, Some(DateMention::Day(_))), "{chip:?}: {e:?}");
+            }
+            let e = extract(&dates[2], &context(Some(&pending)));
+            assert!(matches!(e.departure, Some(DateMention::Range { .. })), "{:?}: {e:?}", dates[2]);
+            let pending = PendingQuestion::Slot(Slot::ReturnDate);
+            let returns = asks(Slot::ReturnDate);
+            let e = extract(&returns[0], &context(Some(&pending)));
+            assert!(e.return_date.is_some(), "{:?}: {e:?}", returns[0]);
+            let e = extract(&returns[1], &context(Some(&pending)));
+            assert_eq!(e.trip, Some(TripKind::OneWay), "{:?}: {e:?}", returns[1]);
+            let pending = PendingQuestion::Slot(Slot::Passengers);
+            for (n, chip) in asks(Slot::Passengers).iter().enumerate() {
+                let e = extract(chip, &context(Some(&pending)));
+                assert_eq!(e.passengers.children, Some(n as u8 + 1), "{chip:?}: {e:?}");
             }
         }
     }

@@ -142,18 +142,7 @@ impl ChatService {
 
     /// Understands a cleaned message in its session's context, through the cache.
     pub async fn understand(&self, text: &str, session: &Session, today: NaiveDate) -> Extraction {
-        let dialogue = &session.dialogue;
-        let context = ExtractContext {
-            language: dialogue.language.or_else(|| Language::from_tag(&session.locale)),
-            locale: Some(&session.locale),
-            today,
-            pending: dialogue.pending.as_ref(),
-            offers_shown: !dialogue.shown_offers.is_empty(),
-            current_departure: match dialogue.slots.departure {
-                Some(DateMention::Day(day)) => Some(day),
-                _ => None,
-            },
-        };
+        let context = ExtractContext::for_state(&session.dialogue, Some(&session.locale), today);
         // Everything the extractor reads, so a hit is exactly what it would say again.
         let normalised = text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
         let pending = context.pending.and_then(|p| serde_json::to_string(p).ok()).unwrap_or_default();

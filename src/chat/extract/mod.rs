@@ -473,7 +473,15 @@ pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
         current_departure: context.current_departure,
         asked: asked_date,
     };
-    let found = dates::find(&tokens, &mut used, &date_context);
+    let mut found = dates::find(&tokens, &mut used, &date_context);
+    // Asked when they come back, "a week later" counts from the departure.
+    if asked_date == Some(true)
+        && found.return_date.is_none()
+        && let Some(DateMention::Shift(days)) = found.departure
+        && days > 0
+    {
+        found.return_date = found.departure.take();
+    }
     extraction.departure = found.departure;
     extraction.return_date = found.return_date;
     extraction.trip = found.trip;
