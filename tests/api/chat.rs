@@ -270,3 +270,19 @@ async fn the_dialogue_lives_in_redis_and_survives_a_restart() {
     assert_eq!(answer["reply"]["language"], "fr");
     second.stop().await;
 }
+
+#[tokio::test]
+async fn the_conversation_history_is_capped_oldest_first() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.chat.history_limit = 4).await;
+    let token = session_in(&app, "it").await;
+    for text in ["ciao", "vorrei andare a Roma", "da Milano"] {
+        turn(&app, &token, text).await;
+    }
+    let (_, session) = app.graphql(CURRENT_SESSION, json!({}), Some(&token)).await;
+    let messages = session["data"]["session"]["conversation"]["messages"].as_array().expect("messages").clone();
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    assert_eq!(messages[0]["text"], "vorrei andare a Roma", "the oldest turn went first");
+    assert_eq!(messages[2]["text"], "da Milano");
+    assert!(messages.iter().all(|m| m["language"] == "it"));
+    app.stop().await;
+}
