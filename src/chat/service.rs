@@ -134,6 +134,20 @@ impl ChatService {
         &self.counts
     }
 
+    /// How messages were understood, and whether an LLM is configured, for `/api/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "extractor": if self.llm.is_some() { "llm" } else { "builtin" },
+            "understood": {
+                "cached": load(&self.counts.cached),
+                "builtin": load(&self.counts.builtin),
+                "llm": load(&self.counts.llm),
+                "llmFallbacks": load(&self.counts.llm_fallbacks),
+            },
+        })
+    }
+
     /// Today in the session's time zone, from the injected clock.
     pub fn today(&self, session: &Session) -> NaiveDate {
         let tz = session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);

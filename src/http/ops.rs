@@ -61,6 +61,7 @@ pub(super) async fn status(State(app): State<AppState>) -> Response {
             "lastLatencyMs": slot.last_latency_ms(),
             "http": slot.http_stats(),
         })).collect::<Vec<_>>(),
+        "chat": app.chat().status(),
         "features": settings.features,
     });
     Json(body).into_response()

@@ -246,6 +246,9 @@ async fn understood_messages_are_cached() {
     let counts = app.state.chat().counts();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!((load(&counts.builtin), load(&counts.cached)), (1, 1), "same text, language and day: one extraction");
+    let status: Value = app.http.get(app.url("/api/status")).send().await.expect("get").json().await.expect("json");
+    assert_eq!(status["chat"]["understood"]["cached"], 1, "{status}");
+    assert_eq!(status["chat"]["extractor"], "builtin");
     app.stop().await;
 }
 
