@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::booking::BookingService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::events::{EventBus, MemoryEventBus, RedisEventBus};
@@ -117,6 +118,8 @@ struct AppShared {
     clock: SharedClock,
     /// Flight search.
     flights: FlightService,
+    /// Booking and payment.
+    bookings: BookingService,
     /// The in-process provider sandbox, when a provider has no `base_url`.
     sandbox: Option<SandboxEndpoint>,
     /// Stops the sandbox, after in-flight requests that may still call it.
@@ -181,6 +184,10 @@ impl AppState {
     /// Flight search.
     pub fn flights(&self) -> &FlightService {
         &self.inner.flights
+    }
+    /// Booking and payment.
+    pub fn bookings(&self) -> &BookingService {
+        &self.inner.bookings
     }
     /// Base URL of the in-process provider sandbox, when it runs.
     pub fn sandbox_url(&self) -> Option<&str> {
@@ -270,6 +277,16 @@ impl Application {
             false => None,
         };
         let flights = build_flights(&settings, sandbox.as_ref(), redis.as_ref())?;
+        let gateway = build_gateway(&settings, sandbox.as_ref())?;
+        let bookings = BookingService::new(
+            store.clone(),
+            flights.clone(),
+            gateway,
+            bus.clone(),
+            clock.clone(),
+            settings.booking.clone(),
+            instance.clone(),
+        );
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -289,6 +306,7 @@ impl Application {
                 performance: performance.clone(),
                 flights: flights.clone(),
                 clock: clock.clone(),
+                bookings: bookings.clone(),
             },
         );
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
@@ -317,6 +335,7 @@ impl Application {
                 websocket_tasks: TaskTracker::new(),
                 clock,
                 flights,
+                bookings,
                 sandbox,
                 sandbox_stop,
             }),
@@ -345,6 +364,8 @@ impl Application {
 
         background.spawn(state.health().clone().publish_periodically(settings.status.interval, token.clone()));
         background.spawn(heartbeat(state.clone(), instance.clone(), token.clone()));
+        // The first sweep runs at once: the recovery of whatever a crash left.
+        background.spawn(state.bookings().clone().run_sweeper(token.clone()));
 
         tracing::info!(
             url = %format!("http://{local_addr}"),
@@ -556,6 +577,20 @@ pub(crate) fn build_flights(
         Some(amadeus) => flights.with_airline_lookup(amadeus),
         None => flights,
     })
+}
+
+/// The payment gateway from config; without a `base_url`, the bundled sandbox.
+pub(crate) fn build_gateway(
+    settings: &Settings,
+    sandbox: Option<&SandboxEndpoint>,
+) -> Result<Arc<dyn crate::payments::PaymentGateway>, StartupError> {
+    let target = crate::payments::GatewayTarget::resolve(&settings.payments, sandbox).ok_or_else(|| {
+        StartupError::Provider { provider: "payments", reason: "no payment gateway: set payments.base_url".into() }
+    })?;
+    let gateway = crate::payments::stripe_gateway(settings, &target)
+        .map_err(|e| StartupError::Provider { provider: "payments", reason: e.to_string() })?;
+    tracing::info!(component = "payments", url = %target.base_url, sandbox = target.sandbox, "payment gateway");
+    Ok(Arc::new(gateway))
 }
 
 async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {

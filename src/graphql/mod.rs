@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
+use crate::booking::BookingService;
+use crate::booking::resolvers::{BookingMutation, BookingQuery};
 use crate::clock::SharedClock;
 use crate::config::GraphqlSettings;
 use crate::events::EventBus;
@@ -26,11 +28,11 @@ use self::extension::{DocumentLimits, RequestPolicyFactory};
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(SessionQuery, HealthQuery, FlightQuery);
+pub struct Query(SessionQuery, HealthQuery, FlightQuery, BookingQuery);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(SessionMutation);
+pub struct Mutation(SessionMutation, BookingMutation);
 
 /// The root subscription type.
 #[derive(MergedSubscription, Default)]
@@ -54,6 +56,8 @@ pub struct SchemaServices {
     pub flights: FlightService,
     /// The time source ("today" for date rules).
     pub clock: SharedClock,
+    /// Booking and payment.
+    pub bookings: BookingService,
 }
 
 fn builder(
@@ -87,6 +91,7 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.bus)
         .data(services.flights)
         .data(services.clock)
+        .data(services.bookings)
         .finish()
 }
 

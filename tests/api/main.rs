@@ -2,6 +2,7 @@
 //! Each module starts the real application and talks to it as a client would.
 
 mod amadeus_sdk;
+mod booking;
 mod booking_store;
 mod cli;
 mod flights;
