@@ -2,11 +2,11 @@
 //! hold, confirm, cancel. Each answer is reduced to what the saga branches
 //! on, so the saga reads the same whatever the provider.
 //!
-//! Confirmation: the provider trait on this branch has no confirm call yet
-//! (it is being added on the `orders` branch). Until it lands, "confirm"
-//! reads the order back with `get_order`: a held or confirmed order counts
-//! as confirmed with its reference, a cancelled or missing one as gone.
-//! That is the one function to change when `confirm_order` arrives.
+//! Confirmation pays for (tickets) the held order with `confirm_order`,
+//! which is safe to repeat; its request is sent once, so when it times out
+//! the order is read back with `get_order` to learn whether it went through
+//! before the saga decides anything. Our booking id travels with the hold
+//! as the provider's client reference.
 
 use std::sync::Arc;
 
@@ -34,7 +34,10 @@ pub enum OrderFailure {
 impl From<ProviderError> for OrderFailure {
     fn from(error: ProviderError) -> Self {
         match error {
-            ProviderError::OfferExpired | ProviderError::SoldOut | ProviderError::NotFound => Self::Gone,
+            ProviderError::OfferExpired
+            | ProviderError::SoldOut
+            | ProviderError::NotFound
+            | ProviderError::OrderGone => Self::Gone,
             ProviderError::PriceChanged { current } => Self::PriceChanged { current },
             ProviderError::Timeout => Self::Timeout,
             ProviderError::RateLimited => Self::Unavailable("rate limited".to_owned()),
@@ -49,6 +52,8 @@ impl From<ProviderError> for OrderFailure {
 pub struct Hold {
     /// The provider's order id.
     pub order_id: String,
+    /// When the provider releases the seats unless confirmed, when it says.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The provider side of the saga for one provider.
@@ -68,8 +73,8 @@ impl ProviderOrders {
         self.provider.price(offer).await.map_err(OrderFailure::from)
     }
 
-    /// Holds the priced offer for the travellers; sent once (a timeout leaves
-    /// the outcome unknown).
+    /// Holds the priced offer for the travellers, our booking id travelling
+    /// with it; sent once (a timeout leaves the outcome unknown).
     pub async fn hold(
         &self,
         offer: &Offer,
@@ -77,23 +82,28 @@ impl ProviderOrders {
         contact: &OrderContact,
         booking_id: &str,
     ) -> Result<Hold, OrderFailure> {
-        // The booking id travels with the order once the provider trait takes
-        // a client reference (the `orders` branch); until then it is unused.
-        let _ = booking_id;
-        let order = self.provider.create_order(offer, travelers, contact).await?;
-        Ok(Hold { order_id: order.id })
+        let order = self.provider.create_order(offer, travelers, contact, booking_id).await?;
+        Ok(Hold { order_id: order.id, expires_at: order.expires_at })
     }
 
     /// Confirms the held order for `amount`; returns the airline reference.
-    /// Safe to repeat.
+    /// Safe to repeat: a confirmed order comes back as it is.
     pub async fn confirm(&self, order_id: &str, amount: &Money) -> Result<String, OrderFailure> {
-        let _ = amount;
-        let order = self.provider.get_order(order_id).await?;
+        let order = match self.provider.confirm_order(order_id, amount).await {
+            Ok(order) => order,
+            // The confirmation was sent once and its answer lost: read the
+            // order back; a retry confirms it only if it is still held.
+            Err(ProviderError::Timeout) => match self.provider.get_order(order_id).await? {
+                order if order.status == ProviderOrderStatus::Confirmed => order,
+                order if order.status == ProviderOrderStatus::Held => return Err(OrderFailure::Timeout),
+                _ => return Err(OrderFailure::Gone),
+            },
+            Err(error) => return Err(error.into()),
+        };
         match order.status {
-            ProviderOrderStatus::Held | ProviderOrderStatus::Confirmed => {
-                Ok(order.reference.unwrap_or_else(|| order.id.clone()))
-            }
-            ProviderOrderStatus::Cancelled => Err(OrderFailure::Gone),
+            ProviderOrderStatus::Confirmed => Ok(order.reference.unwrap_or_else(|| order.id.clone())),
+            ProviderOrderStatus::Held => Err(OrderFailure::Unavailable("the order is still held".to_owned())),
+            ProviderOrderStatus::Cancelled | ProviderOrderStatus::Lapsed => Err(OrderFailure::Gone),
         }
     }
 

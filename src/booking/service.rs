@@ -350,7 +350,10 @@ impl BookingService {
         match held {
             Ok(hold) => {
                 let now = self.now();
-                let expires_at = now + chrono_duration(self.inner.settings.hold_window);
+                // Our window, or the provider's deadline when it is sooner: a
+                // booking must never be payable after its seats are released.
+                let window = now + chrono_duration(self.inner.settings.hold_window);
+                let expires_at = hold.expires_at.map_or(window, |provider| provider.min(window));
                 if !self.inner.store.mark_booking_held(&id, &hold.order_id, expires_at, now).await? {
                     return Err(BookingError::Internal(format!("booking {id} moved while its hold was made")));
                 }

@@ -322,8 +322,12 @@ pub enum ProviderOrderStatus {
     Held,
     /// Paid or ticketed.
     Confirmed,
-    /// Cancelled.
+    /// Cancelled (by us, or by the provider after a confirmed order was voided).
     Cancelled,
+    /// A hold that was never confirmed and passed its deadline
+    /// ([`ProviderOrder::expires_at`]): the seats are released, and it can
+    /// no longer be confirmed.
+    Lapsed,
 }
 
 /// An order as a provider holds it.
@@ -337,6 +341,12 @@ pub struct ProviderOrder {
     pub price: Money,
     /// Where it stands.
     pub status: ProviderOrderStatus,
+    /// When an unconfirmed hold lapses (Duffel `payment_required_by`, the
+    /// Amadeus ticketing agreement's deadline), when the provider says.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Our reference sent with the order (the booking id), as the provider
+    /// gives it back: what ties an order found at the provider to a booking.
+    pub client_reference: Option<String>,
 }
 
 /// An offer as priced right before booking.

@@ -12,7 +12,20 @@
 //! Pricing and booking trust only offers this sandbox produced: every
 //! rendered offer's canonical fingerprint is remembered, and an offer that
 //! comes back altered is refused (400 4926), as the real API refuses
-//! trimmed offers.
+//! trimmed offers; so is one older than `offerExpiresIn` (searched or last
+//! priced), with a detail that says it expired.
+//!
+//! Orders are holds unless created with `ticketingAgreement.option
+//! CONFIRM`: they lapse `holdExpiresIn` seconds after creation (whatever
+//! `delay` was asked; the echoed agreement gains the exact `dateTime`, in
+//! UTC). `PATCH /v1/booking/flight-orders/{id}` with `{data:
+//! {ticketingAgreement: {option: "CONFIRM"}}}` confirms a held order and
+//! issues its tickets — a sandbox extension standing in for the
+//! consolidator's ticketing, which the real API leaves off-line; repeating
+//! it is harmless. DELETE cancels held and confirmed orders alike (for a
+//! ticketed one it stands in for voiding through the consolidator).
+//! Cancelled and lapsed orders answer 404 like the real API's forgotten
+//! ones, but stay in the [`super::ledger`].
 
 #![allow(
     clippy::result_large_err,
@@ -40,6 +53,7 @@ use super::carriers::{self, Region};
 use super::generator::{
     self, Cabin, GenerateError, Offer, PassengerKind, Passengers, Personality, SearchRequest, SliceRequest,
 };
+use super::ledger::{self, OrderRecord, OrderState};
 use super::{Fault, Sandbox, json_response, lock};
 use crate::reference::{AirportSize, PlaceKind, ReferenceData};
 
@@ -47,6 +61,9 @@ const AMADEUS_JSON: &str = "application/vnd.amadeus+json";
 const TOKEN_JSON: &str = "application/json";
 /// How many rendered offers pricing and booking remember.
 const REMEMBERED_OFFERS: usize = 50_000;
+/// What a general remark carrying the client's booking id starts with (the
+/// convention of Wayfarer's adapter), read into the ledger.
+const CLIENT_REMARK: &str = "WAYFARER ";
 
 /// The Amadeus routes (state: the sandbox).
 pub(super) fn routes() -> Router<Sandbox> {
@@ -56,7 +73,7 @@ pub(super) fn routes() -> Router<Sandbox> {
         .route("/v2/shopping/flight-offers", get(search_get).post(search_post))
         .route("/v1/shopping/flight-offers/pricing", post(pricing))
         .route("/v1/booking/flight-orders", post(create_order))
-        .route("/v1/booking/flight-orders/{id}", get(get_order).delete(delete_order))
+        .route("/v1/booking/flight-orders/{id}", get(get_order).delete(delete_order).patch(confirm_order))
         .route("/v1/reference-data/airlines", get(airlines))
         .route("/v1/reference-data/locations", get(locations))
         .route("/v1/reference-data/locations/{id}", get(location))
@@ -67,8 +84,27 @@ pub(super) fn routes() -> Router<Sandbox> {
 pub(super) struct Store {
     tokens: std::sync::Mutex<HashMap<String, Token>>,
     offers: std::sync::Mutex<Remembered>,
-    orders: std::sync::Mutex<HashMap<String, Value>>,
+    orders: std::sync::Mutex<HashMap<String, StoredOrder>>,
     sequence: AtomicU64,
+}
+
+/// An order: its envelope as last rendered, and its lifecycle.
+#[derive(Debug, Clone)]
+struct StoredOrder {
+    envelope: Value,
+    record: OrderRecord,
+}
+
+impl Store {
+    /// Every order's lifecycle, for the ledger.
+    pub(super) fn order_records(&self) -> Vec<OrderRecord> {
+        lock(&self.orders).values().map(|o| o.record.clone()).collect()
+    }
+
+    /// Forgets every order (`/_sandbox/reset`).
+    pub(super) fn clear_orders(&self) {
+        lock(&self.orders).clear();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -105,13 +141,15 @@ struct Traveler {
 
 #[derive(Debug, Default)]
 struct Remembered {
-    quotes: HashMap<[u8; 32], Arc<Quote>>,
+    /// Each rendered offer's quote, and when it stops being honoured.
+    quotes: HashMap<[u8; 32], (Arc<Quote>, Instant)>,
     order: VecDeque<[u8; 32]>,
 }
 
 impl Remembered {
-    fn insert(&mut self, fingerprint: [u8; 32], quote: Arc<Quote>) {
-        if self.quotes.insert(fingerprint, quote).is_none() {
+    fn insert(&mut self, fingerprint: [u8; 32], quote: Arc<Quote>, lifetime: u64) {
+        let expires = Instant::now() + Duration::from_secs(lifetime.min(10 * 365 * 86_400));
+        if self.quotes.insert(fingerprint, (quote, expires)).is_none() {
             self.order.push_back(fingerprint);
         }
         while self.order.len() > REMEMBERED_OFFERS {
@@ -690,9 +728,10 @@ fn respond_search(sandbox: &Sandbox, search: &Search, own: Option<String>, post:
         data.push(rendered);
     }
     {
+        let lifetime = sandbox.personality(Personality::Amadeus).settings().offer_expires_in;
         let mut store = lock(&sandbox.amadeus_store().offers);
         for (fp, offer) in remembered {
-            store.insert(fp, Arc::new(Quote { offer, travelers: search.travelers.clone() }));
+            store.insert(fp, Arc::new(Quote { offer, travelers: search.travelers.clone() }), lifetime);
         }
     }
     let mut meta = json!({ "count": data.len() });
@@ -881,7 +920,13 @@ fn known_offers(sandbox: &Sandbox, data: &Value) -> Result<Vec<(Value, Arc<Quote
         .iter()
         .enumerate()
         .map(|(i, offer)| match store.quotes.get(&fingerprint(offer)) {
-            Some(quote) => Ok((offer.clone(), quote.clone())),
+            Some((_, expires)) if Instant::now() >= *expires => Err(bad_pointer(
+                4926,
+                "INVALID DATA RECEIVED",
+                "The flight offer has expired: search again",
+                &format!("/data/flightOffers[{i}]"),
+            )),
+            Some((quote, _)) => Ok((offer.clone(), quote.clone())),
             None => Err(bad_pointer(
                 4926,
                 "INVALID DATA RECEIVED",
@@ -914,11 +959,11 @@ async fn pricing(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes
         Ok(offers) => offers,
         Err(response) => return response,
     };
-    let drift = sandbox.personality(Personality::Amadeus).settings().price_drift_percent;
+    let settings = sandbox.personality(Personality::Amadeus).settings();
     let mut priced = Vec::new();
     let mut quotes = Vec::new();
     for (sent, quote) in &offers {
-        let current = quote.offer.drifted(drift);
+        let current = quote.offer.drifted(settings.drift_for(&quote.offer));
         let rendered = render_offer(&current, &quote.travelers, &offer_id(sent), true);
         quotes.push((fingerprint(&rendered), quote.clone()));
         priced.push((rendered, current));
@@ -926,7 +971,7 @@ async fn pricing(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes
     {
         let mut store = lock(&sandbox.amadeus_store().offers);
         for (fp, quote) in quotes {
-            store.insert(fp, quote);
+            store.insert(fp, quote, settings.offer_expires_in);
         }
     }
     let travelers: Vec<Value> = offers
@@ -1042,7 +1087,7 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
     };
     let settings = sandbox.personality(Personality::Amadeus).settings();
     for (i, (sent, quote)) in offers.iter().enumerate() {
-        let current = quote.offer.drifted(settings.price_drift_percent).total();
+        let current = quote.offer.drifted(settings.drift_for(&quote.offer)).total();
         let requested = sent.get("price").and_then(|p| p.get("grandTotal")).and_then(Value::as_str).unwrap_or("");
         if requested.parse::<Decimal>().ok() != Some(current) {
             return bad_pointer(
@@ -1058,7 +1103,40 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
     }
     let store = sandbox.amadeus_store();
     let (raw, wire, pnr) = new_order_id(store);
-    let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+    let created_at = Utc::now();
+    let now = created_at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+    let mut agreement = data
+        .get("ticketingAgreement")
+        .filter(|a| a.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({ "option": "DELAY_TO_CANCEL", "delay": "6D" }));
+    let confirmed = agreement.get("option").and_then(Value::as_str) == Some("CONFIRM");
+    let hold_expires_at = (!confirmed).then(|| ledger::hold_deadline(created_at, settings.hold_expires_in));
+    if let (Some(deadline), Some(map)) = (hold_expires_at, agreement.as_object_mut()) {
+        map.insert("dateTime".to_owned(), json!(deadline.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+    }
+    let amount: Decimal = offers
+        .iter()
+        .filter_map(|(sent, _)| sent.get("price")?.get("grandTotal")?.as_str()?.parse::<Decimal>().ok())
+        .sum();
+    let currency = offers.first().map_or("EUR", |(_, q)| q.offer.currency).to_owned();
+    let client_reference =
+        data.get("remarks").and_then(|r| r.get("general")).and_then(Value::as_array).and_then(|remarks| {
+            remarks.iter().find_map(|r| r.get("text")?.as_str()?.strip_prefix(CLIENT_REMARK).map(str::to_owned))
+        });
+    let record = OrderRecord {
+        personality: Personality::Amadeus,
+        id: wire.clone(),
+        client_reference,
+        amount,
+        currency,
+        pnr: pnr.clone(),
+        created_at,
+        hold_expires_at,
+        confirmed_at: confirmed.then_some(created_at),
+        cancelled_at: None,
+        confirmations: 0,
+    };
     let flight_offers: Vec<Value> = offers.iter().map(|(sent, _)| sent.clone()).collect();
     let mut order = json!({
         "type": "flight-order",
@@ -1072,8 +1150,7 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
         }],
         "flightOffers": flight_offers,
         "travelers": travelers,
-        "ticketingAgreement": data.get("ticketingAgreement").cloned()
-            .unwrap_or_else(|| json!({ "option": "DELAY_TO_CANCEL", "delay": "6D" })),
+        "ticketingAgreement": agreement,
         "automatedProcess": [{ "code": "IMMEDIATE", "queue": { "number": "0", "category": "0" }, "officeId": "NCE4D31SB" }]
     });
     for field in ["remarks", "contacts"] {
@@ -1085,16 +1162,107 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
         "data": order,
         "dictionaries": { "locations": locations_dictionary(offers.iter().map(|(_, q)| &q.offer)) }
     });
-    lock(&store.orders).insert(raw, envelope.clone());
+    let envelope = if confirmed { ticketed(&envelope) } else { envelope };
+    lock(&store.orders).insert(raw, StoredOrder { envelope: envelope.clone(), record });
+    ledger::hold_answer(settings.order_delay_ms).await;
     json_response(StatusCode::CREATED, AMADEUS_JSON, &envelope)
+}
+
+/// The envelope of a confirmed order: agreement `CONFIRM`, one issued
+/// e-ticket per traveller.
+fn ticketed(envelope: &Value) -> Value {
+    let mut envelope = envelope.clone();
+    let Some(order) = envelope.get_mut("data").and_then(Value::as_object_mut) else { return envelope };
+    let id = order.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let segment_ids: Vec<Value> = order
+        .get("flightOffers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("itineraries")?.as_array().cloned())
+        .flatten()
+        .filter_map(|i| i.get("segments")?.as_array().cloned())
+        .flatten()
+        .filter_map(|s| s.get("id").cloned())
+        .collect();
+    let tickets: Vec<Value> = order
+        .get("travelers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, t)| {
+            let number = generator::hash64(&format!("{id}|ticket|{i}")) % 10_000_000_000;
+            json!({
+                "documentType": "ETICKET",
+                "documentNumber": format!("125-{number:010}"),
+                "documentStatus": "ISSUED",
+                "travelerId": t.get("id").cloned().unwrap_or(Value::Null),
+                "segmentIds": segment_ids
+            })
+        })
+        .collect();
+    order.insert("ticketingAgreement".to_owned(), json!({ "option": "CONFIRM" }));
+    order.insert("tickets".to_owned(), json!(tickets));
+    envelope
+}
+
+/// The envelope of an order the API still shows (held or confirmed); `None`
+/// for unknown, cancelled and lapsed ones, which answer 404.
+fn live_order(sandbox: &Sandbox, id: &str) -> Option<Value> {
+    let orders = lock(&sandbox.amadeus_store().orders);
+    let order = orders.get(id)?;
+    matches!(order.record.state(Utc::now()), OrderState::Held | OrderState::Confirmed).then(|| order.envelope.clone())
+}
+
+async fn confirm_order(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authorize(&sandbox, &headers) {
+        return response;
+    }
+    let data = match data_of_type(&body, &["flight-order"]) {
+        Ok(data) => data,
+        Err(response) => return response,
+    };
+    let option = data.get("ticketingAgreement").and_then(|a| a.get("option")).and_then(Value::as_str);
+    if option != Some("CONFIRM") {
+        return bad_pointer(
+            477,
+            "INVALID FORMAT",
+            "Only ticketingAgreement.option CONFIRM can be set on an existing order",
+            "/data/ticketingAgreement/option",
+        );
+    }
+    let envelope = {
+        let mut orders = lock(&sandbox.amadeus_store().orders);
+        let now = Utc::now();
+        let Some(order) = orders.get_mut(&id) else { return not_found("Order not found") };
+        match order.record.state(now) {
+            OrderState::Cancelled | OrderState::Lapsed => return not_found("Order not found"),
+            OrderState::Confirmed => {}
+            OrderState::Held => {
+                order.envelope = ticketed(&order.envelope);
+                order.record.confirmed_at = Some(now);
+            }
+        }
+        order.record.confirmations += 1;
+        order.envelope.clone()
+    };
+    let delay = sandbox.personality(Personality::Amadeus).settings().confirm_delay_ms;
+    ledger::hold_answer(delay).await;
+    json_response(StatusCode::OK, AMADEUS_JSON, &envelope)
 }
 
 async fn get_order(State(sandbox): State<Sandbox>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(response) = authorize(&sandbox, &headers) {
         return response;
     }
-    match lock(&sandbox.amadeus_store().orders).get(&id) {
-        Some(order) => json_response(StatusCode::OK, AMADEUS_JSON, order),
+    match live_order(&sandbox, &id) {
+        Some(order) => json_response(StatusCode::OK, AMADEUS_JSON, &order),
         None => not_found("Order not found"),
     }
 }
@@ -1103,14 +1271,24 @@ async fn delete_order(State(sandbox): State<Sandbox>, headers: HeaderMap, Path(i
     if let Err(response) = authorize(&sandbox, &headers) {
         return response;
     }
-    match lock(&sandbox.amadeus_store().orders).remove(&id) {
-        Some(_) => {
-            let mut response = Response::new(axum::body::Body::empty());
-            *response.status_mut() = StatusCode::NO_CONTENT;
-            response
+    let cancelled = {
+        let mut orders = lock(&sandbox.amadeus_store().orders);
+        let now = Utc::now();
+        match orders.get_mut(&id) {
+            Some(order) if matches!(order.record.state(now), OrderState::Held | OrderState::Confirmed) => {
+                order.record.cancelled_at = Some(now);
+                true
+            }
+            _ => false,
         }
-        None => not_found("Order not found"),
+    };
+    if !cancelled {
+        return not_found("Order not found");
     }
+    ledger::hold_answer(sandbox.personality(Personality::Amadeus).settings().cancel_delay_ms).await;
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
 }
 
 // ---------------------------------------------------------------- reference data

@@ -5,6 +5,14 @@
 //! ids, zero-padded `PT02H26M` durations, string money, and the
 //! `{meta:{status, request_id}, errors:[…]}` error body).
 //!
+//! Hold orders lapse `holdExpiresIn` seconds after creation (their
+//! `payment_required_by`) unless paid with `POST /air/payments`; a lapsed
+//! hold then reads as released by the airline at that moment
+//! (`cancelled_at` = `payment_required_by`, nothing paid). Paying twice,
+//! or paying a cancelled or lapsed order, is refused (422
+//! `invalid_state_error`), as is paying another amount (`price_changed`).
+//! Every order is in the [`super::ledger`].
+//!
 //! Every call must carry `Duffel-Version: v2` (400 otherwise, as Duffel
 //! rejects unversioned calls) and the configured Bearer token. Offers are
 //! the generator's, priced the Duffel way; ids are unique per offer request
@@ -31,12 +39,16 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::generator::{self, Cabin, GenerateError, Offer, Passengers, Personality, SearchRequest, SliceRequest};
+use super::ledger::{self, OrderRecord, OrderState};
 use super::{Fault, Sandbox, json_response, lock};
 use crate::reference::{Airport, ReferenceData};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Offers kept after they expire, so a late GET still says "expired", not "unknown".
 const KEEP_EXPIRED: Duration = Duration::hours(2);
+/// The order `metadata` key Wayfarer's adapter puts its booking id under,
+/// read into the ledger.
+const CLIENT_REFERENCE_KEY: &str = "wayfarer_booking_id";
 
 /// The Duffel routes (state: the sandbox).
 pub(super) fn routes() -> Router<Sandbox> {
@@ -46,6 +58,7 @@ pub(super) fn routes() -> Router<Sandbox> {
         .route("/air/offers/{id}", get(get_offer))
         .route("/air/orders", post(create_order))
         .route("/air/orders/{id}", get(get_order))
+        .route("/air/payments", post(create_payment))
         .route("/air/order_cancellations", post(create_cancellation))
         .route("/air/order_cancellations/{id}/actions/confirm", post(confirm_cancellation))
 }
@@ -61,6 +74,17 @@ pub(super) struct Store {
 }
 
 impl Store {
+    /// Every order's lifecycle, for the ledger.
+    pub(super) fn order_records(&self) -> Vec<OrderRecord> {
+        lock(&self.orders).values().map(|o| o.record.clone()).collect()
+    }
+
+    /// Forgets every order and cancellation (`/_sandbox/reset`).
+    pub(super) fn clear_orders(&self) {
+        lock(&self.orders).clear();
+        lock(&self.cancellations).clear();
+    }
+
     /// A fresh id: unique (sequence and randomness), hex like Duffel's.
     fn id(&self, prefix: &str) -> String {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
@@ -91,10 +115,17 @@ struct StoredOrder {
     offer: Offer,
     offer_id: String,
     passengers: Vec<Value>,
-    booking_reference: String,
-    created_at: DateTime<Utc>,
-    cancelled_at: Option<DateTime<Utc>>,
     metadata: Value,
+    /// Reference, times and state (`pnr` is the booking reference).
+    record: OrderRecord,
+}
+
+impl StoredOrder {
+    /// When it was cancelled, by us or — a lapsed hold — by the airline at
+    /// its deadline.
+    fn cancelled_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.record.cancelled_at.or_else(|| self.record.lapsed_at(now))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -554,7 +585,7 @@ async fn create_offer_request(
     let now = Utc::now();
     let lifetime = sandbox.personality(Personality::Duffel).settings().offer_expires_in;
     let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(i64::MAX / 2_000_000));
-    let drift = sandbox.personality(Personality::Duffel).settings().price_drift_percent;
+    let settings = sandbox.personality(Personality::Duffel).settings();
     let mut rendered = Vec::new();
     let mut ids = Vec::new();
     {
@@ -564,7 +595,7 @@ async fn create_offer_request(
             let id = store.id("off");
             let stored = StoredOffer { offer, passengers: passengers.clone(), created_at: now, expires_at };
             if return_offers {
-                rendered.push(render_offer(&id, &stored, &stored.offer.drifted(drift)));
+                rendered.push(render_offer(&id, &stored, &stored.offer.drifted(settings.drift_for(&stored.offer))));
             }
             ids.push(id.clone());
             stored_offers.insert(id, stored);
@@ -593,8 +624,8 @@ async fn get_offer(State(sandbox): State<Sandbox>, headers: HeaderMap, Path(id):
     if Utc::now() >= stored.expires_at {
         return offer_expired();
     }
-    let drift = sandbox.personality(Personality::Duffel).settings().price_drift_percent;
-    let mut offer = render_offer(&id, &stored, &stored.offer.drifted(drift));
+    let settings = sandbox.personality(Personality::Duffel).settings();
+    let mut offer = render_offer(&id, &stored, &stored.offer.drifted(settings.drift_for(&stored.offer)));
     if let Some(map) = offer.as_object_mut() {
         // Only the single-offer GET lists services.
         map.insert("available_services".to_owned(), json!([]));
@@ -634,7 +665,7 @@ async fn list_offers(State(sandbox): State<Sandbox>, headers: HeaderMap, RawQuer
     let Some(ids) = lock(&sandbox.duffel_store().requests).get(offer_request).cloned() else {
         return not_found("offer request");
     };
-    let drift = sandbox.personality(Personality::Duffel).settings().price_drift_percent;
+    let settings = sandbox.personality(Personality::Duffel).settings();
     let mut offers: Vec<(String, StoredOffer)> = {
         let stored = lock(&sandbox.duffel_store().offers);
         ids.iter().filter_map(|id| stored.get(id).map(|o| (id.clone(), o.clone()))).collect()
@@ -650,7 +681,7 @@ async fn list_offers(State(sandbox): State<Sandbox>, headers: HeaderMap, RawQuer
         .iter()
         .skip(start)
         .take(limit)
-        .map(|(id, stored)| render_offer(id, stored, &stored.offer.drifted(drift)))
+        .map(|(id, stored)| render_offer(id, stored, &stored.offer.drifted(settings.drift_for(&stored.offer))))
         .collect();
     let after = (start + limit < offers.len()).then(|| encode_cursor(start + limit));
     let before = (start > 0).then(|| encode_cursor(start.saturating_sub(limit)));
@@ -673,8 +704,10 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
 // ---------------------------------------------------------------- orders
 
 fn render_order(order: &StoredOrder) -> Value {
-    let hold = order.kind == "hold";
-    let documents: Vec<Value> = if hold {
+    let now = Utc::now();
+    let paid_at = order.record.confirmed_at;
+    let cancelled_at = order.cancelled_at(now);
+    let documents: Vec<Value> = if paid_at.is_none() {
         Vec::new()
     } else {
         order
@@ -700,18 +733,18 @@ fn render_order(order: &StoredOrder) -> Value {
             age: None,
         })
         .collect();
-    let actions: Vec<&str> = match (order.cancelled_at, hold) {
+    let actions: Vec<&str> = match (cancelled_at, paid_at) {
         (Some(_), _) => Vec::new(),
-        (None, true) => vec!["cancel", "update"],
-        (None, false) => vec!["cancel", "change", "update"],
+        (None, None) => vec!["cancel", "update"],
+        (None, Some(_)) => vec!["cancel", "change", "update"],
     };
-    let due = order.offer.itineraries.first().and_then(|i| i.segments.first()).map(|s| s.departure - Duration::days(1));
+    let due = order.record.hold_expires_at;
     json!({
         "id": order.id,
         "live_mode": false,
         "type": order.kind,
-        "booking_reference": order.booking_reference,
-        "created_at": timestamp(order.created_at),
+        "booking_reference": order.record.pnr,
+        "created_at": timestamp(order.record.created_at),
         "offer_id": order.offer_id,
         "total_amount": order.offer.total().to_string(),
         "total_currency": order.offer.currency,
@@ -723,16 +756,16 @@ fn render_order(order: &StoredOrder) -> Value {
         "slices": render_slices(&order.offer, &order.id, &passengers),
         "passengers": order.passengers,
         "payment_status": {
-            "awaiting_payment": hold && order.cancelled_at.is_none(),
-            "payment_required_by": if hold { due.map(timestamp) } else { None },
-            "price_guarantee_expires_at": if hold { due.map(timestamp) } else { None },
-            "paid_at": if hold { None } else { Some(timestamp(order.created_at)) }
+            "awaiting_payment": paid_at.is_none() && cancelled_at.is_none(),
+            "payment_required_by": due.map(timestamp),
+            "price_guarantee_expires_at": due.map(timestamp),
+            "paid_at": paid_at.map(timestamp)
         },
         "documents": documents,
         "services": [],
         "conditions": conditions(&order.offer),
         "available_actions": actions,
-        "cancelled_at": order.cancelled_at.map(timestamp),
+        "cancelled_at": cancelled_at.map(timestamp),
         "metadata": order.metadata
     })
 }
@@ -807,8 +840,8 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
         Ok(passengers) => passengers,
         Err(response) => return response,
     };
-    let drift = sandbox.personality(Personality::Duffel).settings().price_drift_percent;
-    let current = stored.offer.drifted(drift);
+    let settings = sandbox.personality(Personality::Duffel).settings();
+    let current = stored.offer.drifted(settings.drift_for(&stored.offer));
     if kind == "instant" {
         let payment = data.get("payments").and_then(Value::as_array).and_then(|p| p.first());
         let Some(payment) = payment else {
@@ -841,19 +874,26 @@ async fn create_order(State(sandbox): State<Sandbox>, headers: HeaderMap, body: 
             char::from(PNR[usize::from(byte) % PNR.len()])
         })
         .collect();
-    let order = StoredOrder {
+    let metadata = data.get("metadata").cloned().unwrap_or(Value::Null);
+    let created_at = Utc::now();
+    let hold = kind == "hold";
+    let record = OrderRecord {
+        personality: Personality::Duffel,
         id: order_id.clone(),
-        kind,
-        offer: current,
-        offer_id,
-        passengers,
-        booking_reference,
-        created_at: Utc::now(),
+        client_reference: metadata.get(CLIENT_REFERENCE_KEY).and_then(Value::as_str).map(str::to_owned),
+        amount: current.total(),
+        currency: current.currency.to_owned(),
+        pnr: booking_reference,
+        created_at,
+        hold_expires_at: hold.then(|| ledger::hold_deadline(created_at, settings.hold_expires_in)),
+        confirmed_at: (!hold).then_some(created_at),
         cancelled_at: None,
-        metadata: data.get("metadata").cloned().unwrap_or(Value::Null),
+        confirmations: 0,
     };
+    let order = StoredOrder { id: order_id.clone(), kind, offer: current, offer_id, passengers, metadata, record };
     let rendered = render_order(&order);
     lock(&store.orders).insert(order_id, order);
+    ledger::hold_answer(settings.order_delay_ms).await;
     ok(StatusCode::CREATED, rendered)
 }
 
@@ -896,13 +936,13 @@ async fn create_cancellation(State(sandbox): State<Sandbox>, headers: HeaderMap,
     let store = sandbox.duffel_store();
     let order = lock(&store.orders).get(order_id).cloned();
     let Some(order) = order else { return not_found("order") };
-    if order.cancelled_at.is_some() {
+    if order.cancelled_at(Utc::now()).is_some() {
         return invalid_state("order_already_cancelled", "Order already cancelled", "This order is already cancelled");
     }
     // Unpaid holds refund nothing; paid fares refund fully when refundable,
     // else the taxes only.
-    let refund_amount = match (order.kind.as_str(), order.offer.refundable) {
-        ("hold", _) => Decimal::ZERO,
+    let refund_amount = match (order.record.confirmed_at, order.offer.refundable) {
+        (None, _) => Decimal::ZERO,
         (_, true) => order.offer.total(),
         (_, false) => order.offer.tax_total(),
     };
@@ -926,24 +966,98 @@ async fn confirm_cancellation(State(sandbox): State<Sandbox>, headers: HeaderMap
         return response;
     }
     let store = sandbox.duffel_store();
-    let mut cancellations = lock(&store.cancellations);
-    let Some(cancellation) = cancellations.get_mut(&id) else { return not_found("order cancellation") };
-    if cancellation.confirmed_at.is_some() {
-        return invalid_state("already_confirmed", "Already confirmed", "This cancellation is already confirmed");
+    let rendered = {
+        let mut cancellations = lock(&store.cancellations);
+        let Some(cancellation) = cancellations.get_mut(&id) else { return not_found("order cancellation") };
+        if cancellation.confirmed_at.is_some() {
+            return invalid_state("already_confirmed", "Already confirmed", "This cancellation is already confirmed");
+        }
+        let now = Utc::now();
+        {
+            let mut orders = lock(&store.orders);
+            let Some(order) = orders.get_mut(&cancellation.order_id) else { return not_found("order") };
+            if order.cancelled_at(now).is_some() {
+                return invalid_state(
+                    "order_already_cancelled",
+                    "Order already cancelled",
+                    "This order is already cancelled",
+                );
+            }
+            order.record.cancelled_at = Some(now);
+        }
+        cancellation.confirmed_at = Some(now);
+        render_cancellation(cancellation)
+    };
+    ledger::hold_answer(sandbox.personality(Personality::Duffel).settings().cancel_delay_ms).await;
+    ok(StatusCode::OK, rendered)
+}
+
+/// Pays for a held order from the balance: `{data: {order_id, payment:
+/// {type: "balance", amount, currency}}}` → 201 with the payment.
+async fn create_payment(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(response) = authorize(&sandbox, &headers) {
+        return response;
     }
+    let data = match parse_body(&body) {
+        Ok(data) => data,
+        Err(response) => return response,
+    };
+    let Some(order_id) = data.get("order_id").and_then(Value::as_str) else {
+        return invalid("data.order_id", "is required");
+    };
+    let payment = data.get("payment").filter(|p| p.is_object());
+    let Some(payment) = payment else { return invalid("data.payment", "is required") };
+    if payment.get("type").and_then(Value::as_str) != Some("balance") {
+        return invalid("data.payment.type", "must be balance");
+    }
+    let amount = payment.get("amount").and_then(Value::as_str).and_then(|a| a.parse::<Decimal>().ok());
+    let Some(amount) = amount else { return invalid("data.payment.amount", "must be a decimal string") };
+    let Some(currency) = payment.get("currency").and_then(Value::as_str) else {
+        return invalid("data.payment.currency", "is required");
+    };
+    let store = sandbox.duffel_store();
     let now = Utc::now();
-    {
+    let rendered = {
         let mut orders = lock(&store.orders);
-        let Some(order) = orders.get_mut(&cancellation.order_id) else { return not_found("order") };
-        if order.cancelled_at.is_some() {
+        let Some(order) = orders.get_mut(order_id) else { return not_found("order") };
+        match order.record.state(now) {
+            OrderState::Cancelled => {
+                return invalid_state(
+                    "order_already_cancelled",
+                    "Order already cancelled",
+                    "This order is cancelled and cannot be paid",
+                );
+            }
+            OrderState::Lapsed => {
+                return invalid_state(
+                    "order_expired",
+                    "Order expired",
+                    "The order was not paid before payment_required_by; its space was released",
+                );
+            }
+            OrderState::Confirmed => {
+                return invalid_state("already_paid", "Already paid", "This order has already been paid for");
+            }
+            OrderState::Held => {}
+        }
+        if amount.round_dp(2) != order.record.amount || currency != order.record.currency {
             return invalid_state(
-                "order_already_cancelled",
-                "Order already cancelled",
-                "This order is already cancelled",
+                "price_changed",
+                "Price changed",
+                &format!("The order now costs {} {}; pay that amount", order.record.amount, order.record.currency),
             );
         }
-        order.cancelled_at = Some(now);
-    }
-    cancellation.confirmed_at = Some(now);
-    ok(StatusCode::OK, render_cancellation(cancellation))
+        order.record.confirmed_at = Some(now);
+        order.record.confirmations += 1;
+        json!({
+            "id": store.id("pay"),
+            "live_mode": false,
+            "type": "balance",
+            "amount": order.record.amount.to_string(),
+            "currency": order.record.currency,
+            "created_at": timestamp(now)
+        })
+    };
+    ledger::hold_answer(sandbox.personality(Personality::Duffel).settings().confirm_delay_ms).await;
+    ok(StatusCode::CREATED, rendered)
 }

@@ -13,8 +13,9 @@
 //!   ledger at `/_sandbox/payments/ledger` and signed webhooks
 //!   ([`stripe`](self) module docs).
 //! - The control API under `/_sandbox/`: per-personality latency, jitter,
-//!   error, rate-limit and outage injection, price drift, token lifetime;
-//!   request counters; reset.
+//!   error, rate-limit and outage injection, price drift, token, offer and
+//!   hold lifetimes, the crash-test delays and confirm failures; request
+//!   counters; the orders ledger ([`ledger`], `GET /_sandbox/orders`); reset.
 //!
 //! Offers come from [`generator`] (deterministic: same search, same
 //! offers). Orders, tokens and quoted offers live in memory. Random faults
@@ -25,6 +26,7 @@ mod amadeus;
 mod carriers;
 mod duffel;
 mod generator;
+mod ledger;
 mod stripe;
 
 use std::collections::BTreeMap;
@@ -94,6 +96,7 @@ pub fn router(config: SandboxConfig) -> Router {
         .merge(stripe::control_routes())
         .route("/_sandbox/personalities/{name}", put(put_personality).get(get_personality))
         .route("/_sandbox/calls", get(get_calls))
+        .route("/_sandbox/orders", get(get_orders))
         .route("/_sandbox/reset", post(reset))
         .fallback(not_found)
         .with_state(state)
@@ -135,7 +138,7 @@ struct Settings {
     price_drift_percent: f64,
     /// Amadeus `expires_in` of new tokens, seconds.
     token_expires_in: u64,
-    /// Duffel offer lifetime, seconds.
+    /// Offer lifetime, seconds (Duffel offers; Amadeus offers as searched or priced).
     offer_expires_in: u64,
     /// Amadeus bookings fail with 34651 SEGMENT SELL FAILURE.
     sell_failure: bool,
@@ -144,6 +147,28 @@ struct Settings {
     rate_limit_next: u64,
     /// The next this many API requests (token calls aside) are answered 500.
     error_next: u64,
+    /// Share of offers (0–1, picked by a hash of the journey, so the same
+    /// offers every run) whose price `priceDriftPercent` moves.
+    price_change_rate: f64,
+    /// Unconfirmed holds lapse this many seconds after they are created.
+    hold_expires_in: u64,
+    /// An order is created (and in the ledger) at once; its answer waits this long.
+    order_delay_ms: u64,
+    /// A confirmation happens at once; its answer waits this long.
+    confirm_delay_ms: u64,
+    /// A cancellation happens at once; its answer waits this long.
+    cancel_delay_ms: u64,
+    /// The next this many confirm requests are answered 500 without confirming.
+    fail_confirm_next: u64,
+}
+
+impl Settings {
+    /// The drift, in percent, that applies to `offer` now.
+    fn drift_for(&self, offer: &generator::Offer) -> f64 {
+        // 2^53 buckets: exact in an f64.
+        let bucket = (generator::hash64(&offer.key) >> 11) as f64 / (1u64 << 53) as f64;
+        if bucket < self.price_change_rate { self.price_drift_percent } else { 0.0 }
+    }
 }
 
 impl Default for Settings {
@@ -160,6 +185,12 @@ impl Default for Settings {
             sell_failure: false,
             rate_limit_next: 0,
             error_next: 0,
+            price_change_rate: 1.0,
+            hold_expires_in: 1200,
+            order_delay_ms: 0,
+            confirm_delay_ms: 0,
+            cancel_delay_ms: 0,
+            fail_confirm_next: 0,
         }
     }
 }
@@ -179,13 +210,30 @@ struct SettingsUpdate {
     sell_failure: Option<bool>,
     rate_limit_next: Option<u64>,
     error_next: Option<u64>,
+    price_change_rate: Option<f64>,
+    hold_expires_in: Option<u64>,
+    order_delay_ms: Option<u64>,
+    confirm_delay_ms: Option<u64>,
+    cancel_delay_ms: Option<u64>,
+    fail_confirm_next: Option<u64>,
 }
 
 /// Where a counted request went; the names are the `/_sandbox/calls` keys.
+/// `orderConfirm` is the Amadeus PATCH of the ticketing agreement and the
+/// Duffel payment of a held order; `orderCancel` (Amadeus DELETE) and
+/// `cancellationConfirm` (Duffel) are the calls that cancel.
 const AMADEUS_KINDS: &[&str] =
-    &["token", "search", "price", "orderCreate", "orderGet", "orderCancel", "airlines", "locations"];
-const DUFFEL_KINDS: &[&str] =
-    &["search", "offerGet", "offerList", "orderCreate", "orderGet", "cancellationCreate", "cancellationConfirm"];
+    &["token", "search", "price", "orderCreate", "orderGet", "orderConfirm", "orderCancel", "airlines", "locations"];
+const DUFFEL_KINDS: &[&str] = &[
+    "search",
+    "offerGet",
+    "offerList",
+    "orderCreate",
+    "orderGet",
+    "orderConfirm",
+    "cancellationCreate",
+    "cancellationConfirm",
+];
 
 /// Seed of each personality's fault generator: fixed, so runs repeat.
 const FAULT_SEED: u64 = 0x5A4D_B0C5;
@@ -290,6 +338,7 @@ fn kind_of(personality: Personality, method: &Method, route: &str) -> Option<&'s
             ("/v1/shopping/flight-offers/pricing", _) => "price",
             ("/v1/booking/flight-orders", _) => "orderCreate",
             ("/v1/booking/flight-orders/{id}", "DELETE") => "orderCancel",
+            ("/v1/booking/flight-orders/{id}", "PATCH") => "orderConfirm",
             ("/v1/booking/flight-orders/{id}", _) => "orderGet",
             ("/v1/reference-data/airlines", _) => "airlines",
             (r, _) if r.starts_with("/v1/reference-data/locations") => "locations",
@@ -301,6 +350,7 @@ fn kind_of(personality: Personality, method: &Method, route: &str) -> Option<&'s
             "/air/offers" => "offerList",
             "/air/orders" => "orderCreate",
             "/air/orders/{id}" => "orderGet",
+            "/air/payments" => "orderConfirm",
             "/air/order_cancellations" => "cancellationCreate",
             "/air/order_cancellations/{id}/actions/confirm" => "cancellationConfirm",
             _ => return None,
@@ -339,6 +389,10 @@ async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request:
         let mut live = lock(&state.settings);
         if kind == Some("token") {
             None
+        } else if kind == Some("orderConfirm") && live.fail_confirm_next > 0 {
+            // Before the handler: the confirm fails without confirming.
+            live.fail_confirm_next -= 1;
+            Some(Fault::ServerError)
         } else if live.rate_limit_next > 0 {
             live.rate_limit_next -= 1;
             Some(Fault::RateLimited)
@@ -415,15 +469,23 @@ async fn put_personality(
         Err(error) => return control_error(StatusCode::BAD_REQUEST, &format!("invalid settings: {error}")),
     };
     let rate_ok = |r: Option<f64>| r.is_none_or(|r| (0.0..=1.0).contains(&r));
-    if !rate_ok(update.error_rate) || !rate_ok(update.rate_limit_rate) {
-        return control_error(StatusCode::BAD_REQUEST, "errorRate and rateLimitRate are between 0 and 1");
+    if !rate_ok(update.error_rate) || !rate_ok(update.rate_limit_rate) || !rate_ok(update.price_change_rate) {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "errorRate, rateLimitRate and priceChangeRate are between 0 and 1",
+        );
     }
     if update.price_drift_percent.is_some_and(|d| !d.is_finite() || d <= -100.0 || d > 1000.0) {
         return control_error(StatusCode::BAD_REQUEST, "priceDriftPercent is above -100 and at most 1000");
     }
     const MAX_DELAY_MS: u64 = 120_000;
-    if update.latency_ms.is_some_and(|l| l > MAX_DELAY_MS) || update.jitter_ms.is_some_and(|j| j > MAX_DELAY_MS) {
-        return control_error(StatusCode::BAD_REQUEST, "latencyMs and jitterMs are at most 120000");
+    let delays =
+        [update.latency_ms, update.jitter_ms, update.order_delay_ms, update.confirm_delay_ms, update.cancel_delay_ms];
+    if delays.iter().any(|d| d.is_some_and(|d| d > MAX_DELAY_MS)) {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "latencyMs, jitterMs, orderDelayMs, confirmDelayMs and cancelDelayMs are at most 120000",
+        );
     }
     let state = sandbox.personality(personality);
     let mut settings = lock(&state.settings);
@@ -439,6 +501,12 @@ async fn put_personality(
         sell_failure,
         rate_limit_next,
         error_next,
+        price_change_rate,
+        hold_expires_in,
+        order_delay_ms,
+        confirm_delay_ms,
+        cancel_delay_ms,
+        fail_confirm_next,
     } = update;
     settings.latency_ms = latency_ms.unwrap_or(settings.latency_ms);
     settings.jitter_ms = jitter_ms.unwrap_or(settings.jitter_ms);
@@ -451,6 +519,12 @@ async fn put_personality(
     settings.sell_failure = sell_failure.unwrap_or(settings.sell_failure);
     settings.rate_limit_next = rate_limit_next.unwrap_or(settings.rate_limit_next);
     settings.error_next = error_next.unwrap_or(settings.error_next);
+    settings.price_change_rate = price_change_rate.unwrap_or(settings.price_change_rate);
+    settings.hold_expires_in = hold_expires_in.unwrap_or(settings.hold_expires_in);
+    settings.order_delay_ms = order_delay_ms.unwrap_or(settings.order_delay_ms);
+    settings.confirm_delay_ms = confirm_delay_ms.unwrap_or(settings.confirm_delay_ms);
+    settings.cancel_delay_ms = cancel_delay_ms.unwrap_or(settings.cancel_delay_ms);
+    settings.fail_confirm_next = fail_confirm_next.unwrap_or(settings.fail_confirm_next);
     Json(settings.clone()).into_response()
 }
 
@@ -464,12 +538,24 @@ async fn get_calls(State(sandbox): State<Sandbox>) -> Response {
     .into_response()
 }
 
-/// Counters and faults back to their defaults; tokens, offers and orders
-/// stay. The payment side starts a fresh account (objects, keys, ledger and
-/// deliveries dropped together, so they always agree), keeping its webhook URL.
+/// Every order of both personalities, oldest first, as [`ledger`] entries.
+async fn get_orders(State(sandbox): State<Sandbox>) -> Response {
+    let now = chrono::Utc::now();
+    let mut records = sandbox.amadeus_store().order_records();
+    records.extend(sandbox.duffel_store().order_records());
+    records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Json(json!({ "orders": records.iter().map(|r| r.entry(now)).collect::<Vec<_>>() })).into_response()
+}
+
+/// Counters and faults back to their defaults, and the orders (the ledger)
+/// forgotten; tokens and offers stay. The payment side starts a fresh
+/// account (objects, keys, ledger and deliveries dropped together, so they
+/// always agree), keeping its webhook URL.
 async fn reset(State(sandbox): State<Sandbox>) -> Response {
     sandbox.personality(Personality::Amadeus).reset();
     sandbox.personality(Personality::Duffel).reset();
+    sandbox.amadeus_store().clear_orders();
+    sandbox.duffel_store().clear_orders();
     sandbox.stripe().reset();
     Json(json!({ "reset": true })).into_response()
 }

@@ -86,6 +86,7 @@ async fn official_amadeus_python_sdk_authenticates_searches_prices_and_books() {
             "price": 2,
             "orderCreate": 1,
             "orderGet": 2,
+            "orderConfirm": 0,
             "orderCancel": 1,
             "airlines": 1,
             "locations": 4

@@ -1,12 +1,14 @@
-//! Pricing and the order lifecycle (hold, read, cancel) through both real
-//! adapters against their own bundled sandbox, proved by the sandbox's call
-//! counters — never by timing.
+//! Pricing and the order lifecycle (hold, read, confirm, cancel, lapse)
+//! through both real adapters against their own bundled sandbox, proved by
+//! the sandbox's call counters and orders ledger — never by timing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use wayfarer::flights::model::{
-    Cabin, FlightSearch, Offer, OrderContact, OrderTraveler, PassengerType, Passengers, ProviderOrderStatus,
+    Cabin, FlightSearch, Money, Offer, OrderContact, OrderTraveler, PassengerType, Passengers, ProviderOrder,
+    ProviderOrderStatus,
 };
 use wayfarer::flights::providers::amadeus::AmadeusProvider;
 use wayfarer::flights::providers::duffel::DuffelProvider;
@@ -29,20 +31,60 @@ impl Sandbox {
     }
 
     fn http() -> ProviderHttp {
-        let settings = wayfarer::config::HttpClientSettings::default();
+        Self::http_within(wayfarer::config::HttpClientSettings::default().timeout)
+    }
+
+    fn http_within(timeout: Duration) -> ProviderHttp {
+        let settings = wayfarer::config::HttpClientSettings { timeout, ..Default::default() };
         ProviderHttp::new(&settings, true, 1000.0, Arc::new(tokio::sync::Semaphore::new(16))).expect("http")
     }
 
     pub(crate) fn provider(&self, name: &str) -> Box<dyn FlightProvider> {
+        self.provider_with(name, Self::http())
+    }
+
+    /// An adapter that gives up on any call after `timeout`.
+    pub(crate) fn impatient_provider(&self, name: &str, timeout: Duration) -> Box<dyn FlightProvider> {
+        self.provider_with(name, Self::http_within(timeout))
+    }
+
+    fn provider_with(&self, name: &str, http: ProviderHttp) -> Box<dyn FlightProvider> {
         match name {
             "amadeus" => Box::new(AmadeusProvider::new(
                 &self.base,
                 self.config.amadeus_client_id.clone(),
                 self.config.amadeus_client_secret.clone().into(),
-                Self::http(),
+                http,
             )),
-            _ => Box::new(DuffelProvider::new(&self.base, self.config.duffel_token.clone().into(), Self::http())),
+            _ => Box::new(DuffelProvider::new(&self.base, self.config.duffel_token.clone().into(), http)),
         }
+    }
+
+    /// The ledger entries of `personality`.
+    pub(crate) async fn ledger(&self, personality: &str) -> Vec<Value> {
+        let ledger: Value = self
+            .client
+            .get(format!("{}/_sandbox/orders", self.base))
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        ledger["orders"]
+            .as_array()
+            .expect("orders list")
+            .iter()
+            .filter(|o| o["personality"] == personality)
+            .cloned()
+            .collect()
+    }
+
+    /// The one ledger entry of order `id`.
+    pub(crate) async fn entry(&self, personality: &str, id: &str) -> Value {
+        let matching: Vec<Value> = self.ledger(personality).await.into_iter().filter(|o| o["orderId"] == id).collect();
+        assert_eq!(matching.len(), 1, "{personality} ledger entries of {id}: {matching:?}");
+        matching.into_iter().next().expect("one")
     }
 
     pub(crate) async fn set(&self, personality: &str, settings: Value) {
@@ -106,7 +148,7 @@ async fn lifecycle(name: &str) {
     assert_eq!(priced.offer.price, offer.price);
     assert_eq!(priced.offer.id, offer.id);
 
-    let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+    let order = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await.expect("create");
     assert_eq!(order.status, ProviderOrderStatus::Held, "{name}");
     assert!(order.reference.as_deref().is_some_and(|r| r.len() == 6), "{name}: a PNR: {order:?}");
     assert_eq!(order.price, priced.offer.price);
@@ -144,7 +186,7 @@ async fn drift(name: &str) {
     assert!(priced.offer.price.amount > offer.price.amount, "{name}: {:?} → {:?}", offer.price, priced.offer.price);
     assert_eq!(priced.offer.price.currency, offer.price.currency);
     // The priced offer books at its new price.
-    let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+    let order = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await.expect("create");
     assert_eq!(order.price, priced.offer.price, "{name}");
 }
 
@@ -161,7 +203,7 @@ async fn booking_at_a_stale_amadeus_price_says_what_it_costs_now() {
     let offer = first_offer(provider.as_ref(), 2).await;
     let priced = provider.price(&offer).await.expect("price");
     sandbox.set("amadeus", json!({ "priceDriftPercent": 5 })).await;
-    match provider.create_order(&priced.offer, &travelers(), &contact()).await {
+    match provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await {
         Err(ProviderError::PriceChanged { current }) => {
             assert!(current.amount > priced.offer.price.amount);
             assert_eq!(current.currency, priced.offer.price.currency);
@@ -177,7 +219,10 @@ async fn an_expired_duffel_offer_is_reported_as_such() {
     sandbox.set("duffel", json!({ "offerExpiresIn": 0 })).await;
     let offer = first_offer(provider.as_ref(), 3).await;
     assert_eq!(provider.price(&offer).await, Err(ProviderError::OfferExpired));
-    assert_eq!(provider.create_order(&offer, &travelers(), &contact()).await, Err(ProviderError::OfferExpired));
+    assert_eq!(
+        provider.create_order(&offer, &travelers(), &contact(), "bk_test").await,
+        Err(ProviderError::OfferExpired)
+    );
 }
 
 #[tokio::test]
@@ -187,7 +232,10 @@ async fn a_sell_failure_is_sold_out() {
     let offer = first_offer(provider.as_ref(), 4).await;
     let priced = provider.price(&offer).await.expect("price");
     sandbox.set("amadeus", json!({ "sellFailure": true })).await;
-    assert_eq!(provider.create_order(&priced.offer, &travelers(), &contact()).await, Err(ProviderError::SoldOut));
+    assert_eq!(
+        provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await,
+        Err(ProviderError::SoldOut)
+    );
 }
 
 async fn retries(name: &str, price_kind: &str) {
@@ -200,7 +248,7 @@ async fn retries(name: &str, price_kind: &str) {
     assert_eq!(sandbox.calls(name, price_kind).await, 2, "{name}: a 500, then success");
 
     sandbox.set(name, json!({ "errorNext": 1 })).await;
-    let result = provider.create_order(&priced.offer, &travelers(), &contact()).await;
+    let result = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await;
     assert!(matches!(result, Err(ProviderError::Unavailable(_))), "{name}: {result:?}");
     assert_eq!(sandbox.calls(name, "orderCreate").await, 1, "{name}: an order is never sent twice");
 }
@@ -220,7 +268,7 @@ async fn percent_encoded_amadeus_order_ids_are_sent_back_as_they_came() {
     for day in 0..24 {
         let offer = first_offer(provider.as_ref(), 10 + day).await;
         let priced = provider.price(&offer).await.expect("price");
-        let order = provider.create_order(&priced.offer, &travelers(), &contact()).await.expect("create");
+        let order = provider.create_order(&priced.offer, &travelers(), &contact(), "bk_test").await.expect("create");
         assert_eq!(provider.get_order(&order.id).await.map(|o| o.id), Ok(order.id.clone()));
         provider.cancel_order(&order.id).await.expect("cancel");
         assert_eq!(provider.get_order(&order.id).await, Err(ProviderError::NotFound), "really cancelled");
@@ -251,4 +299,212 @@ async fn amadeus_reference_lookups_name_airlines_and_find_places() {
     assert_eq!(sandbox.calls("amadeus", "locations").await, 1);
     assert!(amadeus.airlines(&[]).await.expect("nothing to ask").is_empty());
     assert_eq!(sandbox.calls("amadeus", "airlines").await, 1, "an empty lookup asks nobody");
+}
+
+/// A held order for booking `booking`, priced first.
+async fn hold(provider: &dyn FlightProvider, day: i64, booking: &str) -> ProviderOrder {
+    let offer = first_offer(provider, day).await;
+    let priced = provider.price(&offer).await.expect("price");
+    let order = provider.create_order(&priced.offer, &travelers(), &contact(), booking).await.expect("hold");
+    assert_eq!(order.status, ProviderOrderStatus::Held, "{}: {order:?}", provider.name());
+    order
+}
+
+/// What a read after cancelling (or lapsing) says: Duffel keeps the order
+/// and shows its state; Amadeus forgets it.
+async fn assert_gone(provider: &dyn FlightProvider, id: &str, duffel_status: ProviderOrderStatus) {
+    match (provider.name(), provider.get_order(id).await) {
+        ("duffel", Ok(order)) => assert_eq!(order.status, duffel_status),
+        ("amadeus", Err(error)) => assert_eq!(error, ProviderError::NotFound),
+        (name, other) => panic!("{name}: unexpected read after the order went: {other:?}"),
+    }
+}
+
+async fn confirmation(name: &str) {
+    let sandbox = Sandbox::start().await;
+    let provider = sandbox.provider(name);
+    let order = hold(provider.as_ref(), 40, "bk_confirm").await;
+    let read = provider.get_order(&order.id).await.expect("get");
+    assert_eq!(read.status, ProviderOrderStatus::Held);
+    assert_eq!(read.client_reference.as_deref(), Some("bk_confirm"), "{name}: our booking id comes back");
+    assert!(read.reference.as_deref().is_some_and(|r| r.len() == 6), "{name}: a PNR: {read:?}");
+    let expires = read.expires_at.unwrap_or_else(|| panic!("{name}: a held order says when it lapses"));
+    let minutes = (expires - chrono::Utc::now()).num_minutes();
+    assert!((18..=20).contains(&minutes), "{name}: the default hold lasts 20 minutes, not {minutes}");
+
+    let confirmed = provider.confirm_order(&order.id, &order.price).await.expect("confirm");
+    assert_eq!((confirmed.status, &confirmed.id), (ProviderOrderStatus::Confirmed, &order.id), "{name}");
+    assert_eq!(confirmed.client_reference.as_deref(), Some("bk_confirm"));
+    assert_eq!(provider.get_order(&order.id).await.expect("get").status, ProviderOrderStatus::Confirmed);
+    let again = provider.confirm_order(&order.id, &order.price).await.expect("confirming again is fine");
+    assert_eq!(again.status, ProviderOrderStatus::Confirmed, "{name}");
+    assert_eq!(sandbox.calls(name, "orderConfirm").await, 1, "{name}: the repeat confirmed nothing");
+    let entry = sandbox.entry(name, &order.id).await;
+    assert_eq!((entry["status"].as_str(), entry["confirmations"].as_u64()), (Some("confirmed"), Some(1)), "{entry}");
+    assert_eq!(entry["clientReference"], "bk_confirm");
+    assert_eq!(entry["pnr"].as_str(), order.reference.as_deref());
+    assert_eq!(entry["amount"].as_str(), Some(order.price.amount.to_string().as_str()));
+    assert_eq!(entry["currency"].as_str(), Some(order.price.currency.as_str()));
+
+    provider.cancel_order(&order.id).await.expect("a confirmed order cancels too");
+    assert_gone(provider.as_ref(), &order.id, ProviderOrderStatus::Cancelled).await;
+    let entry = sandbox.entry(name, &order.id).await;
+    assert_eq!(entry["status"], "cancelled", "{entry}");
+    assert!(entry["confirmedAt"].is_string() && entry["cancelledAt"].is_string(), "{entry}");
+}
+
+#[tokio::test]
+async fn a_held_amadeus_order_confirms_once_and_cancels() {
+    confirmation("amadeus").await;
+}
+
+#[tokio::test]
+async fn a_held_duffel_order_is_paid_once_and_cancels() {
+    confirmation("duffel").await;
+}
+
+async fn cancelled_hold(name: &str) {
+    let sandbox = Sandbox::start().await;
+    let provider = sandbox.provider(name);
+    let order = hold(provider.as_ref(), 41, "bk_cancel").await;
+    provider.cancel_order(&order.id).await.expect("cancel");
+    assert_eq!(provider.confirm_order(&order.id, &order.price).await, Err(ProviderError::OrderGone), "{name}");
+    assert_eq!(sandbox.calls(name, "orderConfirm").await, 0, "{name}: nothing to confirm was sent");
+    let entry = sandbox.entry(name, &order.id).await;
+    assert_eq!((entry["status"].as_str(), entry["confirmedAt"].is_null()), (Some("cancelled"), true), "{entry}");
+}
+
+#[tokio::test]
+async fn a_cancelled_hold_cannot_be_confirmed() {
+    cancelled_hold("amadeus").await;
+    cancelled_hold("duffel").await;
+}
+
+async fn lapse(name: &str) {
+    let sandbox = Sandbox::start().await;
+    let provider = sandbox.provider(name);
+    sandbox.set(name, json!({ "holdExpiresIn": 1 })).await;
+    let order = hold(provider.as_ref(), 42, "bk_lapse").await;
+    assert_eq!(sandbox.entry(name, &order.id).await["status"], "held");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let entry = sandbox.entry(name, &order.id).await;
+    assert_eq!(entry["status"], "lapsed", "{entry}");
+    assert_eq!(entry["lapsedAt"], entry["holdExpiresAt"]);
+    assert_gone(provider.as_ref(), &order.id, ProviderOrderStatus::Lapsed).await;
+    assert_eq!(provider.confirm_order(&order.id, &order.price).await, Err(ProviderError::OrderGone), "{name}");
+    provider.cancel_order(&order.id).await.expect("cancelling a lapsed hold is fine");
+    let entry = sandbox.entry(name, &order.id).await;
+    assert_eq!((entry["status"].as_str(), entry["cancelledAt"].is_null()), (Some("lapsed"), true), "{entry}");
+}
+
+#[tokio::test]
+async fn an_unconfirmed_amadeus_hold_lapses() {
+    lapse("amadeus").await;
+}
+
+#[tokio::test]
+async fn an_unpaid_duffel_hold_lapses() {
+    lapse("duffel").await;
+}
+
+async fn answers_lost_after_the_fact(name: &str) {
+    let sandbox = Sandbox::start().await;
+    let provider = sandbox.provider(name);
+    let impatient = sandbox.impatient_provider(name, Duration::from_millis(300));
+    let offer = first_offer(provider.as_ref(), 43).await;
+    let priced = provider.price(&offer).await.expect("price");
+
+    // The hold is made, then its answer outlives the client.
+    sandbox.set(name, json!({ "orderDelayMs": 2000 })).await;
+    let lost = impatient.create_order(&priced.offer, &travelers(), &contact(), "bk_lost").await;
+    assert_eq!(lost, Err(ProviderError::Timeout), "{name}");
+    assert_eq!(sandbox.calls(name, "orderCreate").await, 1, "{name}: sent once");
+    let held: Vec<Value> =
+        sandbox.ledger(name).await.into_iter().filter(|o| o["clientReference"] == "bk_lost").collect();
+    assert_eq!(held.len(), 1, "{name}: the order exists anyway: {held:?}");
+    assert_eq!(held[0]["status"], "held");
+    sandbox.set(name, json!({ "orderDelayMs": 0 })).await;
+    let id = held[0]["orderId"].as_str().expect("id").to_owned();
+    let order = provider.get_order(&id).await.expect("reconciled by reading");
+    assert_eq!(order.client_reference.as_deref(), Some("bk_lost"));
+
+    // The confirmation happens, then its answer is lost; a retry after
+    // reading finds it done and confirms nothing more.
+    sandbox.set(name, json!({ "confirmDelayMs": 2000 })).await;
+    assert_eq!(impatient.confirm_order(&id, &order.price).await, Err(ProviderError::Timeout), "{name}");
+    assert_eq!(sandbox.entry(name, &id).await["status"], "confirmed");
+    sandbox.set(name, json!({ "confirmDelayMs": 0 })).await;
+    let confirmed = provider.confirm_order(&id, &order.price).await.expect("retry");
+    assert_eq!(confirmed.status, ProviderOrderStatus::Confirmed);
+    assert_eq!(sandbox.entry(name, &id).await["confirmations"], 1, "{name}");
+
+    // Likewise a cancellation.
+    sandbox.set(name, json!({ "cancelDelayMs": 2000 })).await;
+    assert_eq!(impatient.cancel_order(&id).await, Err(ProviderError::Timeout), "{name}");
+    assert_eq!(sandbox.entry(name, &id).await["status"], "cancelled");
+    sandbox.set(name, json!({ "cancelDelayMs": 0 })).await;
+    provider.cancel_order(&id).await.expect("cancelling again is fine");
+}
+
+#[tokio::test]
+async fn amadeus_orders_exist_when_their_answers_are_lost() {
+    answers_lost_after_the_fact("amadeus").await;
+}
+
+#[tokio::test]
+async fn duffel_orders_exist_when_their_answers_are_lost() {
+    answers_lost_after_the_fact("duffel").await;
+}
+
+async fn failed_confirmation(name: &str) {
+    let sandbox = Sandbox::start().await;
+    let provider = sandbox.provider(name);
+    let order = hold(provider.as_ref(), 44, "bk_fail").await;
+    sandbox.set(name, json!({ "failConfirmNext": 1 })).await;
+    let failed = provider.confirm_order(&order.id, &order.price).await;
+    assert!(matches!(failed, Err(ProviderError::Unavailable(_))), "{name}: {failed:?}");
+    assert_eq!(sandbox.calls(name, "orderConfirm").await, 1, "{name}: not retried");
+    let entry = sandbox.entry(name, &order.id).await;
+    assert_eq!((entry["status"].as_str(), entry["confirmations"].as_u64()), (Some("held"), Some(0)), "{entry}");
+    assert_eq!(provider.get_order(&order.id).await.expect("get").status, ProviderOrderStatus::Held);
+    let confirmed = provider.confirm_order(&order.id, &order.price).await.expect("the next one goes through");
+    assert_eq!(confirmed.status, ProviderOrderStatus::Confirmed);
+}
+
+#[tokio::test]
+async fn a_failed_confirmation_leaves_the_hold_held() {
+    failed_confirmation("amadeus").await;
+    failed_confirmation("duffel").await;
+}
+
+#[tokio::test]
+async fn a_confirmation_at_another_amount_is_refused() {
+    for name in ["amadeus", "duffel"] {
+        let sandbox = Sandbox::start().await;
+        let provider = sandbox.provider(name);
+        let order = hold(provider.as_ref(), 45, "bk_amount").await;
+        let cheaper = Money::new(order.price.amount - rust_decimal::Decimal::ONE, &order.price.currency);
+        match provider.confirm_order(&order.id, &cheaper).await {
+            Err(ProviderError::PriceChanged { current }) => assert_eq!(current, order.price, "{name}"),
+            other => panic!("{name}: expected PriceChanged, got {other:?}"),
+        }
+        assert_eq!(sandbox.entry(name, &order.id).await["status"], "held", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_ties_both_personalities_orders_to_their_bookings_and_resets() {
+    let sandbox = Sandbox::start().await;
+    let amadeus = sandbox.provider("amadeus");
+    let duffel = sandbox.provider("duffel");
+    let a = hold(amadeus.as_ref(), 46, "bk_amadeus").await;
+    let d = hold(duffel.as_ref(), 46, "bk_duffel").await;
+    let refs = |entries: Vec<Value>| {
+        entries.iter().map(|e| (e["orderId"].clone(), e["clientReference"].clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(refs(sandbox.ledger("amadeus").await), [(json!(a.id), json!("bk_amadeus"))]);
+    assert_eq!(refs(sandbox.ledger("duffel").await), [(json!(d.id), json!("bk_duffel"))]);
+    let reset = sandbox.client.post(format!("{}/_sandbox/reset", sandbox.base)).send().await.expect("reset");
+    assert!(reset.status().is_success());
+    assert!(sandbox.ledger("amadeus").await.is_empty() && sandbox.ledger("duffel").await.is_empty());
 }

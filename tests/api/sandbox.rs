@@ -651,15 +651,18 @@ async fn control_api_counts_every_request_exactly() {
         .send()
         .await
         .expect("DELETE");
+    sandbox.http.patch(sandbox.url("/v1/booking/flight-orders/nope")).bearer_auth(&token).send().await.expect("PATCH");
+    sandbox.duffel(reqwest::Method::POST, "/air/payments", Some(json!({ "data": {} }))).await;
     sandbox.http.get(sandbox.url("/air/offers/off_x")).send().await.expect("unversioned Duffel call");
     sandbox.duffel(reqwest::Method::GET, "/air/orders/ord_x", None).await;
 
     let calls = sandbox.calls().await;
     assert_eq!(
         calls["amadeus"],
-        json!({ "airlines": 2, "locations": 1, "orderCancel": 1, "orderCreate": 0, "orderGet": 1, "price": 0,
-                "search": 1, "token": 1 })
+        json!({ "airlines": 2, "locations": 1, "orderCancel": 1, "orderConfirm": 1, "orderCreate": 0, "orderGet": 1,
+                "price": 0, "search": 1, "token": 1 })
     );
+    assert_eq!(calls["duffel"]["orderConfirm"], 1);
     assert_eq!(calls["duffel"]["offerGet"], 1);
     assert_eq!(calls["duffel"]["orderGet"], 1);
     assert_eq!(calls["duffel"]["search"], 0);
@@ -745,7 +748,19 @@ async fn settings_update_partially_and_are_validated() {
     assert!(!token.is_empty());
     assert_eq!(sandbox.calls().await["amadeus"]["token"], 1);
 
-    for bad in [json!({ "errorRate": 2.0 }), json!({ "latency": 5 }), json!({ "latencyMs": "slow" })] {
+    assert_eq!(
+        (fetched["holdExpiresIn"].as_u64(), fetched["priceChangeRate"].as_f64(), fetched["failConfirmNext"].as_u64()),
+        (Some(1200), Some(1.0), Some(0))
+    );
+    for bad in [
+        json!({ "errorRate": 2.0 }),
+        json!({ "latency": 5 }),
+        json!({ "latencyMs": "slow" }),
+        json!({ "priceChangeRate": 1.5 }),
+        json!({ "orderDelayMs": 200_000 }),
+        json!({ "confirmDelayMs": 200_000 }),
+        json!({ "cancelDelayMs": 200_000 }),
+    ] {
         let response =
             sandbox.http.put(sandbox.url("/_sandbox/personalities/amadeus")).json(&bad).send().await.expect("PUT");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
@@ -763,4 +778,193 @@ async fn settings_update_partially_and_are_validated() {
         .await
         .expect("json");
     assert_eq!(fetched["latencyMs"], 0);
+}
+
+/// A Duffel hold on a fresh one-adult offer: (order id, total, currency).
+async fn duffel_hold(sandbox: &Sandbox, days: i64, booking: &str) -> (String, String, String) {
+    let request = json!({ "data": { "slices": [{ "origin": "LHR", "destination": "CDG", "departure_date": day(days) }],
+                                    "passengers": [{ "type": "adult" }] } });
+    let created: Value =
+        sandbox.duffel(reqwest::Method::POST, "/air/offer_requests", Some(request)).await.json().await.expect("json");
+    let offer = &created["data"]["offers"][0];
+    let passenger = json!({ "id": offer["passengers"][0]["id"], "given_name": "Ana", "family_name": "Lopez",
+                            "born_on": "1990-02-03", "email": "ana@example.com" });
+    let body = json!({ "data": { "type": "hold", "selected_offers": [offer["id"]], "passengers": [passenger],
+                                 "metadata": { "wayfarer_booking_id": booking } } });
+    let hold = sandbox.duffel(reqwest::Method::POST, "/air/orders", Some(body)).await;
+    assert_eq!(hold.status(), StatusCode::CREATED);
+    let hold: Value = hold.json().await.expect("json");
+    let text = |v: &Value| v.as_str().expect("text").to_owned();
+    (text(&hold["data"]["id"]), text(&hold["data"]["total_amount"]), text(&hold["data"]["total_currency"]))
+}
+
+fn payment(order: &str, amount: &str, currency: &str) -> Option<Value> {
+    Some(
+        json!({ "data": { "order_id": order, "payment": { "type": "balance", "amount": amount, "currency": currency } } }),
+    )
+}
+
+async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    (status, body["errors"][0]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn duffel_holds_are_paid_once_at_their_price_and_lapse_unpaid() {
+    let sandbox = start().await;
+    let (order, amount, currency) = duffel_hold(&sandbox, 30, "bk_1").await;
+    let held: Value =
+        sandbox.duffel(reqwest::Method::GET, &format!("/air/orders/{order}"), None).await.json().await.expect("json");
+    let status = &held["data"]["payment_status"];
+    assert_eq!((status["awaiting_payment"].as_bool(), status["paid_at"].is_null()), (Some(true), true));
+    assert!(status["payment_required_by"].is_string());
+    assert_eq!(held["data"]["documents"].as_array().map(Vec::len), Some(0));
+    assert_eq!(held["data"]["metadata"]["wayfarer_booking_id"], "bk_1");
+
+    let cheaper = sandbox.duffel(reqwest::Method::POST, "/air/payments", payment(&order, "1.00", &currency)).await;
+    assert_eq!(error_code(cheaper).await, (StatusCode::UNPROCESSABLE_ENTITY, "price_changed".to_owned()));
+    let paid = sandbox.duffel(reqwest::Method::POST, "/air/payments", payment(&order, &amount, &currency)).await;
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let paid: Value = paid.json().await.expect("json");
+    assert!(paid["data"]["id"].as_str().is_some_and(|id| id.starts_with("pay_")));
+    assert_eq!(paid["data"]["amount"], amount.as_str());
+    let twice = sandbox.duffel(reqwest::Method::POST, "/air/payments", payment(&order, &amount, &currency)).await;
+    assert_eq!(error_code(twice).await, (StatusCode::UNPROCESSABLE_ENTITY, "already_paid".to_owned()));
+    let confirmed: Value =
+        sandbox.duffel(reqwest::Method::GET, &format!("/air/orders/{order}"), None).await.json().await.expect("json");
+    assert_eq!(confirmed["data"]["payment_status"]["awaiting_payment"], false);
+    assert!(confirmed["data"]["payment_status"]["paid_at"].is_string());
+    assert_eq!(confirmed["data"]["documents"].as_array().map(Vec::len), Some(1), "ticketed");
+    let unknown = sandbox.duffel(reqwest::Method::POST, "/air/payments", payment("ord_nope", &amount, &currency)).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // An unpaid hold reads as released at its deadline, and cannot be paid.
+    sandbox.control("duffel", json!({ "holdExpiresIn": 0 })).await;
+    let (lapsed, amount, currency) = duffel_hold(&sandbox, 31, "bk_2").await;
+    let read: Value =
+        sandbox.duffel(reqwest::Method::GET, &format!("/air/orders/{lapsed}"), None).await.json().await.expect("json");
+    assert_eq!(read["data"]["cancelled_at"], read["data"]["payment_status"]["payment_required_by"]);
+    assert_eq!(read["data"]["payment_status"]["awaiting_payment"], false);
+    let late = sandbox.duffel(reqwest::Method::POST, "/air/payments", payment(&lapsed, &amount, &currency)).await;
+    assert_eq!(error_code(late).await, (StatusCode::UNPROCESSABLE_ENTITY, "order_expired".to_owned()));
+    let quote = sandbox
+        .duffel(reqwest::Method::POST, "/air/order_cancellations", Some(json!({ "data": { "order_id": lapsed } })))
+        .await;
+    assert_eq!(error_code(quote).await, (StatusCode::UNPROCESSABLE_ENTITY, "order_already_cancelled".to_owned()));
+
+    let ledger: Value =
+        sandbox.http.get(sandbox.url("/_sandbox/orders")).send().await.expect("orders").json().await.expect("json");
+    let states: Vec<(String, String, u64)> = ledger["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| {
+            let text = |k: &str| o[k].as_str().unwrap_or_default().to_owned();
+            (text("clientReference"), text("status"), o["confirmations"].as_u64().unwrap_or(99))
+        })
+        .collect();
+    assert_eq!(states, [("bk_1".into(), "confirmed".into(), 1), ("bk_2".into(), "lapsed".into(), 0)]);
+}
+
+#[tokio::test]
+async fn amadeus_holds_confirm_by_patching_the_ticketing_agreement() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let found = sandbox
+        .search(
+            &token,
+            &format!("originLocationCode=LIS&destinationLocationCode=MAD&departureDate={}&adults=1", day(33)),
+        )
+        .await;
+    let offer = found["data"][0].clone();
+    let traveler =
+        json!({ "id": "1", "dateOfBirth": "1990-02-03", "name": { "firstName": "ANA", "lastName": "LOPEZ" } });
+    let order = json!({ "data": { "type": "flight-order", "flightOffers": [offer], "travelers": [traveler],
+        "remarks": { "general": [{ "subType": "GENERAL_MISCELLANEOUS", "text": "WAYFARER bk_9" }] },
+        "ticketingAgreement": { "option": "DELAY_TO_CANCEL", "delay": "1D" } } });
+    let created = sandbox.amadeus_post(&token, "/v1/booking/flight-orders", &order).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.expect("json");
+    let agreement = &created["data"]["ticketingAgreement"];
+    assert_eq!((agreement["option"].as_str(), agreement["delay"].as_str()), (Some("DELAY_TO_CANCEL"), Some("1D")));
+    let deadline = agreement["dateTime"].as_str().expect("the exact deadline");
+    let deadline = chrono::DateTime::parse_from_rfc3339(deadline).expect("UTC time");
+    assert!((19..=20).contains(&(deadline.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes()));
+    assert!(created["data"].get("tickets").is_none());
+    let id = created["data"]["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/booking/flight-orders/{id}");
+    let patch = |body: Value| {
+        sandbox
+            .http
+            .patch(sandbox.url(&path))
+            .bearer_auth(&token)
+            .header("content-type", AMADEUS_JSON)
+            .body(serde_json::to_vec(&body).expect("json"))
+            .send()
+    };
+    let queue =
+        patch(json!({ "data": { "ticketingAgreement": { "option": "DELAY_TO_QUEUE" } } })).await.expect("PATCH");
+    assert_eq!(queue.status(), StatusCode::BAD_REQUEST);
+    let confirm = json!({ "data": { "type": "flight-order", "ticketingAgreement": { "option": "CONFIRM" } } });
+    for _ in 0..2 {
+        let confirmed = patch(confirm.clone()).await.expect("PATCH");
+        assert_eq!((confirmed.status(), content_type(&confirmed).as_str()), (StatusCode::OK, AMADEUS_JSON));
+        let confirmed: Value = confirmed.json().await.expect("json");
+        assert_eq!(confirmed["data"]["ticketingAgreement"]["option"], "CONFIRM");
+        let ticket = &confirmed["data"]["tickets"][0];
+        assert_eq!((ticket["documentType"].as_str(), ticket["travelerId"].as_str()), (Some("ETICKET"), Some("1")));
+    }
+    let deleted = sandbox.http.delete(sandbox.url(&path)).bearer_auth(&token).send().await.expect("DELETE");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        patch(confirm.clone()).await.expect("PATCH").status(),
+        StatusCode::NOT_FOUND,
+        "forgotten once cancelled"
+    );
+    assert_eq!(sandbox.amadeus_get(&token, &path).await.status(), StatusCode::NOT_FOUND);
+
+    let ledger: Value =
+        sandbox.http.get(sandbox.url("/_sandbox/orders")).send().await.expect("orders").json().await.expect("json");
+    let entry = &ledger["orders"][0];
+    assert_eq!((entry["orderId"].as_str(), entry["clientReference"].as_str()), (Some(id.as_str()), Some("bk_9")));
+    assert_eq!((entry["status"].as_str(), entry["confirmations"].as_u64()), (Some("cancelled"), Some(2)));
+}
+
+async fn price(sandbox: &Sandbox, token: &str, offer: &Value) -> reqwest::Response {
+    let body = json!({ "data": { "type": "flight-offers-pricing", "flightOffers": [offer] } });
+    sandbox.amadeus_post(token, "/v1/shopping/flight-offers/pricing", &body).await
+}
+
+#[tokio::test]
+async fn amadeus_offers_expire_and_price_changes_hit_a_share_of_offers() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let query = format!("originLocationCode=LIS&destinationLocationCode=LON&departureDate={}&adults=1", day(34));
+    let offers = sandbox.search(&token, &query).await["data"].as_array().expect("offers").clone();
+    assert!(offers.len() >= 10, "enough offers to see a share: {}", offers.len());
+
+    sandbox.control("amadeus", json!({ "priceDriftPercent": 10, "priceChangeRate": 0.5 })).await;
+    let mut changed = Vec::new();
+    for offer in &offers {
+        let priced: Value = price(&sandbox, &token, offer).await.json().await.expect("json");
+        let moved = priced["data"]["flightOffers"][0]["price"]["grandTotal"] != offer["price"]["grandTotal"];
+        changed.push(moved);
+    }
+    let share = changed.iter().filter(|c| **c).count();
+    assert!(share > 0 && share < offers.len(), "some, not all, offers change: {changed:?}");
+    let mut again = Vec::new();
+    for offer in &offers {
+        let priced: Value = price(&sandbox, &token, offer).await.json().await.expect("json");
+        again.push(priced["data"]["flightOffers"][0]["price"]["grandTotal"] != offer["price"]["grandTotal"]);
+    }
+    assert_eq!(again, changed, "the same offers every time");
+
+    sandbox.control("amadeus", json!({ "priceChangeRate": 0.0, "offerExpiresIn": 0 })).await;
+    let stale = sandbox.search(&token, &query).await["data"][0].clone();
+    let expired = price(&sandbox, &token, &stale).await;
+    assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
+    let body: Value = expired.json().await.expect("json");
+    assert_eq!(body["errors"][0]["code"], 4926);
+    assert!(body["errors"][0]["detail"].as_str().is_some_and(|d| d.contains("expired")), "{body}");
 }

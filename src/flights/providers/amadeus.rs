@@ -2,7 +2,30 @@
 //! an OAuth2 client-credentials token cached and refreshed single-flight
 //! before expiry, re-authentication once on a 401, and Flight Offers Search v2
 //! mapped to the domain model; Flight Offers Price, and Flight Create
-//! Orders / Order Management for holding, reading and cancelling orders.
+//! Orders / Order Management for holding, reading, confirming and
+//! cancelling orders.
+//!
+//! **Holds and confirmation.** Self-Service has no payment or ticketing
+//! call: tickets are issued by a consolidator, off the API. An order is
+//! therefore created as a hold with `ticketingAgreement: {option:
+//! "DELAY_TO_CANCEL", delay: "1D"}` (the airline cancels it unless it is
+//! ticketed in time), and its deadline is read back from the agreement —
+//! `ticketingAgreement.dateTime` when the answer carries one (the bundled
+//! sandbox does, to the second), else the record's creation date plus the
+//! delay in days. Confirmation is modelled as the agreement changing to
+//! `CONFIRM`: `PATCH /v1/booking/flight-orders/{id}` with `{data: {type:
+//! "flight-order", ticketingAgreement: {option: "CONFIRM"}}}`, answered 200
+//! with the order, its agreement `CONFIRM` and its `tickets` issued. That
+//! PATCH is **a sandbox extension** standing in for the consolidator step;
+//! against the real API it is where a consolidator integration would go.
+//! Re-creating the order with `CONFIRM` instead would book the seats twice
+//! (two PNRs), so it is never done. Amadeus forgets cancelled and lapsed
+//! orders (GET and PATCH answer 404), so `confirm_order` reports a 404 as
+//! [`ProviderError::OrderGone`]: it is only asked about orders we created.
+//!
+//! **Client reference.** The booking id travels as a general remark,
+//! `remarks.general[{subType: "GENERAL_MISCELLANEOUS", text: "WAYFARER
+//! <id>"}]`, and is read back from the order's remarks.
 //!
 //! Amadeus error bodies are not type-stable (`code` and `status` come as
 //! numbers or strings), so they are read loosely. Segment times are local to
@@ -30,6 +53,11 @@ const AMADEUS_JSON: &str = "application/vnd.amadeus+json";
 const OFFER_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Most offers asked for per search.
 const MAX_OFFERS: u32 = 50;
+/// The ticketing delay a hold asks for: the shortest the agreement can say
+/// (whole days). The booking layer's own, shorter, expiry cancels earlier.
+const HOLD_DELAY: &str = "1D";
+/// What a general remark carrying our booking id starts with.
+const REMARK_PREFIX: &str = "WAYFARER ";
 
 #[derive(Debug, Clone)]
 struct Token {
@@ -380,8 +408,9 @@ impl FlightProvider for AmadeusProvider {
         offer: &Offer,
         travelers: &[OrderTraveler],
         contact: &OrderContact,
+        client_reference: &str,
     ) -> Result<ProviderOrder, ProviderError> {
-        let body = order_body(offer, travelers, contact)?;
+        let body = order_body(offer, travelers, contact, client_reference)?;
         // Never retried: Flight Create Orders has no idempotency key, so a
         // second attempt after a lost answer could book the seats twice
         // (two PNRs). A timeout goes back to the caller, who reconciles.
@@ -393,12 +422,41 @@ impl FlightProvider for AmadeusProvider {
         }
     }
 
+    async fn confirm_order(&self, id: &str, amount: &Money) -> Result<ProviderOrder, ProviderError> {
+        // The consolidator is paid off the API, so `amount` is not sent; the
+        // held price is checked against it instead, so nothing is ticketed
+        // at a price the traveller was not charged.
+        let order = match self.get_order(id).await {
+            Ok(order) => order,
+            Err(ProviderError::NotFound) => return Err(ProviderError::OrderGone),
+            Err(error) => return Err(error),
+        };
+        match order.status {
+            ProviderOrderStatus::Confirmed => return Ok(order),
+            ProviderOrderStatus::Cancelled | ProviderOrderStatus::Lapsed => return Err(ProviderError::OrderGone),
+            ProviderOrderStatus::Held => {}
+        }
+        if order.price != *amount {
+            return Err(ProviderError::PriceChanged { current: order.price });
+        }
+        let body = json!({ "data": { "type": "flight-order", "ticketingAgreement": { "option": "CONFIRM" } } });
+        // Sent once: after a lost answer the caller reads the order back
+        // (a confirmed order then comes back from the check above).
+        let path = format!("/v1/booking/flight-orders/{id}");
+        let reply = self.call(reqwest::Method::PATCH, &path, &[], Some(&body), Delivery::Once).await?;
+        match reply.status {
+            200 => map_order(&reply.body),
+            404 => Err(ProviderError::OrderGone),
+            _ => Err(order_error(&reply, &amount.currency)),
+        }
+    }
+
     async fn get_order(&self, id: &str) -> Result<ProviderOrder, ProviderError> {
         // Spliced in as is: Amadeus ids come percent-encoded already, and
         // encoding them again (`%2F` → `%252F`) names another order.
         let reply = self.get(&format!("/v1/booking/flight-orders/{id}"), &[]).await?;
         match reply.status {
-            200 => map_order(&reply.body),
+            200 => map_order(&reply.body).map(|order| super::lapse_if_due(order, Utc::now())),
             404 => Err(ProviderError::NotFound),
             401 | 403 => Err(ProviderError::Unauthorized(error_detail(&reply))),
             _ => Err(ProviderError::Rejected(error_detail(&reply))),
@@ -411,9 +469,10 @@ impl FlightProvider for AmadeusProvider {
         let reply = self.call(reqwest::Method::DELETE, &path, &[], None, Delivery::Idempotent).await?;
         match reply.status {
             200 | 204 => Ok(()),
-            // Amadeus forgets a cancelled order, so "already cancelled" and
-            // "never existed" both answer 404; for a caller cancelling an id
-            // it was given, either way there is nothing left to cancel.
+            // Amadeus forgets a cancelled or lapsed order, so "already
+            // cancelled", "lapsed" and "never existed" all answer 404; for a
+            // caller cancelling an id it was given, either way there is
+            // nothing left to cancel.
             404 => Ok(()),
             401 | 403 => Err(ProviderError::Unauthorized(error_detail(&reply))),
             _ => Err(ProviderError::Rejected(error_detail(&reply))),
@@ -594,11 +653,13 @@ fn passenger_type(traveler_type: &str) -> PassengerType {
 }
 
 /// The Flight Create Orders body for a priced offer: each traveller takes the
-/// id of a traveller pricing of the same type, in order.
+/// id of a traveller pricing of the same type, in order; a hold's ticketing
+/// agreement, and our booking id as a remark.
 pub(crate) fn order_body(
     offer: &Offer,
     travelers: &[OrderTraveler],
     contact: &OrderContact,
+    client_reference: &str,
 ) -> Result<Value, ProviderError> {
     let mut slots: Vec<(String, PassengerType)> = offer
         .provider_offer
@@ -664,7 +725,12 @@ pub(crate) fn order_body(
         "data": {
             "type": "flight-order",
             "flightOffers": [offer.provider_offer],
-            "travelers": body_travelers
+            "travelers": body_travelers,
+            "remarks": { "general": [{
+                "subType": "GENERAL_MISCELLANEOUS",
+                "text": format!("{REMARK_PREFIX}{client_reference}")
+            }] },
+            "ticketingAgreement": { "option": "DELAY_TO_CANCEL", "delay": HOLD_DELAY }
         }
     }))
 }
@@ -704,11 +770,39 @@ pub(crate) fn map_order(body: &[u8]) -> Result<ProviderOrder, ProviderError> {
         currency.get_or_insert(wire.currency);
     }
     let currency = currency.ok_or_else(|| ProviderError::Unavailable("an order without flight offers".into()))?;
-    // Issued tickets mean the consolidator confirmed it; until then the
-    // seats are only held (and cancellable).
+    // Issued tickets or a CONFIRM agreement mean it is confirmed; until
+    // then the seats are only held (and cancellable).
     let ticketed = data.get("tickets").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
-    let status = if ticketed { ProviderOrderStatus::Confirmed } else { ProviderOrderStatus::Held };
-    Ok(ProviderOrder { id, reference, price: Money::new(total, &currency), status })
+    let agreement = data.get("ticketingAgreement");
+    let option = agreement.and_then(|a| a.get("option")).and_then(Value::as_str);
+    let confirmed = ticketed || option == Some("CONFIRM");
+    let status = if confirmed { ProviderOrderStatus::Confirmed } else { ProviderOrderStatus::Held };
+    let expires_at = if confirmed { None } else { hold_deadline(data) };
+    let client_reference =
+        data.get("remarks").and_then(|r| r.get("general")).and_then(Value::as_array).and_then(|remarks| {
+            remarks.iter().find_map(|r| r.get("text")?.as_str()?.strip_prefix(REMARK_PREFIX).map(str::to_owned))
+        });
+    Ok(ProviderOrder { id, reference, price: Money::new(total, &currency), status, expires_at, client_reference })
+}
+
+/// When a held order's ticketing agreement cancels it: its `dateTime` when
+/// given (UTC, with or without a zone), else the record's creation date
+/// plus the `delay` in days (`6D`).
+fn hold_deadline(data: &Value) -> Option<chrono::DateTime<Utc>> {
+    let agreement = data.get("ticketingAgreement")?;
+    if let Some(text) = agreement.get("dateTime").and_then(Value::as_str) {
+        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Some(at.with_timezone(&Utc));
+        }
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+            return Some(at.and_utc());
+        }
+    }
+    let days: i64 = agreement.get("delay")?.as_str()?.strip_suffix('D')?.parse().ok()?;
+    let record = data.get("associatedRecords")?.get(0)?;
+    let created = record.get("creationDate").or_else(|| record.get("creationDateTime"))?.as_str()?;
+    let created = NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S%.f").ok()?.and_utc();
+    Some(created + chrono::Duration::days(days))
 }
 
 /// The `detail`/`title` of an Amadeus error body (either shape), or the status.
@@ -853,7 +947,7 @@ mod tests {
             nationality: "ES".into(),
         });
         let travelers = [child, traveler("Ana", PassengerType::Adult)];
-        let body = order_body(&offer, &travelers, &contact()).expect("builds");
+        let body = order_body(&offer, &travelers, &contact(), "bk_42").expect("builds");
         let data = &body["data"];
         assert_eq!(data["type"], "flight-order");
         assert_eq!(data["flightOffers"][0], offer.provider_offer);
@@ -866,11 +960,16 @@ mod tests {
         assert_eq!(data["travelers"][0]["documents"][0]["documentType"], "PASSPORT");
         assert_eq!(data["travelers"][0]["documents"][0]["expiryDate"], "2030-01-01");
         assert!(data["travelers"][1].get("documents").is_none());
+        assert_eq!(
+            data["remarks"]["general"][0],
+            json!({ "subType": "GENERAL_MISCELLANEOUS", "text": "WAYFARER bk_42" })
+        );
+        assert_eq!(data["ticketingAgreement"], json!({ "option": "DELAY_TO_CANCEL", "delay": "1D" }));
 
         let two_adults = [traveler("Ana", PassengerType::Adult), traveler("Eva", PassengerType::Adult)];
-        assert!(matches!(order_body(&offer, &two_adults, &contact()), Err(ProviderError::Rejected(_))));
+        assert!(matches!(order_body(&offer, &two_adults, &contact(), "bk"), Err(ProviderError::Rejected(_))));
         let bad_phone = OrderContact { email: "a@b.c".into(), phone: Some("600 000 000".into()) };
-        assert!(matches!(order_body(&offer, &travelers, &bad_phone), Err(ProviderError::Rejected(_))));
+        assert!(matches!(order_body(&offer, &travelers, &bad_phone, "bk"), Err(ProviderError::Rejected(_))));
     }
 
     #[test]
@@ -899,16 +998,27 @@ mod tests {
     #[test]
     fn orders_map_to_the_domain() {
         let body = r#"{ "data": { "type": "flight-order", "id": "eJzTd9f3s4gKC%2FMEAAt8Ans%3D",
-            "associatedRecords": [ { "reference": "KBFJ8L", "originSystemCode": "GDS", "flightOfferId": "1" } ],
+            "associatedRecords": [ { "reference": "KBFJ8L", "creationDate": "2027-01-01T10:00:00.000",
+                                     "originSystemCode": "GDS", "flightOfferId": "1" } ],
             "flightOffers": [ { "price": { "currency": "EUR", "total": "1342.20", "grandTotal": "1342.20" } } ],
+            "remarks": { "general": [ { "subType": "GENERAL_MISCELLANEOUS", "text": "WAYFARER bk_7" } ] },
+            "ticketingAgreement": { "option": "DELAY_TO_CANCEL", "delay": "6D" },
             "travelers": [] } }"#;
         let order = map_order(body.as_bytes()).expect("maps");
         assert_eq!(order.id, "eJzTd9f3s4gKC%2FMEAAt8Ans%3D", "kept as sent, still encoded");
         assert_eq!(order.reference.as_deref(), Some("KBFJ8L"));
         assert_eq!(order.price, Money::new(Decimal::new(134_220, 2), "EUR"));
         assert_eq!(order.status, ProviderOrderStatus::Held);
+        assert_eq!(order.client_reference.as_deref(), Some("bk_7"));
+        assert_eq!(order.expires_at.map(|at| at.to_rfc3339()).as_deref(), Some("2027-01-07T10:00:00+00:00"));
+        let exact = body.replace(r#""delay": "6D""#, r#""delay": "6D", "dateTime": "2027-01-01T10:20:00Z""#);
+        let exact = map_order(exact.as_bytes()).expect("maps");
+        assert_eq!(exact.expires_at.map(|at| at.to_rfc3339()).as_deref(), Some("2027-01-01T10:20:00+00:00"));
         let ticketed = body.replace(r#""travelers": []"#, r#""tickets": [ { "documentNumber": "125-1" } ]"#);
         assert_eq!(map_order(ticketed.as_bytes()).expect("maps").status, ProviderOrderStatus::Confirmed);
+        let confirmed = body.replace("DELAY_TO_CANCEL", "CONFIRM");
+        let confirmed = map_order(confirmed.as_bytes()).expect("maps");
+        assert_eq!((confirmed.status, confirmed.expires_at), (ProviderOrderStatus::Confirmed, None));
         assert!(matches!(map_order(b"{}"), Err(ProviderError::Unavailable(_))));
     }
 }

@@ -1,8 +1,19 @@
 //! The Duffel-style adapter (`reference/providers.md` §3): an offer request
 //! with `return_offers=true`, `Duffel-Version: v2` on every call, bearer
 //! token auth, `{ "data": … }` envelopes, offers mapped to the domain model;
-//! re-pricing by the single-offer GET, hold orders, and the two-step
-//! cancellation (quote, then confirm).
+//! re-pricing by the single-offer GET, hold orders, paying for a held order
+//! (`POST /air/payments`), and the two-step cancellation (quote, then
+//! confirm).
+//!
+//! Order states come from the order itself: `cancelled_at` set is
+//! cancelled — or lapsed, when it fell at or after `payment_required_by`
+//! with nothing paid (the airline released an unpaid hold); unpaid
+//! (`payment_status.awaiting_payment`) is held until `payment_required_by`
+//! and lapsed after it; paid is confirmed. Our booking id travels in the
+//! order's `metadata.wayfarer_booking_id`.
+//!
+//! Confirming reads the order first and pays only a held one, so a repeat
+//! after a crash never pays twice; the payment itself is sent once.
 //!
 //! Duffel prices in the currency its airline sells in and has no currency
 //! parameter; offers keep the currency they come in.
@@ -22,6 +33,8 @@ use crate::flights::model::{
 
 /// The API version this adapter speaks.
 const DUFFEL_VERSION: &str = "v2";
+/// The order `metadata` key that carries our booking id.
+const CLIENT_REFERENCE_KEY: &str = "wayfarer_booking_id";
 
 /// Flight offers from a Duffel-style API.
 #[derive(Debug)]
@@ -180,8 +193,9 @@ impl FlightProvider for DuffelProvider {
         offer: &Offer,
         travelers: &[OrderTraveler],
         contact: &OrderContact,
+        client_reference: &str,
     ) -> Result<ProviderOrder, ProviderError> {
-        let body = order_body(offer, travelers, contact)?;
+        let body = order_body(offer, travelers, contact, client_reference)?;
         // Never retried: a second POST after a lost answer could hold the
         // seats twice. A timeout goes back to the caller, who reconciles.
         let reply = self.http.send_once(self.request(reqwest::Method::POST, "/air/orders").json(&body)).await?;
@@ -195,8 +209,39 @@ impl FlightProvider for DuffelProvider {
         let path = format!("/air/orders/{id}");
         let reply = self.http.send_idempotent(|| self.request(reqwest::Method::GET, &path)).await?;
         match reply.status {
-            200 => map_order(&reply.body),
+            200 => map_order(&reply.body).map(|order| super::lapse_if_due(order, Utc::now())),
             404 => Err(ProviderError::NotFound),
+            _ => Err(classify_error(&reply, false)),
+        }
+    }
+
+    async fn confirm_order(&self, id: &str, amount: &Money) -> Result<ProviderOrder, ProviderError> {
+        let order = self.get_order(id).await?;
+        match order.status {
+            ProviderOrderStatus::Confirmed => return Ok(order),
+            ProviderOrderStatus::Cancelled | ProviderOrderStatus::Lapsed => return Err(ProviderError::OrderGone),
+            ProviderOrderStatus::Held => {}
+        }
+        let body = json!({ "data": {
+            "order_id": id,
+            "payment": { "type": "balance", "amount": amount.amount.to_string(), "currency": amount.currency }
+        } });
+        // Sent once: a payment repeated after a lost answer could pay twice.
+        let reply = self.http.send_once(self.request(reqwest::Method::POST, "/air/payments").json(&body)).await?;
+        match reply.status {
+            200 | 201 => self.get_order(id).await,
+            404 => Err(ProviderError::NotFound),
+            422 => {
+                // Refused for the order's state: it may have been paid,
+                // cancelled or lapsed since it was read. Read it again.
+                let error = classify_error(&reply, false);
+                let now = self.get_order(id).await?;
+                match now.status {
+                    ProviderOrderStatus::Confirmed => Ok(now),
+                    ProviderOrderStatus::Cancelled | ProviderOrderStatus::Lapsed => Err(ProviderError::OrderGone),
+                    ProviderOrderStatus::Held => Err(error),
+                }
+            }
             _ => Err(classify_error(&reply, false)),
         }
     }
@@ -396,6 +441,7 @@ pub(crate) fn order_body(
     offer: &Offer,
     travelers: &[OrderTraveler],
     contact: &OrderContact,
+    client_reference: &str,
 ) -> Result<Value, ProviderError> {
     let id = provider_offer_id(offer)?;
     let mut slots: Vec<(String, PassengerType)> = offer
@@ -448,7 +494,12 @@ pub(crate) fn order_body(
         passengers.push(passenger);
     }
     // A hold reserves without paying, so no payment is sent.
-    Ok(json!({ "data": { "type": "hold", "selected_offers": [id], "passengers": passengers } }))
+    Ok(json!({ "data": {
+        "type": "hold",
+        "selected_offers": [id],
+        "passengers": passengers,
+        "metadata": { CLIENT_REFERENCE_KEY: client_reference }
+    } }))
 }
 
 #[derive(Deserialize)]
@@ -466,15 +517,21 @@ struct WireOrder {
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
-    cancelled_at: Option<String>,
+    cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
     payment_status: Option<WirePaymentStatus>,
+    #[serde(default)]
+    metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]
 struct WirePaymentStatus {
     #[serde(default)]
     awaiting_payment: Option<bool>,
+    #[serde(default)]
+    payment_required_by: Option<DateTime<Utc>>,
+    #[serde(default)]
+    paid_at: Option<DateTime<Utc>>,
 }
 
 /// Maps an order body (create or retrieve) to the domain.
@@ -486,19 +543,27 @@ pub(crate) fn map_order(body: &[u8]) -> Result<ProviderOrder, ProviderError> {
         .total_amount
         .parse::<Decimal>()
         .map_err(|_| ProviderError::Unavailable("an order total that is not a number".into()))?;
-    let awaiting = order.payment_status.and_then(|p| p.awaiting_payment);
-    let status = if order.cancelled_at.is_some() {
-        ProviderOrderStatus::Cancelled
-    } else if awaiting.unwrap_or(order.kind.as_deref() == Some("hold")) {
-        ProviderOrderStatus::Held
-    } else {
-        ProviderOrderStatus::Confirmed
+    let payment = order.payment_status.as_ref();
+    let awaiting = payment.and_then(|p| p.awaiting_payment);
+    let deadline = payment.and_then(|p| p.payment_required_by);
+    let paid = payment.and_then(|p| p.paid_at).is_some();
+    let status = match order.cancelled_at {
+        // An unpaid hold the airline released at its deadline lapsed; we
+        // cancel before the deadline or not at all.
+        Some(cancelled) if !paid && deadline.is_some_and(|by| cancelled >= by) => ProviderOrderStatus::Lapsed,
+        Some(_) => ProviderOrderStatus::Cancelled,
+        None if awaiting.unwrap_or(order.kind.as_deref() == Some("hold")) => ProviderOrderStatus::Held,
+        None => ProviderOrderStatus::Confirmed,
     };
+    let client_reference =
+        order.metadata.as_ref().and_then(|m| m.get(CLIENT_REFERENCE_KEY)).and_then(Value::as_str).map(str::to_owned);
     Ok(ProviderOrder {
         id: order.id,
         reference: order.booking_reference.filter(|r| !r.is_empty()),
         price: Money::new(total, &order.total_currency),
         status,
+        expires_at: if paid { None } else { deadline },
+        client_reference,
     })
 }
 
@@ -620,9 +685,10 @@ mod tests {
         });
         let travelers = [traveler("Bebé", PassengerType::Infant), traveler("Rui", PassengerType::Child), adult];
         let contact = OrderContact { email: "ana@example.com".into(), phone: Some("+34600000000".into()) };
-        let body = order_body(&offer, &travelers, &contact).expect("builds");
+        let body = order_body(&offer, &travelers, &contact, "bk_42").expect("builds");
         let data = &body["data"];
         assert_eq!(data["type"], "hold");
+        assert_eq!(data["metadata"], json!({ "wayfarer_booking_id": "bk_42" }));
         assert_eq!(data["selected_offers"], json!(["off_1"]));
         assert!(data.get("payments").is_none(), "a hold pays nothing");
         let ids: Vec<&str> =
@@ -643,7 +709,7 @@ mod tests {
             traveler("B", PassengerType::Adult),
             traveler("C", PassengerType::Adult),
         ];
-        assert!(matches!(order_body(&offer, &wrong, &contact), Err(ProviderError::Rejected(_))));
+        assert!(matches!(order_body(&offer, &wrong, &contact, "bk"), Err(ProviderError::Rejected(_))));
     }
 
     #[test]
@@ -689,16 +755,34 @@ mod tests {
     fn orders_map_to_the_domain() {
         let held = r#"{ "data": { "id": "ord_1", "type": "hold", "booking_reference": "RZPNX8",
             "total_amount": "1290.10", "total_currency": "EUR", "cancelled_at": null,
-            "payment_status": { "awaiting_payment": true } } }"#;
+            "metadata": { "wayfarer_booking_id": "bk_7" },
+            "payment_status": { "awaiting_payment": true, "payment_required_by": "2027-01-01T10:20:00Z",
+                                "paid_at": null } } }"#;
         let order = map_order(held.as_bytes()).expect("maps");
         assert_eq!(order.id, "ord_1");
         assert_eq!(order.reference.as_deref(), Some("RZPNX8"));
         assert_eq!(order.price, Money::new(Decimal::new(129_010, 2), "EUR"));
         assert_eq!(order.status, ProviderOrderStatus::Held);
+        assert_eq!(order.client_reference.as_deref(), Some("bk_7"));
+        assert_eq!(order.expires_at.map(|at| at.to_rfc3339()).as_deref(), Some("2027-01-01T10:20:00+00:00"));
+        let now = order.expires_at.expect("deadline");
+        assert_eq!(super::super::lapse_if_due(order.clone(), now).status, ProviderOrderStatus::Lapsed);
+        let before = now - chrono::Duration::seconds(1);
+        assert_eq!(super::super::lapse_if_due(order, before).status, ProviderOrderStatus::Held);
         let cancelled = held.replace(r#""cancelled_at": null"#, r#""cancelled_at": "2027-01-01T10:00:00Z""#);
         assert_eq!(map_order(cancelled.as_bytes()).expect("maps").status, ProviderOrderStatus::Cancelled);
-        let paid = held.replace(r#""awaiting_payment": true"#, r#""awaiting_payment": false"#);
-        assert_eq!(map_order(paid.as_bytes()).expect("maps").status, ProviderOrderStatus::Confirmed);
+        let released = held.replace(r#""cancelled_at": null"#, r#""cancelled_at": "2027-01-01T10:20:00Z""#);
+        assert_eq!(map_order(released.as_bytes()).expect("maps").status, ProviderOrderStatus::Lapsed);
+        let paid = held
+            .replace(r#""awaiting_payment": true"#, r#""awaiting_payment": false"#)
+            .replace(r#""paid_at": null"#, r#""paid_at": "2027-01-01T10:05:00Z""#);
+        let paid = map_order(paid.as_bytes()).expect("maps");
+        assert_eq!((paid.status, paid.expires_at), (ProviderOrderStatus::Confirmed, None));
+        let refunded = held
+            .replace(r#""awaiting_payment": true"#, r#""awaiting_payment": false"#)
+            .replace(r#""paid_at": null"#, r#""paid_at": "2027-01-01T10:05:00Z""#)
+            .replace(r#""cancelled_at": null"#, r#""cancelled_at": "2027-01-01T10:30:00Z""#);
+        assert_eq!(map_order(refunded.as_bytes()).expect("maps").status, ProviderOrderStatus::Cancelled);
         assert_eq!(cancellation_id(br#"{"data":{"id":"ore_1"}}"#), Ok("ore_1".to_owned()));
     }
 }

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use rand::Rng as _;
 use tokio::sync::{Mutex, Semaphore};
 
-use super::model::{FlightSearch, Money, Offer, OrderContact, OrderTraveler, PricedOffer, ProviderOrder};
+use super::model::{
+    FlightSearch, Money, Offer, OrderContact, OrderTraveler, PricedOffer, ProviderOrder, ProviderOrderStatus,
+};
 use crate::config::HttpClientSettings;
 
 /// Why a provider call failed.
@@ -52,6 +54,10 @@ pub enum ProviderError {
     /// No such order at the provider.
     #[error("order not found")]
     NotFound,
+    /// The order was cancelled or its hold lapsed: it can no longer be
+    /// confirmed. Search, price and hold again.
+    #[error("the order was cancelled or its hold lapsed")]
+    OrderGone,
 }
 
 /// A source of flight offers.
@@ -73,15 +79,32 @@ pub trait FlightProvider: Send + Sync + std::fmt::Debug {
     }
 
     /// Holds a priced offer for these travellers: seats reserved, nothing
-    /// paid. Sent once, never retried: on [`ProviderError::Timeout`] the
-    /// order may or may not exist, and the caller must reconcile.
+    /// paid, until [`ProviderOrder::expires_at`]. `client_reference` (our
+    /// booking id) travels with the order and comes back in
+    /// [`ProviderOrder::client_reference`], so an order found at the
+    /// provider can be tied to its booking. Sent once, never retried: on
+    /// [`ProviderError::Timeout`] the order may or may not exist, and the
+    /// caller must reconcile.
     async fn create_order(
         &self,
         offer: &Offer,
         travelers: &[OrderTraveler],
         contact: &OrderContact,
+        client_reference: &str,
     ) -> Result<ProviderOrder, ProviderError> {
-        let _ = (offer, travelers, contact);
+        let _ = (offer, travelers, contact, client_reference);
+        Err(ProviderError::Rejected("not supported".into()))
+    }
+
+    /// Confirms (pays for, tickets) a held order for `amount`, the price it
+    /// was held at. Safe to repeat: an order already confirmed comes back
+    /// confirmed, untouched, so a retry after a crash is harmless. A
+    /// cancelled or lapsed order is [`ProviderError::OrderGone`]. The
+    /// confirming request itself is sent once: on
+    /// [`ProviderError::Timeout`] the caller reconciles with
+    /// [`FlightProvider::get_order`] before trying again.
+    async fn confirm_order(&self, id: &str, amount: &Money) -> Result<ProviderOrder, ProviderError> {
+        let _ = (id, amount);
         Err(ProviderError::Rejected("not supported".into()))
     }
 
@@ -91,7 +114,8 @@ pub trait FlightProvider: Send + Sync + std::fmt::Debug {
         Err(ProviderError::Rejected("not supported".into()))
     }
 
-    /// Cancels an order; cancelling one already cancelled is `Ok`.
+    /// Cancels an order, held or confirmed (a confirmed one is the booking
+    /// layer's to refund); cancelling one already cancelled or lapsed is `Ok`.
     async fn cancel_order(&self, id: &str) -> Result<(), ProviderError> {
         let _ = id;
         Err(ProviderError::Rejected("not supported".into()))
@@ -328,6 +352,15 @@ pub(crate) fn server_trouble(status: u16) -> Option<ProviderError> {
         500.. => Some(ProviderError::Unavailable(format!("HTTP {status}"))),
         _ => None,
     }
+}
+
+/// A held order whose deadline has passed is lapsed, whether or not the
+/// provider has got round to releasing it: it can no longer be confirmed.
+pub(crate) fn lapse_if_due(mut order: ProviderOrder, now: chrono::DateTime<chrono::Utc>) -> ProviderOrder {
+    if order.status == ProviderOrderStatus::Held && order.expires_at.is_some_and(|at| at <= now) {
+        order.status = ProviderOrderStatus::Lapsed;
+    }
+    order
 }
 
 /// Two-digit E.164 country calling codes. `1` and `7` are the only one-digit
