@@ -470,7 +470,16 @@ async fn a_card_number_is_refused_and_stored_nowhere() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_payments_with_one_key_charge_once_and_replay_identically() {
-    let app = TestApp::spawn(Backend::Memory).await;
+    concurrent_payments_charge_once(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn on_redis_and_postgres_concurrent_payments_with_one_key_charge_once() {
+    concurrent_payments_charge_once(Backend::Redis).await;
+}
+
+async fn concurrent_payments_charge_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let client = Client::new(&app).await;
     let offer = client.offers("amadeus", "BCN", 40, json!({})).await[0].clone();
     let booking = client.book(offer["id"].as_str().unwrap()).await;

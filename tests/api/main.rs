@@ -3,6 +3,7 @@
 
 mod amadeus_sdk;
 mod booking;
+mod booking_crash;
 mod booking_store;
 mod cli;
 mod flights;
