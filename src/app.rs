@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::booking::BookingService;
 use crate::chat::cache::{ExtractionCache, MemoryExtractionCache, RedisExtractionCache};
 use crate::chat::llm::LlmExtractor;
 use crate::chat::service::ChatService;
@@ -121,6 +122,8 @@ struct AppShared {
     /// Flight search.
     flights: FlightService,
     chat: ChatService,
+    /// Booking and payment.
+    bookings: BookingService,
     /// The in-process provider sandbox, when a provider has no `base_url`.
     sandbox: Option<SandboxEndpoint>,
     /// Stops the sandbox, after in-flight requests that may still call it.
@@ -190,6 +193,10 @@ impl AppState {
     /// Flight search.
     pub fn flights(&self) -> &FlightService {
         &self.inner.flights
+    }
+    /// Booking and payment.
+    pub fn bookings(&self) -> &BookingService {
+        &self.inner.bookings
     }
     /// Base URL of the in-process provider sandbox, when it runs.
     pub fn sandbox_url(&self) -> Option<&str> {
@@ -279,6 +286,16 @@ impl Application {
             false => None,
         };
         let flights = build_flights(&settings, sandbox.as_ref(), redis.as_ref())?;
+        let gateway = build_gateway(&settings, sandbox.as_ref())?;
+        let bookings = BookingService::new(
+            store.clone(),
+            flights.clone(),
+            gateway,
+            bus.clone(),
+            clock.clone(),
+            settings.booking.clone(),
+            instance.clone(),
+        );
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -315,6 +332,7 @@ impl Application {
                 flights: flights.clone(),
                 clock: clock.clone(),
                 chat: chat.clone(),
+                bookings: bookings.clone(),
             },
         );
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
@@ -344,6 +362,7 @@ impl Application {
                 clock,
                 flights,
                 chat,
+                bookings,
                 sandbox,
                 sandbox_stop,
             }),
@@ -372,6 +391,8 @@ impl Application {
 
         background.spawn(state.health().clone().publish_periodically(settings.status.interval, token.clone()));
         background.spawn(heartbeat(state.clone(), instance.clone(), token.clone()));
+        // The first sweep runs at once: the recovery of whatever a crash left.
+        background.spawn(state.bookings().clone().run_sweeper(token.clone()));
 
         tracing::info!(
             url = %format!("http://{local_addr}"),
@@ -583,6 +604,20 @@ pub(crate) fn build_flights(
         Some(amadeus) => flights.with_airline_lookup(amadeus),
         None => flights,
     })
+}
+
+/// The payment gateway from config; without a `base_url`, the bundled sandbox.
+pub(crate) fn build_gateway(
+    settings: &Settings,
+    sandbox: Option<&SandboxEndpoint>,
+) -> Result<Arc<dyn crate::payments::PaymentGateway>, StartupError> {
+    let target = crate::payments::GatewayTarget::resolve(&settings.payments, sandbox).ok_or_else(|| {
+        StartupError::Provider { provider: "payments", reason: "no payment gateway: set payments.base_url".into() }
+    })?;
+    let gateway = crate::payments::stripe_gateway(settings, &target)
+        .map_err(|e| StartupError::Provider { provider: "payments", reason: e.to_string() })?;
+    tracing::info!(component = "payments", url = %target.base_url, sandbox = target.sandbox, "payment gateway");
+    Ok(Arc::new(gateway))
 }
 
 async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {

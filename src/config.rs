@@ -37,6 +37,8 @@ pub struct Settings {
     pub providers: ProvidersSettings,
     /// The payment gateway; without a `base_url` it is the bundled sandbox.
     pub payments: PaymentsSettings,
+    /// Booking: the hold window, the sweepers, idempotency keys.
+    pub booking: BookingSettings,
     /// Redis: sessions, pub/sub, caches. Absent URL → in-memory backends.
     pub redis: RedisSettings,
     /// The SQL system of record. Absent URL → SQLite under `data_dir`.
@@ -66,6 +68,7 @@ impl Default for Settings {
             http_client: HttpClientSettings::default(),
             providers: ProvidersSettings::default(),
             payments: PaymentsSettings::default(),
+            booking: BookingSettings::default(),
             redis: RedisSettings::default(),
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
@@ -249,6 +252,45 @@ impl Default for PaymentsSettings {
             request_timeout: Duration::from_secs(10),
             rate_limit_per_second: 25.0,
             public_base_url: None,
+        }
+    }
+}
+
+/// Booking and its background work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BookingSettings {
+    /// How long a new booking holds its seats unpaid (`expiresAt` = creation + this).
+    #[serde(with = "humantime_serde")]
+    pub hold_window: Duration,
+    /// `BOOKING_EXPIRING` is published this long before an unpaid hold lapses.
+    #[serde(with = "humantime_serde")]
+    pub expiring_notice: Duration,
+    /// How often the sweeper looks for lapsed holds, due warnings and stuck sagas.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// A saga resting this long in an in-flight step was interrupted; the
+    /// recovery sweep finishes or compensates it. Longer than any one request.
+    #[serde(with = "humantime_serde")]
+    pub recovery_after: Duration,
+    /// Client idempotency keys are kept this long (at least 24 h, the contract's floor).
+    #[serde(with = "humantime_serde")]
+    pub idempotency_retention: Duration,
+    /// How long a `payForBooking` waits for a concurrent request with the
+    /// same key to finish before answering "retry".
+    #[serde(with = "humantime_serde")]
+    pub idempotency_wait: Duration,
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        Self {
+            hold_window: Duration::from_secs(20 * 60),
+            expiring_notice: Duration::from_secs(5 * 60),
+            sweep_interval: Duration::from_secs(15),
+            recovery_after: Duration::from_secs(2 * 60),
+            idempotency_retention: Duration::from_secs(24 * 60 * 60),
+            idempotency_wait: Duration::from_secs(10),
         }
     }
 }
@@ -644,6 +686,7 @@ impl Settings {
             return Err(invalid("providers.duffel.token", "a token with a base_url"));
         }
         self.validate_payments()?;
+        self.validate_booking()?;
         if self.sessions.idle_ttl < Duration::from_secs(1) {
             return Err(invalid("sessions.idle_ttl", "at least \"1s\""));
         }
@@ -667,6 +710,34 @@ impl Settings {
             if origin != "*" && url::Url::parse(origin).is_err() {
                 return Err(invalid("server.allowed_origins", "origins like \"https://app.example.com\" or \"*\""));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_booking(&self) -> Result<(), ConfigError> {
+        let booking = &self.booking;
+        for (key, value) in [
+            ("booking.hold_window", booking.hold_window),
+            ("booking.expiring_notice", booking.expiring_notice),
+            ("booking.sweep_interval", booking.sweep_interval),
+            ("booking.recovery_after", booking.recovery_after),
+            ("booking.idempotency_wait", booking.idempotency_wait),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "a duration above zero, like \"20m\""));
+            }
+        }
+        if booking.hold_window > Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid("booking.hold_window", "at most \"24h\" (providers hold seats for less)"));
+        }
+        if booking.expiring_notice >= booking.hold_window {
+            return Err(invalid("booking.expiring_notice", "shorter than booking.hold_window"));
+        }
+        if booking.idempotency_retention < Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid("booking.idempotency_retention", "at least \"24h\" (the contract keeps keys a day)"));
+        }
+        if booking.recovery_after <= self.payments.request_timeout {
+            return Err(invalid("booking.recovery_after", "longer than payments.request_timeout"));
         }
         Ok(())
     }

@@ -202,6 +202,63 @@ impl SagaStep {
     }
 }
 
+/// What happened to a booking, as the notifications and subscriptions see
+/// it: the contract's `Notification.kind` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[graphql(name = "NotificationKind")]
+pub enum BookingEventKind {
+    /// The seats are held; payment is due before `expiresAt`.
+    BookingCreated,
+    /// A payment was charged.
+    PaymentSucceeded,
+    /// A payment was declined; another method may be tried.
+    PaymentFailed,
+    /// The provider confirmed the booking; it has a reference.
+    BookingConfirmed,
+    /// The traveller cancelled it.
+    BookingCancelled,
+    /// Money was sent back.
+    RefundIssued,
+    /// The hold lapses soon and nothing is paid yet.
+    BookingExpiring,
+    /// The hold lapsed unpaid.
+    BookingExpired,
+}
+
+/// A booking's domain event, published on the event bus (the session's
+/// topic and the bookings topic) after the change it reports is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingEvent {
+    /// What happened.
+    pub kind: BookingEventKind,
+    /// The booking.
+    pub booking_id: String,
+    /// The session that owns it (public id).
+    pub session_id: String,
+    /// Its status after the change.
+    pub status: BookingStatus,
+    /// Its status before, when the change moved it.
+    pub previous_status: Option<BookingStatus>,
+    /// When the change was recorded.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The payment concerned (`PAYMENT_*`).
+    pub payment_id: Option<String>,
+    /// The refund concerned (`REFUND_ISSUED`).
+    pub refund_id: Option<String>,
+    /// The amount concerned (the payment's or refund's, else the booking total).
+    pub amount: Option<crate::flights::model::Money>,
+    /// The airline reference (`BOOKING_CONFIRMED`).
+    pub reference: Option<String>,
+    /// When the hold lapses (`BOOKING_CREATED`, `BOOKING_EXPIRING`).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why a payment failed (`PAYMENT_FAILED`).
+    pub decline_code: Option<String>,
+    /// The language notifications about it are written in.
+    pub language: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

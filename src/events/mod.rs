@@ -45,9 +45,15 @@ impl Topic {
         Self("service-status".to_owned())
     }
 
-    /// Life-cycle events of one session (revocation).
+    /// Life-cycle events of one session (revocation) and of its bookings.
     pub fn session(id: &SessionId) -> Self {
         Self(format!("session:{id}"))
+    }
+
+    /// Every booking's domain events, whoever owns the booking: what the
+    /// notifications worker consumes.
+    pub fn bookings() -> Self {
+        Self("bookings".to_owned())
     }
 
     /// The topic's name as it travels on the wire.
@@ -72,6 +78,9 @@ pub enum BusEvent {
         /// The session's public id.
         session_id: String,
     },
+    /// A booking changed (created, paid, confirmed, cancelled, refunded,
+    /// expiring, expired).
+    Booking(crate::booking::model::BookingEvent),
 }
 
 /// Why publishing failed.

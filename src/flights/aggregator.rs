@@ -155,6 +155,11 @@ impl ProviderSlot {
         self.provider.name()
     }
 
+    /// The provider itself, for calls outside search (pricing, orders).
+    pub fn provider(&self) -> &Arc<dyn FlightProvider> {
+        &self.provider
+    }
+
     /// Breaker state.
     pub fn circuit(&self) -> CircuitState {
         self.breaker.state()
@@ -505,6 +510,7 @@ mod tests {
             expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
             itineraries: vec![Itinerary { duration_minutes: duration, segments }],
             provider_offer: serde_json::Value::Null,
+            passengers: Vec::new(),
         }
     }
 

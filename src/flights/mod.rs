@@ -86,6 +86,17 @@ impl FlightService {
         self.offers.get_many(&[id.to_owned()]).await.remove(id)
     }
 
+    /// Keeps `offer` under its id, replacing what was kept: a re-priced offer
+    /// becomes the one later lookups (and price comparisons) see.
+    pub async fn keep_offer(&self, offer: &Offer) {
+        self.offers.keep(std::slice::from_ref(offer)).await;
+    }
+
+    /// The provider named `name` (an offer's `provider`), for pricing and orders.
+    pub fn provider(&self, name: &str) -> Option<Arc<dyn providers::FlightProvider>> {
+        self.aggregator.slots().iter().find(|slot| slot.name() == name).map(|slot| slot.provider().clone())
+    }
+
     /// A loader for one GraphQL request: every `flightOffer(id)` in it is one
     /// store round trip (one `MGET` on Redis).
     pub fn offer_loader(&self) -> DataLoader<OfferLoader> {

@@ -232,6 +232,11 @@ pub struct Offer {
     pub itineraries: Vec<Itinerary>,
     /// The provider's own offer, kept verbatim: pricing and booking send it back unchanged.
     pub provider_offer: serde_json::Value,
+    /// Who it was priced for, one entry per traveller in the provider's
+    /// order; a booking must bring exactly these. Empty when the provider
+    /// did not say (offers kept from before this field existed).
+    #[serde(default)]
+    pub passengers: Vec<PassengerType>,
 }
 
 impl Offer {
@@ -260,8 +265,9 @@ impl Offer {
 }
 
 /// What kind of traveller, as fares distinguish them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[graphql(name = "TravelerType")]
 pub enum PassengerType {
     /// Aged 12 and over.
     Adult,

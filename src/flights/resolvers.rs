@@ -45,6 +45,13 @@ pub struct FlightOfferObject {
     alternatives: Vec<Alternative>,
 }
 
+impl FlightOfferObject {
+    /// An offer on its own, outside a search result (no labels, no alternatives).
+    pub fn single(offer: Offer) -> Self {
+        Self { offer, labels: Vec::new(), alternatives: Vec::new() }
+    }
+}
+
 /// A bookable offer: price, flights and what it earned in its result.
 #[Object(name = "FlightOffer")]
 impl FlightOfferObject {
@@ -419,7 +426,7 @@ impl FlightQuery {
 }
 
 /// Today in the session's time zone.
-fn today_for(ctx: &Context<'_>, time_zone: &str) -> Result<chrono::NaiveDate, ApiError> {
+pub(crate) fn today_for(ctx: &Context<'_>, time_zone: &str) -> Result<chrono::NaiveDate, ApiError> {
     let clock = service::<SharedClock>(ctx)?;
     let tz = time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
     Ok(clock.now().with_timezone(&tz).date_naive())

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
+use crate::booking::BookingService;
+use crate::booking::resolvers::{BookingMutation, BookingQuery};
 use crate::chat::resolvers::ChatMutation;
 use crate::chat::service::ChatService;
 use crate::clock::SharedClock;
@@ -28,11 +30,11 @@ use self::extension::{DocumentLimits, RequestPolicyFactory};
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(SessionQuery, HealthQuery, FlightQuery);
+pub struct Query(SessionQuery, HealthQuery, FlightQuery, BookingQuery);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(SessionMutation, ChatMutation);
+pub struct Mutation(SessionMutation, ChatMutation, BookingMutation);
 
 /// The root subscription type.
 #[derive(MergedSubscription, Default)]
@@ -58,6 +60,8 @@ pub struct SchemaServices {
     pub clock: SharedClock,
     /// The conversational agent.
     pub chat: ChatService,
+    /// Booking and payment.
+    pub bookings: BookingService,
 }
 
 fn builder(
@@ -92,6 +96,7 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.flights)
         .data(services.clock)
         .data(services.chat)
+        .data(services.bookings)
         .finish()
 }
 

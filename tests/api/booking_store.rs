@@ -105,6 +105,7 @@ fn offer(id: &str, amount: &str, expires_at: DateTime<Utc>) -> Offer {
             }],
         }],
         provider_offer: json!({ "id": format!("off_{id}"), "total_amount": amount, "slices": [{ "segments": [1, 2] }] }),
+        passengers: vec![PassengerType::Adult, PassengerType::Adult],
     }
 }
 

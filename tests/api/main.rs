@@ -2,6 +2,8 @@
 //! Each module starts the real application and talks to it as a client would.
 
 mod amadeus_sdk;
+mod booking;
+mod booking_crash;
 mod booking_store;
 mod chat;
 mod chat_corpus;

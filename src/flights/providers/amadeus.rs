@@ -539,6 +539,15 @@ fn map_offer(wire: WireOffer, raw: Value, expires_at: chrono::DateTime<Utc>) -> 
     if itineraries.is_empty() {
         return None;
     }
+    let passengers = raw
+        .get("travelerPricings")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|t| passenger_type(t.get("travelerType").and_then(Value::as_str).unwrap_or("ADULT")))
+                .collect()
+        })
+        .unwrap_or_default();
     Some(Offer {
         id: offer_id("amadeus", &raw),
         provider: "amadeus".to_owned(),
@@ -547,6 +556,7 @@ fn map_offer(wire: WireOffer, raw: Value, expires_at: chrono::DateTime<Utc>) -> 
         expires_at,
         itineraries,
         provider_offer: raw,
+        passengers,
     })
 }
 

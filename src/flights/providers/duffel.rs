@@ -325,6 +325,11 @@ fn map_offer(wire: WireOffer, raw: Value, fallback_expiry: DateTime<Utc>) -> Opt
     if itineraries.is_empty() {
         return None;
     }
+    let passengers = raw
+        .get("passengers")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().map(passenger_type).collect())
+        .unwrap_or_default();
     Some(Offer {
         id: offer_id("duffel", &raw),
         provider: "duffel".to_owned(),
@@ -333,6 +338,7 @@ fn map_offer(wire: WireOffer, raw: Value, fallback_expiry: DateTime<Utc>) -> Opt
         expires_at: wire.expires_at.unwrap_or(fallback_expiry),
         itineraries,
         provider_offer: raw,
+        passengers,
     })
 }
 
