@@ -321,7 +321,8 @@ impl Application {
             LlmExtractor::from_settings(&settings.chat.llm).map(Arc::new),
             settings.chat.clone(),
             performance.clone(),
-        );
+        )
+        .with_bookings(bookings.clone());
         let schema = build_schema(
             &settings.graphql,
             SchemaServices {

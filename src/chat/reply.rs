@@ -630,6 +630,93 @@ fn results(l: Language, s: &SearchSummary) -> String {
     }
 }
 
+/// A traveller's latest booking, for "how is my booking?".
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingBrief {
+    /// Where it stands.
+    pub status: crate::booking::model::BookingStatus,
+    /// The airline reference, once confirmed.
+    pub reference: Option<String>,
+    /// Origin and destination airport codes.
+    pub route: (String, String),
+    /// Local departure day.
+    pub date: NaiveDate,
+}
+
+/// The reply to "how is my booking?" or "cancel my booking": where the
+/// latest booking stands, or that there is none. Cancelling is the client's
+/// `cancelBooking`; the chat says where the booking is so nothing is
+/// cancelled by a misunderstood sentence.
+pub fn booking_reply(l: Language, cancel: bool, brief: Option<&BookingBrief>) -> String {
+    use crate::booking::model::BookingStatus as S;
+    let Some(b) = brief else {
+        return reply(l, &NextStep::Handoff { intent: Intent::BookingStatus }, &DialogueState::default(), None);
+    };
+    let (o, d) = (place_name(&b.route.0, l), place_name(&b.route.1, l));
+    let date = format_date(b.date, l);
+    let status = match (b.status, l) {
+        (S::PendingPayment, Language::En) => "waiting for payment",
+        (S::PendingPayment, Language::Es) => "pendiente de pago",
+        (S::PendingPayment, Language::Fr) => "en attente de paiement",
+        (S::PendingPayment, Language::De) => "noch nicht bezahlt",
+        (S::PendingPayment, Language::It) => "in attesa di pagamento",
+        (S::PendingPayment, Language::Pt) => "a aguardar pagamento",
+        (S::Confirmed, Language::En) => "confirmed",
+        (S::Confirmed, Language::Es) => "confirmada",
+        (S::Confirmed, Language::Fr) => "confirmée",
+        (S::Confirmed, Language::De) => "bestätigt",
+        (S::Confirmed, Language::It) => "confermata",
+        (S::Confirmed, Language::Pt) => "confirmada",
+        (S::Cancelled, Language::En) => "cancelled",
+        (S::Cancelled, Language::Es) => "cancelada",
+        (S::Cancelled, Language::Fr) => "annulée",
+        (S::Cancelled, Language::De) => "storniert",
+        (S::Cancelled, Language::It) => "cancellata",
+        (S::Cancelled, Language::Pt) => "cancelada",
+        (S::Expired, Language::En) => "expired unpaid",
+        (S::Expired, Language::Es) => "caducada sin pagar",
+        (S::Expired, Language::Fr) => "expirée sans paiement",
+        (S::Expired, Language::De) => "unbezahlt verfallen",
+        (S::Expired, Language::It) => "scaduta senza pagamento",
+        (S::Expired, Language::Pt) => "expirada sem pagamento",
+        (S::Failed, Language::En) => "not completed",
+        (S::Failed, Language::Es) => "no completada",
+        (S::Failed, Language::Fr) => "non aboutie",
+        (S::Failed, Language::De) => "nicht zustande gekommen",
+        (S::Failed, Language::It) => "non completata",
+        (S::Failed, Language::Pt) => "não concluída",
+    };
+    let reference = b.reference.as_deref().map(inert);
+    let mut text = match (l, reference) {
+        (Language::En, Some(r)) => format!("Your booking {r} from {o} to {d} on {date} is {status}."),
+        (Language::En, None) => format!("Your booking from {o} to {d} on {date} is {status}."),
+        (Language::Es, Some(r)) => format!("Tu reserva {r} de {o} a {d} el {date} está {status}."),
+        (Language::Es, None) => format!("Tu reserva de {o} a {d} el {date} está {status}."),
+        (Language::Fr, Some(r)) => format!("Votre réservation {r} de {o} à {d} le {date} est {status}."),
+        (Language::Fr, None) => format!("Votre réservation de {o} à {d} le {date} est {status}."),
+        (Language::De, Some(r)) => format!("Ihre Buchung {r} von {o} nach {d} am {date} ist {status}."),
+        (Language::De, None) => format!("Ihre Buchung von {o} nach {d} am {date} ist {status}."),
+        (Language::It, Some(r)) => format!("La tua prenotazione {r} da {o} a {d} il {date} è {status}."),
+        (Language::It, None) => format!("La tua prenotazione da {o} a {d} il {date} è {status}."),
+        (Language::Pt, Some(r)) => format!("A sua reserva {r} de {o} para {d} a {date} está {status}."),
+        (Language::Pt, None) => format!("A sua reserva de {o} para {d} a {date} está {status}."),
+    };
+    if cancel && matches!(b.status, S::PendingPayment | S::Confirmed) {
+        text.push(' ');
+        text.push_str(match l {
+            Language::En => "To cancel it, use Cancel on the booking; a paid booking is refunded.",
+            Language::Es => "Para cancelarla, usa Cancelar en la reserva; si está pagada, se reembolsa.",
+            Language::Fr => {
+                "Pour l'annuler, utilisez Annuler sur la réservation ; une réservation payée est remboursée."
+            }
+            Language::De => "Zum Stornieren nutzen Sie „Stornieren“ an der Buchung; Bezahltes wird erstattet.",
+            Language::It => "Per cancellarla, usa Cancella sulla prenotazione; se pagata, viene rimborsata.",
+            Language::Pt => "Para a cancelar, use Cancelar na reserva; se estiver paga, é reembolsada.",
+        });
+    }
+    text
+}
+
 /// Two to four quick replies that fit where the conversation is, in the
 /// traveller's language. Each is a message the extractor understands.
 pub fn suggested_replies(language: Language, state: &DialogueState, missing: &[Slot]) -> Vec<String> {

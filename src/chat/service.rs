@@ -23,7 +23,8 @@ use super::dialogue;
 use super::extract::{self, ExtractContext};
 use super::llm::LlmExtractor;
 use super::model::{DateMention, DialogueState, Extraction, Intent, Language, NextStep, Slot, Stage};
-use super::reply::{self, Refusal, SearchSummary};
+use super::reply::{self, BookingBrief, Refusal, SearchSummary};
+use crate::booking::BookingService;
 use crate::clock::SharedClock;
 use crate::config::ChatSettings;
 use crate::flights::aggregator::{ProviderOutcome, ProviderStatus, rank};
@@ -98,6 +99,7 @@ pub struct ChatService {
     llm: Option<Arc<LlmExtractor>>,
     settings: ChatSettings,
     performance: Arc<PerformanceWindow>,
+    bookings: Option<BookingService>,
 }
 
 /// Strips control characters and surrounding space; refuses empty or over-long text.
@@ -126,7 +128,34 @@ impl ChatService {
         settings: ChatSettings,
         performance: Arc<PerformanceWindow>,
     ) -> Self {
-        Self { counts: Arc::default(), flights, clock, cache, llm, settings, performance }
+        Self { counts: Arc::default(), flights, clock, cache, llm, settings, performance, bookings: None }
+    }
+
+    /// Answers "how is my booking?" from these bookings.
+    pub fn with_bookings(mut self, bookings: BookingService) -> Self {
+        self.bookings = Some(bookings);
+        self
+    }
+
+    /// The session's latest booking, briefly; `None` without any (or when they cannot be read).
+    async fn latest_booking_for(&self, session_id: &str) -> Option<BookingBrief> {
+        let bookings = self.bookings.as_ref()?;
+        let latest = match bookings.bookings(session_id).await {
+            Ok(views) => views.into_iter().next()?,
+            Err(error) => {
+                tracing::warn!(%error, "could not read bookings for the chat");
+                return None;
+            }
+        };
+        let first = latest.offer.itineraries.first()?;
+        let departure = first.segments.first()?;
+        let arrival = first.segments.last()?;
+        Some(BookingBrief {
+            status: latest.status,
+            reference: latest.reference,
+            route: (departure.departure.airport.clone(), arrival.arrival.airport.clone()),
+            date: departure.departure.at.date(),
+        })
     }
 
     /// How messages were understood since start.
@@ -210,6 +239,7 @@ impl ChatService {
         let extraction = self.understand(&text, session, today).await;
         let nlp = started.elapsed();
 
+        let session_id = session.id.0.clone();
         let state = &mut session.dialogue;
         let step = dialogue::advance(state, &extraction, today);
         let language = extraction.language;
@@ -235,7 +265,13 @@ impl ChatService {
             state.selected_offer = None;
             state.stage = Stage::Results;
         }
-        let reply = reply::reply(language, &step, state, found.summary.as_ref());
+        let reply = match step {
+            NextStep::Handoff { intent: intent @ (Intent::BookingStatus | Intent::CancelBooking) } => {
+                let brief = self.latest_booking_for(&session_id).await;
+                reply::booking_reply(language, intent == Intent::CancelBooking, brief.as_ref())
+            }
+            _ => reply::reply(language, &step, state, found.summary.as_ref()),
+        };
         let missing = if found.ran { Vec::new() } else { dialogue::missing(state) };
         let suggested_replies = reply::suggested_replies(language, state, &missing);
         let offers = cards_for(found.ranked);

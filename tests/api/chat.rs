@@ -289,3 +289,26 @@ async fn the_conversation_history_is_capped_oldest_first() {
     assert!(messages.iter().all(|m| m["language"] == "it"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn asked_about_a_booking_the_agent_tells_where_the_latest_stands() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = crate::booking::Client::new(&app).await;
+    let none = turn(&app, &client.token, "¿cómo va mi reserva?").await;
+    assert_eq!(none["understanding"]["intent"], "BOOKING_STATUS", "{none}");
+    assert!(none["reply"]["text"].as_str().is_some_and(|t| t.contains("no tienes reservas")), "{none}");
+
+    let offer = client.offers("amadeus", "MAD", 20, json!({})).await[0].clone();
+    let booking = client.book(offer["id"].as_str().expect("id")).await;
+    let pending = turn(&app, &client.token, "¿cómo va mi reserva?").await;
+    let text = pending["reply"]["text"].as_str().expect("text");
+    assert!(text.contains("pendiente de pago") && text.contains("Madrid"), "{text}");
+
+    let paid = client.pay(booking["id"].as_str().expect("id"), "pm_card_visa", "chat-status-key").await;
+    let reference = paid["data"]["payForBooking"]["booking"]["reference"].as_str().expect("reference").to_owned();
+    let confirmed = turn(&app, &client.token, "cancel my booking").await;
+    assert_eq!(confirmed["understanding"]["intent"], "CANCEL_BOOKING", "{confirmed}");
+    let text = confirmed["reply"]["text"].as_str().expect("text");
+    assert!(text.contains(&reference) && text.contains("confirmed") && text.contains("Cancel"), "{text}");
+    app.stop().await;
+}
