@@ -105,7 +105,16 @@ async fn net(app: &TestApp, booking: &str) -> (i64, usize) {
 
 #[tokio::test]
 async fn a_link_paid_on_the_hosted_page_confirms_the_booking_once() {
-    let app = TestApp::spawn(Backend::Memory).await;
+    link_paid_once(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn a_link_paid_on_the_hosted_page_confirms_the_booking_once_on_redis_and_postgres() {
+    link_paid_once(Backend::Redis).await;
+}
+
+async fn link_paid_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let client = Client::new(&app).await;
     let mut events = app.state.bus().subscribe(&Topic::bookings());
     let (id, total) = held(&client).await;
