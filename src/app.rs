@@ -128,6 +128,8 @@ struct AppShared {
     sandbox: Option<SandboxEndpoint>,
     /// Stops the sandbox, after in-flight requests that may still call it.
     sandbox_stop: CancellationToken,
+    /// What `/webhooks/payments` verifies signatures with.
+    webhook_secret: SecretString,
 }
 
 impl std::fmt::Debug for AppShared {
@@ -201,6 +203,10 @@ impl AppState {
     /// Base URL of the in-process provider sandbox, when it runs.
     pub fn sandbox_url(&self) -> Option<&str> {
         self.inner.sandbox.as_ref().map(|s| s.base_url.as_str())
+    }
+    /// The payment webhooks' signing secret.
+    pub fn webhook_secret(&self) -> &SecretString {
+        &self.inner.webhook_secret
     }
     /// Adds what each GraphQL request needs of its own (session auth, loaders).
     pub fn request_data(&self, request: async_graphql::Request, auth: RequestAuth) -> async_graphql::Request {
@@ -280,13 +286,32 @@ impl Application {
         let instance = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let sessions =
             SessionService::new(session_store.clone(), bus.clone(), clock.clone(), settings.sessions.idle_ttl);
+        // Bound before the sandbox starts and the schema is built: the hosted
+        // payment page returns the payer here, and the bundled sandbox sends
+        // its webhooks here.
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
+        let local_addr =
+            listener.local_addr().map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
+        let own_base = own_base_url(local_addr);
         let sandbox_stop = CancellationToken::new();
         let sandbox = match needs_sandbox(&settings) {
-            true => Some(start_sandbox(sandbox_stop.clone(), &background).await?),
+            true => {
+                // The sandbox is the gateway only without payments.base_url; a
+                // real gateway's webhook endpoint is set up in its dashboard.
+                let webhook_url = settings.payments.base_url.is_none().then(|| format!("{own_base}{WEBHOOK_PATH}"));
+                Some(start_sandbox_with(sandbox_stop.clone(), &background, webhook_url).await?)
+            }
             false => None,
         };
         let flights = build_flights(&settings, sandbox.as_ref(), redis.as_ref())?;
-        let gateway = build_gateway(&settings, sandbox.as_ref())?;
+        let (gateway, webhook_secret) = build_gateway(&settings, sandbox.as_ref())?;
+        let public_base = settings
+            .payments
+            .public_base_url
+            .as_deref()
+            .map_or_else(|| own_base.clone(), |base| base.trim_end_matches('/').to_owned());
         let bookings = BookingService::new(
             store.clone(),
             flights.clone(),
@@ -334,17 +359,13 @@ impl Application {
                 clock: clock.clone(),
                 chat: chat.clone(),
                 bookings: bookings.clone(),
+                public_base: crate::booking::resolvers::PublicBase(public_base),
             },
         );
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
             return Err(StartupError::Database { url: store.display_url().to_owned(), reason: error.to_string() });
         }
 
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
-        let local_addr =
-            listener.local_addr().map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
         crate::telemetry::metrics::prometheus();
 
         let state = AppState {
@@ -366,6 +387,7 @@ impl Application {
                 bookings,
                 sandbox,
                 sandbox_stop,
+                webhook_secret,
             }),
         };
         Ok(Self { listener, local_addr, state, background })
@@ -507,16 +529,39 @@ pub(crate) fn needs_sandbox(settings: &Settings) -> bool {
         || settings.payments.base_url.is_none()
 }
 
+/// Where the payment webhooks are received.
+pub const WEBHOOK_PATH: &str = "/webhooks/payments";
+
+/// `http://addr` for this server itself; an unspecified address (`0.0.0.0`)
+/// is reached on loopback.
+fn own_base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 /// Starts the provider sandbox in this process on a loopback port; the
 /// adapters then reach it over real HTTP, exactly as they reach real providers.
 pub(crate) async fn start_sandbox(
     stop: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<SandboxEndpoint, StartupError> {
+    start_sandbox_with(stop, tasks, None).await
+}
+
+/// [`start_sandbox`] sending its payment webhooks to `webhook_url`.
+pub(crate) async fn start_sandbox_with(
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+    webhook_url: Option<String>,
+) -> Result<SandboxEndpoint, StartupError> {
     let failed = |e: std::io::Error| StartupError::Provider { provider: "sandbox", reason: e.to_string() };
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(failed)?;
     let addr = listener.local_addr().map_err(failed)?;
-    let config = crate::sandbox::SandboxConfig::default();
+    let config = crate::sandbox::SandboxConfig { stripe_webhook_url: webhook_url, ..Default::default() };
     let endpoint = SandboxEndpoint {
         base_url: format!("http://{addr}"),
         amadeus_client_id: config.amadeus_client_id.clone(),
@@ -607,18 +652,19 @@ pub(crate) fn build_flights(
     })
 }
 
-/// The payment gateway from config; without a `base_url`, the bundled sandbox.
+/// The payment gateway from config (without a `base_url`, the bundled
+/// sandbox) and the secret its webhooks are signed with.
 pub(crate) fn build_gateway(
     settings: &Settings,
     sandbox: Option<&SandboxEndpoint>,
-) -> Result<Arc<dyn crate::payments::PaymentGateway>, StartupError> {
+) -> Result<(Arc<dyn crate::payments::PaymentGateway>, SecretString), StartupError> {
     let target = crate::payments::GatewayTarget::resolve(&settings.payments, sandbox).ok_or_else(|| {
         StartupError::Provider { provider: "payments", reason: "no payment gateway: set payments.base_url".into() }
     })?;
     let gateway = crate::payments::stripe_gateway(settings, &target)
         .map_err(|e| StartupError::Provider { provider: "payments", reason: e.to_string() })?;
     tracing::info!(component = "payments", url = %target.base_url, sandbox = target.sandbox, "payment gateway");
-    Ok(Arc::new(gateway))
+    Ok((Arc::new(gateway), target.webhook_secret))
 }
 
 async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {

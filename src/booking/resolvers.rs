@@ -1,5 +1,5 @@
 //! GraphQL edge of booking and payment: `priceOffer`, `createBooking`,
-//! `payForBooking`, `cancelBooking`, `booking`, `bookings`. Resolvers check
+//! `payForBooking`, `createPaymentLink`, `cancelBooking`, `booking`, `bookings`. Resolvers check
 //! the session, call the [`BookingService`], and map its errors once to the
 //! contract's codes; a booking of another session answers exactly as an
 //! unknown id.
@@ -169,6 +169,16 @@ pub struct PayForBookingPayload {
     pub booking: BookingObject,
 }
 
+/// The answer to `createPaymentLink`: the provider's hosted payment page.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PaymentLink {
+    /// The page to send the payer to.
+    pub url: String,
+    /// Until when paying there settles the booking (the sooner of the page's
+    /// end and the booking's hold).
+    pub expires_at: DateTime,
+}
+
 /// The answer to `cancelBooking`.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct CancelBookingPayload {
@@ -243,6 +253,19 @@ impl BookingMutation {
         Ok(PayForBookingPayload { payment: Payment::from(&paid.payment), booking: BookingObject(paid.booking) })
     }
 
+    /// The payment provider's hosted payment page for a `PENDING_PAYMENT`
+    /// booking; the same open page again when called twice. The outcome
+    /// arrives by webhook and moves the booking as `payForBooking` does.
+    async fn create_payment_link(&self, ctx: &Context<'_>, booking_id: ID) -> Result<PaymentLink, ApiError> {
+        let auth = session(ctx)?;
+        let base = ctx.data::<PublicBase>().map(|b| b.0.clone()).unwrap_or_default();
+        let link = service::<BookingService>(ctx)?
+            .create_payment_link(&auth.session.id.0, &booking_id, &base)
+            .await
+            .map_err(api_error)?;
+        Ok(PaymentLink { url: link.url, expires_at: link.expires_at.into() })
+    }
+
     /// Cancels a booking: a held one releases its seats, a confirmed one is refunded.
     async fn cancel_booking(&self, ctx: &Context<'_>, id: ID) -> Result<CancelBookingPayload, ApiError> {
         let auth = session(ctx)?;
@@ -253,6 +276,11 @@ impl BookingMutation {
         })
     }
 }
+
+/// This server's public base URL (no trailing slash), where a hosted
+/// payment page sends the payer back to; schema data.
+#[derive(Debug, Clone)]
+pub struct PublicBase(pub String);
 
 fn money_value(money: &Money) -> async_graphql::Value {
     let object = MoneyObject::from(money);

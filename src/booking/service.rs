@@ -271,8 +271,12 @@ impl BookingService {
         format!("{}:{what}:{}", self.inner.instance, uuid::Uuid::new_v4().simple())
     }
 
-    fn lease(&self) -> Duration {
+    pub(super) fn lease(&self) -> Duration {
         self.inner.settings.recovery_after
+    }
+
+    pub(super) fn gateway(&self) -> &Arc<dyn PaymentGateway> {
+        &self.inner.gateway
     }
 
     fn orders_for(&self, provider: &str) -> Result<ProviderOrders, BookingError> {
@@ -718,6 +722,11 @@ impl BookingService {
     async fn settle_charge(&self, booking: &BookingRecord) -> Result<bool, BookingError> {
         let payments = self.inner.store.payments_for_booking(&booking.id).await?;
         let Some(payment) = payments.iter().rev().find(|p| p.status == PaymentStatus::Processing).cloned() else {
+            // A payment link's charge stands (the direct one was refunded as
+            // its duplicate): confirm with it.
+            if self.succeeded_payment(&booking.id).await?.is_some() {
+                return self.charged_by_another(&booking.id).await;
+            }
             // The payment row is written in the claim's transaction, so this is a
             // bug; put the booking back to payable rather than strand it.
             tracing::error!(booking = %booking.id, "CHARGE_REQUESTED without a processing payment");
@@ -755,10 +764,13 @@ impl BookingService {
                 // Another payment (a payment link) already stands as the charge:
                 // this one is refunded at once.
                 tracing::error!(booking = %booking.id, %index, "a second successful charge: refunding it");
-                if let ChargeOutcome::Succeeded { gateway_payment_id } = &outcome {
-                    self.refund_duplicate(booking, &payment, gateway_payment_id).await?;
+                if let ChargeOutcome::Succeeded { gateway_payment_id } = &outcome
+                    && !self.refund_duplicate(booking, &payment, gateway_payment_id).await?
+                {
+                    // Still charged twice: the step stays, so a retry refunds it.
+                    return Ok(false);
                 }
-                return Ok(true);
+                return self.charged_by_another(&booking.id).await;
             }
             Err(error) => return Err(error.into()),
         }
@@ -781,6 +793,19 @@ impl BookingService {
             }
         }
         Ok(true)
+    }
+
+    /// `CHARGE_REQUESTED` → `CHARGED` because another payment (a payment
+    /// link's, recorded by its webhook while this charge was in flight)
+    /// stands as the booking's charge: the booking is confirmed with it.
+    async fn charged_by_another(&self, id: &str) -> Result<bool, BookingError> {
+        let guard = BookingGuard {
+            statuses: &[BookingStatus::PendingPayment],
+            steps: &[SagaStep::ChargeRequested],
+            ..BookingGuard::default()
+        };
+        let change = BookingChange { step: Some(SagaStep::Charged), ..BookingChange::default() };
+        Ok(self.inner.store.transition_booking(id, &guard, &change, self.now()).await?)
     }
 
     /// One charge, resent once with the same key when the answer was lost,
@@ -1045,18 +1070,18 @@ impl BookingService {
 
     /// A second successful charge for one booking (it cannot stand as the
     /// booking's payment): refunded through the gateway at once, recorded as
-    /// a refunded payment.
+    /// a refunded payment. `false` when the refund failed (retried by recovery).
     async fn refund_duplicate(
         &self,
         booking: &BookingRecord,
         payment: &PaymentRecord,
         gateway_payment_id: &str,
-    ) -> Result<(), BookingError> {
+    ) -> Result<bool, BookingError> {
         let key = idempotency_key("refund", &booking.id, &payment.id);
         let refunded = self.inner.gateway.refund(gateway_payment_id, None, &key).await;
         if let Err(error) = &refunded {
             tracing::error!(booking = %booking.id, %error, "refunding a duplicate charge failed; retried by recovery");
-            return Ok(());
+            return Ok(false);
         }
         let change = crate::store::payments::PaymentChange {
             gateway_payment_id: Some(gateway_payment_id.to_owned()),
@@ -1066,7 +1091,7 @@ impl BookingService {
             .store
             .update_payment(&payment.id, &[PaymentStatus::Processing], PaymentStatus::Refunded, &change, self.now())
             .await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The step → `DONE` (lease released); a booking still `PENDING_PAYMENT`
@@ -1165,7 +1190,7 @@ fn pricing_error(failure: OrderFailure) -> BookingError {
     }
 }
 
-fn not_payable(booking: &BookingRecord, now: DateTime<Utc>) -> BookingError {
+pub(super) fn not_payable(booking: &BookingRecord, now: DateTime<Utc>) -> BookingError {
     let message = match (booking.status, booking.step) {
         (BookingStatus::PendingPayment, SagaStep::Held) if booking.expires_at <= now => {
             "This booking's hold has lapsed; it can no longer be paid.".to_owned()
@@ -1193,6 +1218,6 @@ fn replay(stored: StoredResponse) -> Result<PaymentResult, BookingError> {
     Err(BookingError::InvalidState(format!("{} ({})", error.message, error.code)))
 }
 
-fn chrono_duration(duration: Duration) -> chrono::Duration {
+pub(super) fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }

@@ -62,6 +62,8 @@ pub struct SchemaServices {
     pub chat: ChatService,
     /// Booking and payment.
     pub bookings: BookingService,
+    /// Where hosted payment pages send the payer back to.
+    pub public_base: crate::booking::resolvers::PublicBase,
 }
 
 fn builder(
@@ -97,6 +99,7 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.clock)
         .data(services.chat)
         .data(services.bookings)
+        .data(services.public_base)
         .finish()
 }
 

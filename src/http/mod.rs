@@ -1,5 +1,6 @@
 //! The axum router: `/graphql` (POST, GET, WebSocket), the ops endpoints under
-//! `/api`, the playground and the chat page, and the layer stack around them.
+//! `/api`, the payment webhooks at `/webhooks/payments`, the playground and
+//! the chat page, and the layer stack around them.
 //!
 //! Layers, outermost first: a request id is set (or kept from the client) →
 //! the trace span opens with it → the id is echoed on the response → HTTP
@@ -10,6 +11,7 @@
 pub mod graphql;
 mod ops;
 mod pages;
+mod webhooks;
 pub mod ws;
 
 use std::time::Instant;
@@ -19,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/status", get(ops::status))
         .route("/api/metrics", get(ops::metrics))
         .route("/api/performance", get(ops::performance))
+        .route(crate::app::WEBHOOK_PATH, post(webhooks::payments))
         .route("/playground", get(pages::playground))
         .route("/", get(pages::index))
         .fallback(pages::not_found)

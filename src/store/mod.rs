@@ -15,6 +15,7 @@
 //!   steps, and the sweepers' claims.
 //! - [`payments`] — payments and refunds, and the charge's atomic phases.
 //! - [`idempotency`] — client idempotency keys and payment webhook events.
+//! - [`links`] — the hosted payment pages opened for bookings.
 //!
 //! Notifications will add their tables here.
 
@@ -31,6 +32,7 @@ use crate::config::{DatabaseEngine, DatabaseSettings, redact_url};
 
 pub mod bookings;
 pub mod idempotency;
+pub mod links;
 pub mod payments;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("src/store/migrations/sqlite");

@@ -80,6 +80,11 @@ pub(crate) const PAY_FOR_BOOKING: &str = "mutation PayForBooking($input: PayForB
   }
 }";
 
+/// The contract's `CreatePaymentLink`.
+pub(crate) const CREATE_PAYMENT_LINK: &str = "mutation CreatePaymentLink($bookingId: ID!) {
+  createPaymentLink(bookingId: $bookingId) { url expiresAt }
+}";
+
 /// The contract's `CancelBooking`.
 pub(crate) const CANCEL_BOOKING: &str = "mutation CancelBooking($id: ID!) {
   cancelBooking(id: $id) {
@@ -122,7 +127,7 @@ fn years_ago(years: i64) -> String {
     (in_days(0) - chrono::Duration::days(years * 366)).to_string()
 }
 
-fn codes(body: &Value) -> Vec<String> {
+pub(crate) fn codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
         .map(|e| e.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect())
@@ -197,7 +202,7 @@ pub(crate) fn adult(first: &str, last: &str) -> Value {
             "document": { "number": "P1234567", "expiryDate": in_days(3000).to_string(), "issuingCountry": "PT", "nationality": "PT" } })
 }
 
-async fn sandbox(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+pub(crate) async fn sandbox(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
     let url = format!("{}{path}", app.state.sandbox_url().expect("sandbox"));
     let mut request = app.http.request(method, url);
     if let Some(body) = body {
@@ -208,12 +213,12 @@ async fn sandbox(app: &TestApp, method: reqwest::Method, path: &str, body: Optio
     response.json().await.unwrap_or(Value::Null)
 }
 
-async fn set_personality(app: &TestApp, name: &str, settings: Value) {
+pub(crate) async fn set_personality(app: &TestApp, name: &str, settings: Value) {
     sandbox(app, reqwest::Method::PUT, &format!("/_sandbox/personalities/{name}"), Some(settings)).await;
 }
 
 /// Ledger entries of `kind` for a booking.
-async fn ledger(app: &TestApp, booking: &str, kind: &str) -> Vec<Value> {
+pub(crate) async fn ledger(app: &TestApp, booking: &str, kind: &str) -> Vec<Value> {
     let ledger = sandbox(app, reqwest::Method::GET, "/_sandbox/payments/ledger", None).await;
     ledger["entries"]
         .as_array()
@@ -228,7 +233,7 @@ async fn calls(app: &TestApp, provider: &str, kind: &str) -> u64 {
     sandbox(app, reqwest::Method::GET, "/_sandbox/calls", None).await[provider][kind].as_u64().unwrap_or(0)
 }
 
-fn cents(amount: &Value) -> i64 {
+pub(crate) fn cents(amount: &Value) -> i64 {
     let value: rust_decimal::Decimal = amount.as_str().expect("decimal string").parse().expect("decimal");
     minor(value)
 }
@@ -238,7 +243,7 @@ fn minor(value: rust_decimal::Decimal) -> i64 {
 }
 
 /// Booking events seen so far on the bus (without waiting).
-fn drain(events: &mut EventStream) -> Vec<(BookingEventKind, String)> {
+pub(crate) fn drain(events: &mut EventStream) -> Vec<(BookingEventKind, String)> {
     let mut seen = Vec::new();
     while let Some(Some(event)) = futures_util::FutureExt::now_or_never(events.next()) {
         if let BusEvent::Booking(event) = &*event {
@@ -248,7 +253,7 @@ fn drain(events: &mut EventStream) -> Vec<(BookingEventKind, String)> {
     seen
 }
 
-async fn kinds_for(events: &mut EventStream, booking: &str, expected: usize) -> Vec<BookingEventKind> {
+pub(crate) async fn kinds_for(events: &mut EventStream, booking: &str, expected: usize) -> Vec<BookingEventKind> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while seen.len() < expected {

@@ -335,7 +335,16 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Starts `wayfarer serve` with `env` on a free port; waits until it is healthy.
     pub(crate) async fn start(env: &[(&str, String)]) -> Self {
+        Self::start_with_log(env, None).await
+    }
+
+    /// [`ServerProcess::start`], its log (stdout) written to `log` when given.
+    pub(crate) async fn start_with_log(env: &[(&str, String)], log: Option<&std::path::Path>) -> Self {
         let data = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let stdout = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::null(),
+        };
         let port = free_port();
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wayfarer"));
         command
@@ -346,7 +355,7 @@ impl ServerProcess {
             .arg(format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         for (key, value) in env {

@@ -15,6 +15,7 @@ mod http_audit;
 mod http_spec;
 mod instances;
 mod ops;
+mod payment_links;
 mod payments_gateway;
 mod provider_orders;
 mod sandbox;

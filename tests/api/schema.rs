@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// The contract operations this build serves, verbatim from `contract/operations.graphql`.
-const CONTRACT_OPERATIONS: [&str; 13] = [
+const CONTRACT_OPERATIONS: [&str; 14] = [
     crate::helpers::START_SESSION,
     crate::helpers::CURRENT_SESSION,
     crate::helpers::END_SESSION,
@@ -15,6 +15,7 @@ const CONTRACT_OPERATIONS: [&str; 13] = [
     crate::booking::PRICE_OFFER,
     crate::booking::CREATE_BOOKING,
     crate::booking::PAY_FOR_BOOKING,
+    crate::booking::CREATE_PAYMENT_LINK,
     crate::booking::CANCEL_BOOKING,
     crate::booking::BOOKING,
     crate::booking::MY_BOOKINGS,
