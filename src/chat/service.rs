@@ -256,7 +256,8 @@ impl ChatService {
 
         let response_started = Instant::now();
         if found.ran {
-            state.shown_offers = found.offers.iter().map(|o| o.id.clone()).collect();
+            state.shown_offers =
+                found.ranked.iter().flat_map(|r| r.offers.iter().map(|(o, _, _)| o.id.clone())).collect();
             let labelled = |label: OfferLabel| {
                 found.ranked.as_ref().and_then(|r| r.offers.iter().position(|(_, labels, _)| labels.contains(&label)))
             };
@@ -274,7 +275,7 @@ impl ChatService {
         };
         let missing = if found.ran { Vec::new() } else { dialogue::missing(state) };
         let suggested_replies = reply::suggested_replies(language, state, &missing);
-        let offers = cards_for(found.ranked);
+        let offers = found.ranked.map(cards).unwrap_or_default();
         let intent = extraction.intent.unwrap_or(match step {
             NextStep::Search | NextStep::CheapestDates => Intent::SearchFlights,
             _ => Intent::Unknown,
@@ -347,13 +348,7 @@ impl ChatService {
             range: None,
             refused: None,
         };
-        Found {
-            ran: true,
-            offers: ranked.offers.iter().map(|(o, _, _)| o.clone()).collect(),
-            ranked: Some(ranked),
-            summary: Some(summary),
-            calendar: Vec::new(),
-        }
+        Found { ran: true, ranked: Some(ranked), summary: Some(summary), calendar: Vec::new() }
     }
 
     /// The cheapest day of the range in the slots, then that day's offers.
@@ -476,7 +471,6 @@ impl ChatService {
 #[derive(Debug, Default)]
 struct Found {
     ran: bool,
-    offers: Vec<Offer>,
     ranked: Option<crate::flights::aggregator::RankedOffers>,
     summary: Option<SearchSummary>,
     calendar: Vec<CheapestDate>,
@@ -504,10 +498,6 @@ impl Found {
         };
         Self { summary: Some(summary), ..Self::default() }
     }
-}
-
-fn cards_for(ranked: Option<crate::flights::aggregator::RankedOffers>) -> Vec<FlightOfferObject> {
-    ranked.map(cards).unwrap_or_default()
 }
 
 /// The first flight's marketing carrier, by name.

@@ -42,8 +42,7 @@ pub(crate) const RESET_CONVERSATION: &str = "mutation ResetConversation {
 
 /// `SendMessage` with the `OfferCard` fragment it spreads.
 pub(crate) fn send_message_document() -> String {
-    let fragment = crate::flights::SEARCH_FLIGHTS.split("\n\nquery").next().unwrap_or("");
-    format!("{SEND_MESSAGE}\n\n{fragment}")
+    crate::booking::document(SEND_MESSAGE)
 }
 
 /// Starts a session with a locale and time zone; returns its token.
