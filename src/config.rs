@@ -39,6 +39,8 @@ pub struct Settings {
     pub payments: PaymentsSettings,
     /// Booking: the hold window, the sweepers, idempotency keys.
     pub booking: BookingSettings,
+    /// Notifications: the delivery worker and the e-mail, SMS and push channels.
+    pub notifications: NotificationSettings,
     /// Redis: sessions, pub/sub, caches. Absent URL → in-memory backends.
     pub redis: RedisSettings,
     /// The SQL system of record. Absent URL → SQLite under `data_dir`.
@@ -69,6 +71,7 @@ impl Default for Settings {
             providers: ProvidersSettings::default(),
             payments: PaymentsSettings::default(),
             booking: BookingSettings::default(),
+            notifications: NotificationSettings::default(),
             redis: RedisSettings::default(),
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
@@ -292,6 +295,118 @@ impl Default for BookingSettings {
             idempotency_retention: Duration::from_secs(24 * 60 * 60),
             idempotency_wait: Duration::from_secs(10),
         }
+    }
+}
+
+/// Notifications: how the worker claims events and retries deliveries, and
+/// the channels. A channel without its endpoint is off; notifications are
+/// still stored and pushed to subscribers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Tries per channel delivery before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Pause before the first retry; doubled (with jitter) after each failure.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest pause between retries.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// How often the worker looks for events the bus did not bring and
+    /// deliveries that are due, and how soon a crashed claimer's work is taken over
+    /// (a claim lasts four intervals).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// E-mail over SMTP.
+    pub email: EmailChannelSettings,
+    /// SMS through a Twilio-style API.
+    pub sms: SmsChannelSettings,
+    /// Push through an FCM-v1-style API.
+    pub push: PushChannelSettings,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+            email: EmailChannelSettings::default(),
+            sms: SmsChannelSettings::default(),
+            push: PushChannelSettings::default(),
+        }
+    }
+}
+
+/// E-mail over SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailChannelSettings {
+    /// `smtp://[user:pass@]host[:port]` (STARTTLS when offered), `smtps://…`
+    /// (implicit TLS) or `smtp+plain://…` (no TLS, for a local relay); absent → off.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub smtp_url: Option<SecretString>,
+    /// The sender, `Name <address>`.
+    pub from: String,
+    /// Longest wait for one message.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for EmailChannelSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "Wayfarer <bookings@wayfarer.example>".to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// SMS through a Twilio-style Programmable Messaging API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsChannelSettings {
+    /// API root (`https://api.twilio.com`); absent → off.
+    pub base_url: Option<String>,
+    /// Account SID (`AC…`), in the path and the Basic user.
+    pub account_sid: Option<String>,
+    /// Auth token, the Basic password.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub auth_token: Option<SecretString>,
+    /// Sender number (E.164) or Messaging Service SID (`MG…`).
+    pub from: Option<String>,
+    /// Longest wait for one message.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for SmsChannelSettings {
+    fn default() -> Self {
+        Self { base_url: None, account_sid: None, auth_token: None, from: None, timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Push through an FCM-HTTP-v1-style API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushChannelSettings {
+    /// API root (`https://fcm.googleapis.com`); absent → off.
+    pub base_url: Option<String>,
+    /// The Firebase project id.
+    pub project_id: Option<String>,
+    /// A Google service-account JSON key file (its `private_key`,
+    /// `client_email` and `token_uri` sign and exchange the OAuth2 assertion).
+    pub service_account_file: Option<PathBuf>,
+    /// Longest wait for one message.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for PushChannelSettings {
+    fn default() -> Self {
+        Self { base_url: None, project_id: None, service_account_file: None, timeout: Duration::from_secs(10) }
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`chat`] — the conversational agent: extraction, dialogue, replies.
 //! - [`booking`] — booking, payment and refund statuses and the booking saga's steps.
 //! - [`flights`] — flight search: model, provider adapters, aggregator, resolvers.
+//! - [`notifications`] — notifications: stored, pushed over subscriptions, delivered by e-mail, SMS, push.
 //! - [`payments`] — the payment gateway trait, the Stripe-style adapter, webhook signatures.
 //! - [`reference`] — the embedded airport, city and airline datasets.
 //! - [`health`] — component checks and `serviceStatus`.
@@ -36,6 +37,7 @@ pub mod flights;
 pub mod graphql;
 pub mod health;
 pub mod http;
+pub mod notifications;
 pub mod payments;
 pub mod redis_pool;
 pub mod reference;
