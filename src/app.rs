@@ -31,6 +31,7 @@ use crate::flights::providers::{FlightProvider, ProviderHttp};
 use crate::graphql::context::RequestAuth;
 use crate::graphql::{AppSchema, SchemaServices, build_schema};
 use crate::health::HealthChecker;
+use crate::notifications::{ChannelSet, NotificationService};
 use crate::redis_pool::RedisPool;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionService, SessionStore};
 use crate::store::Store;
@@ -124,6 +125,8 @@ struct AppShared {
     chat: ChatService,
     /// Booking and payment.
     bookings: BookingService,
+    /// Notifications and their delivery.
+    notifications: NotificationService,
     /// The in-process provider sandbox, when a provider has no `base_url`.
     sandbox: Option<SandboxEndpoint>,
     /// Stops the sandbox, after in-flight requests that may still call it.
@@ -199,6 +202,10 @@ impl AppState {
     /// Booking and payment.
     pub fn bookings(&self) -> &BookingService {
         &self.inner.bookings
+    }
+    /// Notifications.
+    pub fn notifications(&self) -> &NotificationService {
+        &self.inner.notifications
     }
     /// Base URL of the in-process provider sandbox, when it runs.
     pub fn sandbox_url(&self) -> Option<&str> {
@@ -321,6 +328,14 @@ impl Application {
             settings.booking.clone(),
             instance.clone(),
         );
+        let notifications = NotificationService::new(
+            store.clone(),
+            bus.clone(),
+            clock.clone(),
+            settings.notifications.clone(),
+            ChannelSet::default(),
+            instance.clone(),
+        );
         let health = HealthChecker::new(
             store.clone(),
             session_store,
@@ -359,6 +374,7 @@ impl Application {
                 clock: clock.clone(),
                 chat: chat.clone(),
                 bookings: bookings.clone(),
+                notifications: notifications.clone(),
                 public_base: crate::booking::resolvers::PublicBase(public_base),
             },
         );
@@ -385,6 +401,7 @@ impl Application {
                 flights,
                 chat,
                 bookings,
+                notifications,
                 sandbox,
                 sandbox_stop,
                 webhook_secret,
@@ -416,6 +433,7 @@ impl Application {
         background.spawn(heartbeat(state.clone(), instance.clone(), token.clone()));
         // The first sweep runs at once: the recovery of whatever a crash left.
         background.spawn(state.bookings().clone().run_sweeper(token.clone()));
+        state.notifications().start(token.clone(), &background);
 
         tracing::info!(
             url = %format!("http://{local_addr}"),

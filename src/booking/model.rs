@@ -226,11 +226,47 @@ pub enum BookingEventKind {
     BookingExpired,
 }
 
+impl BookingEventKind {
+    /// Every kind.
+    pub const ALL: [Self; 8] = [
+        Self::BookingCreated,
+        Self::PaymentSucceeded,
+        Self::PaymentFailed,
+        Self::BookingConfirmed,
+        Self::BookingCancelled,
+        Self::RefundIssued,
+        Self::BookingExpiring,
+        Self::BookingExpired,
+    ];
+
+    /// The stored and wire name (`BOOKING_CONFIRMED`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BookingCreated => "BOOKING_CREATED",
+            Self::PaymentSucceeded => "PAYMENT_SUCCEEDED",
+            Self::PaymentFailed => "PAYMENT_FAILED",
+            Self::BookingConfirmed => "BOOKING_CONFIRMED",
+            Self::BookingCancelled => "BOOKING_CANCELLED",
+            Self::RefundIssued => "REFUND_ISSUED",
+            Self::BookingExpiring => "BOOKING_EXPIRING",
+            Self::BookingExpired => "BOOKING_EXPIRED",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// A booking's domain event, published on the event bus (the session's
 /// topic and the bookings topic) after the change it reports is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingEvent {
+    /// Unique per event (time-ordered); the outbox row's and the notification's key.
+    #[serde(default)]
+    pub id: String,
     /// What happened.
     pub kind: BookingEventKind,
     /// The booking.
@@ -259,6 +295,24 @@ pub struct BookingEvent {
     pub language: String,
 }
 
+/// A booking's status moved: what `bookingStatusChanged` streams. Published
+/// on the owner's session topic for every transition, including those no
+/// notification reports (`FAILED`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingStatusChange {
+    /// The booking.
+    pub booking_id: String,
+    /// The session that owns it.
+    pub session_id: String,
+    /// Its status now.
+    pub status: BookingStatus,
+    /// Its status before; `None` for a booking just created.
+    pub previous_status: Option<BookingStatus>,
+    /// When the change was recorded.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +322,10 @@ mod tests {
         for status in BookingStatus::ALL {
             assert_eq!(BookingStatus::parse(status.as_str()), Some(status));
             assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::json!(status.as_str())));
+        }
+        for kind in BookingEventKind::ALL {
+            assert_eq!(BookingEventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::json!(kind.as_str())));
         }
         for status in PaymentStatus::ALL {
             assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));

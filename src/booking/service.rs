@@ -34,7 +34,9 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{BookingEvent, BookingEventKind, BookingStatus, PaymentStatus, RefundStatus, SagaStep};
+use super::model::{
+    BookingEvent, BookingEventKind, BookingStatus, BookingStatusChange, PaymentStatus, RefundStatus, SagaStep,
+};
 use super::orders::{OrderFailure, ProviderOrders};
 use super::validate::{
     CreateBookingInput, InputError, PayForBookingInput, check_booking, check_payment, check_travelers,
@@ -48,6 +50,7 @@ use crate::payments::{ChargeRequest, ChargeStatus, GatewayError, PaymentGateway,
 use crate::sessions::SessionId;
 use crate::store::bookings::{BookingChange, BookingGuard, BookingRecord, NewBooking, new_booking_id};
 use crate::store::idempotency::{KeyClaim, RecoveryPoint, StoredResponse, request_fingerprint};
+use crate::store::notifications::NewEvent;
 use crate::store::payments::{
     ChargeOutcome, ChargeStart, KeyLock, NewPayment, NewRefund, PaymentRecord, RefundRecord, new_payment_id,
     new_refund_id,
@@ -413,7 +416,11 @@ impl BookingService {
             release_claim: true,
             ..BookingChange::default()
         };
-        Ok(self.inner.store.transition_booking(id, &guard, &change, self.now()).await?)
+        let failed = self.inner.store.transition_booking(id, &guard, &change, self.now()).await?;
+        if failed {
+            self.publish_failed(id).await;
+        }
+        Ok(failed)
     }
 
     // ------------------------------------------------------------ reading
@@ -1107,6 +1114,7 @@ impl BookingService {
             ..BookingChange::default()
         };
         if self.inner.store.transition_booking(id, &pending, &failed, now).await? {
+            self.publish_failed(id).await;
             return Ok(true);
         }
         let guard = BookingGuard { steps: from, ..BookingGuard::default() };
@@ -1120,8 +1128,11 @@ impl BookingService {
 
     // ------------------------------------------------------------ events
 
-    /// Publishes a booking event on its session's topic and the bookings
-    /// topic. A failure is logged and never fails the booking.
+    /// Records a booking event in the outbox, then publishes it on its
+    /// session's topic and the bookings topic (with the status change it
+    /// makes, if any). The outbox row is what the notifications worker relies
+    /// on; the bus only makes it prompt. A failure is logged and never fails
+    /// the booking.
     pub(super) async fn publish(
         &self,
         booking: &BookingRecord,
@@ -1130,6 +1141,7 @@ impl BookingService {
         fill: impl FnOnce(&mut BookingEvent),
     ) {
         let mut event = BookingEvent {
+            id: uuid::Uuid::now_v7().to_string(),
             kind,
             booking_id: booking.id.clone(),
             session_id: booking.session_id.clone(),
@@ -1145,11 +1157,56 @@ impl BookingService {
             language: booking.language.clone(),
         };
         fill(&mut event);
+        match serde_json::to_string(&event) {
+            Ok(payload) => {
+                let row = NewEvent {
+                    id: &event.id,
+                    session_id: &event.session_id,
+                    booking_id: &event.booking_id,
+                    kind: kind.as_str(),
+                    payload: &payload,
+                };
+                if let Err(error) = self.inner.store.record_event(&row, self.now()).await {
+                    tracing::error!(booking = %booking.id, ?kind, %error, "recording a booking event failed");
+                }
+            }
+            Err(error) => tracing::error!(booking = %booking.id, ?kind, %error, "encoding a booking event failed"),
+        }
+        let moved = kind == BookingEventKind::BookingCreated || previous_status.is_some_and(|p| p != event.status);
+        let session = Topic::session(&SessionId(booking.session_id.clone()));
+        if moved {
+            self.publish_status(booking, if kind == BookingEventKind::BookingCreated { None } else { previous_status })
+                .await;
+        }
         let event = BusEvent::Booking(event);
-        for topic in [Topic::session(&SessionId(booking.session_id.clone())), Topic::bookings()] {
+        for topic in [session, Topic::bookings()] {
             if let Err(error) = self.inner.bus.publish(&topic, &event).await {
                 tracing::warn!(booking = %booking.id, ?kind, %error, "publishing a booking event failed");
             }
+        }
+    }
+
+    /// Publishes a status change on the owner's session topic.
+    async fn publish_status(&self, booking: &BookingRecord, previous_status: Option<BookingStatus>) {
+        let change = BusEvent::BookingStatus(BookingStatusChange {
+            booking_id: booking.id.clone(),
+            session_id: booking.session_id.clone(),
+            status: booking.status,
+            previous_status,
+            at: booking.updated_at,
+        });
+        let topic = Topic::session(&SessionId(booking.session_id.clone()));
+        if let Err(error) = self.inner.bus.publish(&topic, &change).await {
+            tracing::warn!(booking = %booking.id, %error, "publishing a booking status change failed");
+        }
+    }
+
+    /// Publishes the move to `FAILED` that `id` just made, which no
+    /// notification reports but `bookingStatusChanged` must.
+    async fn publish_failed(&self, id: &str) {
+        match self.record(id).await {
+            Ok(record) => self.publish_status(&record, Some(BookingStatus::PendingPayment)).await,
+            Err(error) => tracing::warn!(booking = %id, %error, "reading a failed booking failed"),
         }
     }
 }

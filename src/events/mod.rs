@@ -81,6 +81,10 @@ pub enum BusEvent {
     /// A booking changed (created, paid, confirmed, cancelled, refunded,
     /// expiring, expired).
     Booking(crate::booking::model::BookingEvent),
+    /// A booking's status moved.
+    BookingStatus(crate::booking::model::BookingStatusChange),
+    /// A notification was stored for the session of the topic.
+    Notification(crate::notifications::NotificationMessage),
 }
 
 /// Why publishing failed.
@@ -142,6 +146,43 @@ impl Stream for EventStream {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
+        }
+    }
+}
+
+impl EventStream {
+    /// The same events, but a skip is reported as `Err(skipped)` instead of
+    /// passed over: for subscribers that must tell their client it fell
+    /// behind (and so should catch up by query) rather than silently miss events.
+    pub fn reporting_lag(self) -> LagReportingStream {
+        LagReportingStream { inner: self.inner }
+    }
+}
+
+/// An [`EventStream`] that yields `Err(skipped)` where its subscriber fell
+/// more than [`TOPIC_CAPACITY`] events behind.
+pub struct LagReportingStream {
+    inner: BroadcastStream<Arc<BusEvent>>,
+}
+
+impl std::fmt::Debug for LagReportingStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LagReportingStream")
+    }
+}
+
+impl Stream for LagReportingStream {
+    type Item = Result<Arc<BusEvent>, u64>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => Poll::Ready(Some(Ok(event))),
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(skipped)))) => {
+                metrics::counter!("wayfarer_event_bus_lagged_total").increment(skipped);
+                Poll::Ready(Some(Err(skipped)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

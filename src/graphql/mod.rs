@@ -22,6 +22,8 @@ use crate::flights::FlightService;
 use crate::flights::resolvers::{FlightQuery, FlightSubscription};
 use crate::health::HealthChecker;
 use crate::health::resolvers::{HealthQuery, HealthSubscription};
+use crate::notifications::NotificationService;
+use crate::notifications::resolvers::{NotificationMutation, NotificationQuery, NotificationSubscription};
 use crate::sessions::SessionService;
 use crate::sessions::resolvers::{SessionMutation, SessionQuery};
 use crate::telemetry::performance::PerformanceWindow;
@@ -30,15 +32,15 @@ use self::extension::{DocumentLimits, RequestPolicyFactory};
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(SessionQuery, HealthQuery, FlightQuery, BookingQuery);
+pub struct Query(SessionQuery, HealthQuery, FlightQuery, BookingQuery, NotificationQuery);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(SessionMutation, ChatMutation, BookingMutation);
+pub struct Mutation(SessionMutation, ChatMutation, BookingMutation, NotificationMutation);
 
 /// The root subscription type.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(HealthSubscription, FlightSubscription);
+pub struct Subscription(HealthSubscription, FlightSubscription, NotificationSubscription);
 
 /// The application's schema.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
@@ -62,6 +64,8 @@ pub struct SchemaServices {
     pub chat: ChatService,
     /// Booking and payment.
     pub bookings: BookingService,
+    /// Notifications.
+    pub notifications: NotificationService,
     /// Where hosted payment pages send the payer back to.
     pub public_base: crate::booking::resolvers::PublicBase,
 }
@@ -99,6 +103,7 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.clock)
         .data(services.chat)
         .data(services.bookings)
+        .data(services.notifications)
         .data(services.public_base)
         .finish()
 }

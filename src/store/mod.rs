@@ -16,8 +16,8 @@
 //! - [`payments`] — payments and refunds, and the charge's atomic phases.
 //! - [`idempotency`] — client idempotency keys and payment webhook events.
 //! - [`links`] — the hosted payment pages opened for bookings.
-//!
-//! Notifications will add their tables here.
+//! - [`notifications`] — the outbox of booking events, notifications,
+//!   channel preferences, and deliveries with their dead letters.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use crate::config::{DatabaseEngine, DatabaseSettings, redact_url};
 pub mod bookings;
 pub mod idempotency;
 pub mod links;
+pub mod notifications;
 pub mod payments;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("src/store/migrations/sqlite");

@@ -14,6 +14,7 @@ mod helpers;
 mod http_audit;
 mod http_spec;
 mod instances;
+mod notifications;
 mod ops;
 mod payment_links;
 mod payments_gateway;

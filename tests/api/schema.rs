@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// The contract operations this build serves, verbatim from `contract/operations.graphql`.
-const CONTRACT_OPERATIONS: [&str; 14] = [
+const CONTRACT_OPERATIONS: [&str; 19] = [
     crate::helpers::START_SESSION,
     crate::helpers::CURRENT_SESSION,
     crate::helpers::END_SESSION,
@@ -19,6 +19,11 @@ const CONTRACT_OPERATIONS: [&str; 14] = [
     crate::booking::CANCEL_BOOKING,
     crate::booking::BOOKING,
     crate::booking::MY_BOOKINGS,
+    crate::notifications::NOTIFICATIONS,
+    crate::notifications::MARK_NOTIFICATIONS_READ,
+    crate::notifications::UPDATE_NOTIFICATION_PREFERENCES,
+    crate::notifications::ON_NOTIFICATION,
+    crate::notifications::ON_BOOKING_STATUS,
 ];
 
 #[test]
@@ -56,7 +61,10 @@ fn variables_for(operation: &str) -> serde_json::Value {
     if operation.contains("PayForBookingInput") {
         return json!({ "input": { "bookingId": "x", "paymentMethod": "pm_card_visa", "idempotencyKey": "12345678" } });
     }
-    json!({ "offerId": "x", "id": "x", "bookingId": "x", "text": "hola" })
+    if operation.contains("NotificationPreferencesInput") {
+        return json!({ "input": { "email": true } });
+    }
+    json!({ "offerId": "x", "id": "x", "bookingId": "x", "text": "hola", "upTo": "x", "first": 5 })
 }
 
 #[tokio::test]

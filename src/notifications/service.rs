@@ -1,0 +1,608 @@
+//! The notifications worker and the queries behind the GraphQL edge.
+//!
+//! Every instance runs the worker. Booking events reach it two ways: on the
+//! bus's bookings topic (prompt) and from the SQL outbox the booking service
+//! writes before publishing (durable: what Redis pub/sub dropped, or what an
+//! instance that crashed mid-way left, is found by the poll). Either way the
+//! event is claimed in SQL first, so one instance turns it into the
+//! notification — stored once (one row per event), published once on the
+//! owner's session topic for `notificationAdded`, and given one delivery row
+//! per enabled channel. Deliveries are claimed before each attempt, sent
+//! concurrently, retried with jittered exponential backoff, and dead-lettered
+//! after the last try or a permanent failure. None of it runs on the booking's
+//! path: the booking service only writes the outbox row and publishes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+use rand::Rng as _;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::channels::{ChannelError, ChannelKind, NotificationChannel, OutboundMessage};
+use super::render::{self, BookingFacts};
+use super::{NotificationMessage, parse_id, public_id};
+use crate::booking::model::{BookingEvent, BookingEventKind, PaymentStatus};
+use crate::clock::SharedClock;
+use crate::config::NotificationSettings;
+use crate::events::{BusEvent, EventBus, Topic};
+use crate::sessions::SessionId;
+use crate::store::notifications::{
+    DeliveryOutcome, DeliveryRecord, NewDelivery, NewEvent, NewNotification, NotificationRecord, PreferencesRecord,
+};
+use crate::store::{Store, StoreError};
+
+/// Most notifications one `notifications` query returns.
+pub const MAX_PAGE: i32 = 100;
+/// Events and deliveries one poll picks up.
+const POLL_BATCH: u32 = 100;
+/// Processed outbox rows and sent deliveries are kept this long.
+const WORK_RETENTION: chrono::Duration = chrono::Duration::days(7);
+/// How often old work is pruned, in polls.
+const PRUNE_EVERY: u64 = 1800;
+/// Longest a claimed delivery stays claimed: above any channel's timeout, so
+/// a live attempt is never taken over, yet a crashed one is retried.
+const DELIVERY_LEASE: Duration = Duration::from_secs(90);
+
+/// Why a notifications operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    /// An argument is malformed or out of range.
+    #[error("{message}")]
+    BadInput {
+        /// The argument.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The configured channels, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSet(BTreeMap<ChannelKind, Arc<dyn NotificationChannel>>);
+
+impl ChannelSet {
+    /// The set of `channels` (a later one of a kind replaces an earlier).
+    pub fn new(channels: impl IntoIterator<Item = Arc<dyn NotificationChannel>>) -> Self {
+        Self(channels.into_iter().map(|c| (c.kind(), c)).collect())
+    }
+
+    /// The channel of `kind`, when configured.
+    pub fn get(&self, kind: ChannelKind) -> Option<&Arc<dyn NotificationChannel>> {
+        self.0.get(&kind)
+    }
+
+    /// The configured kinds.
+    pub fn kinds(&self) -> impl Iterator<Item = ChannelKind> + '_ {
+        self.0.keys().copied()
+    }
+}
+
+/// What the worker did since start (for `/api/status` and tests).
+#[derive(Debug, Default)]
+struct Counts {
+    events: AtomicU64,
+    notifications: AtomicU64,
+    sent: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+}
+
+/// The worker's figures, as `/api/status` shows them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationStatus {
+    /// Events this instance claimed and processed.
+    pub events_processed: u64,
+    /// Notifications this instance stored.
+    pub notifications_stored: u64,
+    /// Deliveries this instance sent.
+    pub deliveries_sent: u64,
+    /// Attempts that failed and were rescheduled.
+    pub deliveries_retried: u64,
+    /// Deliveries this instance dead-lettered.
+    pub dead_letters: u64,
+    /// The configured channels.
+    pub channels: Vec<&'static str>,
+}
+
+/// What `updateNotificationPreferences` may change; `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct PreferencesUpdate {
+    /// E-mail on or off.
+    pub email: Option<bool>,
+    /// SMS on or off.
+    pub sms: Option<bool>,
+    /// Push on or off.
+    pub push: Option<bool>,
+    /// The device's push registration token.
+    pub push_token: Option<String>,
+}
+
+/// Notifications: the worker and the session-scoped reads and writes.
+#[derive(Clone, Debug)]
+pub struct NotificationService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    bus: Arc<dyn EventBus>,
+    clock: SharedClock,
+    settings: NotificationSettings,
+    channels: ChannelSet,
+    /// This instance's id: the owner of its claims.
+    owner: String,
+    counts: Counts,
+    /// Delivery attempts in flight; the worker's own tracker, joined at shutdown.
+    tasks: TaskTracker,
+}
+
+impl NotificationService {
+    /// The service over the store and bus; `owner` names this instance's claims.
+    pub fn new(
+        store: Store,
+        bus: Arc<dyn EventBus>,
+        clock: SharedClock,
+        settings: NotificationSettings,
+        channels: ChannelSet,
+        owner: String,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                clock,
+                settings,
+                channels,
+                owner,
+                counts: Counts::default(),
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    fn event_lease(&self) -> Duration {
+        (self.inner.settings.poll_interval * 4).max(Duration::from_secs(10))
+    }
+
+    /// Starts the worker: subscribed to the bookings topic before this
+    /// returns (so nothing published after start is missed by the prompt
+    /// path), polling the outbox and due deliveries every `poll_interval`.
+    /// Stops when `shutdown` fires, after in-flight deliveries.
+    pub fn start(&self, shutdown: CancellationToken, tasks: &TaskTracker) {
+        let mut events = self.inner.bus.subscribe(&Topic::bookings());
+        let service = self.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(service.inner.settings.poll_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut polls: u64 = 0;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    event = events.next() => match event.as_deref() {
+                        Some(BusEvent::Booking(event)) => service.on_bus_event(event).await,
+                        Some(_) => {}
+                        None => break,
+                    },
+                    _ = tick.tick() => {
+                        polls += 1;
+                        service.poll(polls.is_multiple_of(PRUNE_EVERY)).await;
+                    }
+                }
+            }
+            service.inner.tasks.close();
+            service.inner.tasks.wait().await;
+        });
+    }
+
+    /// An event as the bus brought it: recorded in the outbox if the
+    /// publisher could not (an idempotent insert), then processed.
+    async fn on_bus_event(&self, event: &BookingEvent) {
+        if event.id.is_empty() {
+            return;
+        }
+        match serde_json::to_string(event) {
+            Ok(payload) => {
+                let row = NewEvent {
+                    id: &event.id,
+                    session_id: &event.session_id,
+                    booking_id: &event.booking_id,
+                    kind: event.kind.as_str(),
+                    payload: &payload,
+                };
+                if let Err(error) = self.inner.store.record_event(&row, self.now()).await {
+                    tracing::warn!(event = %event.id, %error, "recording a bus event in the outbox failed");
+                }
+            }
+            Err(error) => tracing::warn!(event = %event.id, %error, "encoding a bus event failed"),
+        }
+        if let Err(error) = self.process_event(&event.id).await {
+            tracing::warn!(event = %event.id, %error, "processing a booking event failed; the poll retries it");
+        }
+    }
+
+    /// One pass over what is due: outbox events the bus did not bring (or a
+    /// crashed claimer left), and deliveries whose next attempt is due.
+    async fn poll(&self, prune: bool) {
+        let now = self.now();
+        let grace = chrono::Duration::from_std(self.inner.settings.poll_interval).unwrap_or(chrono::Duration::zero());
+        match self.inner.store.pending_events(now - grace, now, POLL_BATCH).await {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(error) = self.process_event(&id).await {
+                        tracing::warn!(event = %id, %error, "processing a booking event failed");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reading the notification outbox failed"),
+        }
+        match self.inner.store.due_deliveries(now, POLL_BATCH).await {
+            Ok(ids) => {
+                for id in ids {
+                    self.spawn_attempt(id, Duration::ZERO);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reading due notification deliveries failed"),
+        }
+        if prune {
+            match self.inner.store.prune_notification_work(now - WORK_RETENTION).await {
+                Ok(removed) if removed > 0 => tracing::info!(removed, "pruned finished notification work"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "pruning notification work failed"),
+            }
+        }
+    }
+
+    /// Claims one outbox event and turns it into its notification and
+    /// deliveries; `false` when another instance has it or it is done.
+    pub async fn process_event(&self, id: &str) -> Result<bool, NotificationError> {
+        let owner = &self.inner.owner;
+        let Some(claimed) = self.inner.store.claim_event(id, owner, self.now(), self.event_lease()).await? else {
+            return Ok(false);
+        };
+        let event: BookingEvent = match serde_json::from_str(&claimed.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                // Not ours to fix by retrying: record it as done and say so.
+                tracing::error!(event = %claimed.id, %error, "an outbox event cannot be read; skipped");
+                self.inner.store.finish_event(id, owner, self.now()).await?;
+                return Ok(true);
+            }
+        };
+        let booking = self.inner.store.booking(&event.booking_id).await?;
+        let payment_reference = match (&booking, event.kind) {
+            (Some(_), BookingEventKind::BookingConfirmed | BookingEventKind::PaymentSucceeded) => self
+                .inner
+                .store
+                .payments_for_booking(&event.booking_id)
+                .await?
+                .into_iter()
+                .find(|p| p.status == PaymentStatus::Succeeded)
+                .map(|p| p.gateway_payment_id.unwrap_or(p.id)),
+            _ => None,
+        };
+        let facts = BookingFacts { booking: booking.as_ref(), payment_reference };
+        let content = render::content(&event, &facts);
+        let new = NewNotification {
+            event_id: event.id.clone(),
+            session_id: event.session_id.clone(),
+            kind: event.kind.as_str().to_owned(),
+            title: content.title.clone(),
+            body: content.body.clone(),
+            booking_id: Some(event.booking_id.clone()),
+            language: render::language_of(&event).code().to_owned(),
+        };
+        let (stored, fresh) = self.inner.store.insert_notification(&new, self.now()).await?;
+        let notification_id = public_id(stored.seq);
+
+        // Deliveries: one per enabled, configured channel with a destination.
+        let preferences = self.inner.store.notification_preferences(&event.session_id).await?;
+        let mut deliveries = Vec::new();
+        for channel in self.inner.channels.kinds() {
+            let Some(to) = destination(channel, &preferences, booking.as_ref()) else { continue };
+            let message = render::message(channel, &to, &notification_id, &event, &content, &facts);
+            let encoded = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt {
+                column: "notification_deliveries.message",
+                detail: e.to_string(),
+            })?;
+            let delivery = NewDelivery {
+                id: format!("dlv_{}", uuid::Uuid::now_v7().simple()),
+                event_id: event.id.clone(),
+                session_id: event.session_id.clone(),
+                seq: stored.seq,
+                channel: channel.as_str().to_owned(),
+                message: encoded,
+            };
+            if self.inner.store.insert_delivery(&delivery, self.now()).await? {
+                deliveries.push(delivery.id);
+            }
+        }
+        self.inner.store.finish_event(id, owner, self.now()).await?;
+        self.inner.counts.events.fetch_add(1, Ordering::Relaxed);
+        if fresh {
+            self.inner.counts.notifications.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("wayfarer_notifications_total", "kind" => event.kind.as_str()).increment(1);
+            let message = BusEvent::Notification(NotificationMessage::from_record(&stored, event.kind));
+            let topic = Topic::session(&SessionId(event.session_id.clone()));
+            if let Err(error) = self.inner.bus.publish(&topic, &message).await {
+                tracing::warn!(event = %event.id, %error, "publishing a notification failed; clients catch up by query");
+            }
+        }
+        // Each channel on its own task: concurrent, and never holding the worker.
+        for delivery in deliveries {
+            self.spawn_attempt(delivery, Duration::ZERO);
+        }
+        Ok(true)
+    }
+
+    fn spawn_attempt(&self, id: String, after: Duration) {
+        let service = self.clone();
+        self.inner.tasks.spawn(async move {
+            if !after.is_zero() {
+                tokio::time::sleep(after).await;
+            }
+            if let Err(error) = service.attempt(&id).await {
+                tracing::warn!(delivery = %id, %error, "a notification delivery attempt failed to run");
+            }
+        });
+    }
+
+    /// Claims a due delivery and makes one attempt.
+    async fn attempt(&self, id: &str) -> Result<(), NotificationError> {
+        let owner = &self.inner.owner;
+        let Some(delivery) = self.inner.store.claim_delivery(id, owner, self.now(), DELIVERY_LEASE).await? else {
+            return Ok(());
+        };
+        let channel_kind = ChannelKind::parse(&delivery.channel);
+        let channel = channel_kind.and_then(|kind| self.inner.channels.get(kind));
+        let result = match (channel, serde_json::from_str::<OutboundMessage>(&delivery.message)) {
+            (Some(channel), Ok(message)) => {
+                // The channel's own timeout bounds the call; this is the
+                // backstop that keeps the lease honest whatever it does.
+                match tokio::time::timeout(DELIVERY_LEASE / 2, channel.send(&message)).await {
+                    Ok(result) => result.map_err(|e| (e, Some(message))),
+                    Err(_) => Err((ChannelError::Transient("the channel did not answer in time".into()), None)),
+                }
+            }
+            (None, _) => {
+                Err((ChannelError::Permanent(format!("channel {} is not configured", delivery.channel)), None))
+            }
+            (_, Err(error)) => Err((ChannelError::Permanent(format!("unreadable stored message: {error}")), None)),
+        };
+        let label = channel_kind.map_or("unknown", ChannelKind::as_str);
+        let outcome = match result {
+            Ok(sent) => {
+                self.inner.counts.sent.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("wayfarer_notification_deliveries_total", "channel" => label, "outcome" => "sent")
+                    .increment(1);
+                DeliveryOutcome::Sent { provider_id: sent.provider_id }
+            }
+            Err((error, message)) => self.failed(&delivery, label, &error, message.as_ref()).await,
+        };
+        self.inner.store.finish_delivery(id, owner, &outcome, self.now()).await?;
+        if let DeliveryOutcome::Retry { next_attempt_at, .. } = outcome {
+            let wait = (next_attempt_at - self.now()).to_std().unwrap_or(Duration::ZERO);
+            self.spawn_attempt(id.to_owned(), wait);
+        }
+        Ok(())
+    }
+
+    /// What a failed attempt leads to: a retry after backoff, or a dead letter.
+    async fn failed(
+        &self,
+        delivery: &DeliveryRecord,
+        label: &'static str,
+        error: &ChannelError,
+        message: Option<&OutboundMessage>,
+    ) -> DeliveryOutcome {
+        let attempts = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
+        if error.is_transient() && attempts < self.inner.settings.max_attempts {
+            self.inner.counts.retried.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("wayfarer_notification_deliveries_total", "channel" => label, "outcome" => "retry")
+                .increment(1);
+            tracing::info!(delivery = %delivery.id, channel = label, attempts, %error, "notification delivery failed; will retry");
+            let wait = backoff(&self.inner.settings, attempts);
+            let next = self.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+            return DeliveryOutcome::Retry { error: error.to_string(), next_attempt_at: next };
+        }
+        if let (ChannelError::InvalidDestination(_), Some(message), Some(ChannelKind::Push)) =
+            (error, message, ChannelKind::parse(&delivery.channel))
+        {
+            // A dead push token fails every later send too: forget it.
+            if let Err(e) = self.inner.store.forget_push_token(&delivery.session_id, &message.to, self.now()).await {
+                tracing::warn!(session = %delivery.session_id, error = %e, "forgetting a dead push token failed");
+            }
+        }
+        self.inner.counts.dead.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("wayfarer_notification_deliveries_total", "channel" => label, "outcome" => "dead")
+            .increment(1);
+        metrics::counter!("wayfarer_notification_dead_letters_total", "channel" => label).increment(1);
+        tracing::warn!(delivery = %delivery.id, channel = label, attempts, %error, "notification delivery dead-lettered");
+        DeliveryOutcome::Dead { error: error.to_string() }
+    }
+
+    // ------------------------------------------------------------ queries
+
+    /// A session's notifications, newest first (see [`Store::notifications`]).
+    pub async fn notifications(
+        &self,
+        session_id: &str,
+        after: Option<&str>,
+        first: i32,
+    ) -> Result<Vec<NotificationMessage>, NotificationError> {
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(NotificationError::BadInput {
+                field: "first",
+                message: format!("first must be between 1 and {MAX_PAGE}."),
+            });
+        }
+        let after = after.map(|raw| parse_cursor("after", raw)).transpose()?;
+        let records = self.inner.store.notifications(session_id, after, first.unsigned_abs()).await?;
+        Ok(records.iter().map(NotificationMessage::from_stored).collect())
+    }
+
+    /// Marks the session's notifications up to and including `up_to` read;
+    /// returns how many were unread.
+    pub async fn mark_read(&self, session_id: &str, up_to: &str) -> Result<u64, NotificationError> {
+        let up_to = parse_cursor("upTo", up_to)?;
+        Ok(self.inner.store.mark_notifications_read(session_id, up_to, self.now()).await?)
+    }
+
+    /// The session's channel preferences.
+    pub async fn preferences(&self, session_id: &str) -> Result<PreferencesRecord, NotificationError> {
+        Ok(self.inner.store.notification_preferences(session_id).await?)
+    }
+
+    /// Changes the session's preferences and returns them.
+    pub async fn update_preferences(
+        &self,
+        session_id: &str,
+        update: PreferencesUpdate,
+    ) -> Result<PreferencesRecord, NotificationError> {
+        let mut preferences = self.inner.store.notification_preferences(session_id).await?;
+        if let Some(token) = update.push_token {
+            let token = token.trim().to_owned();
+            if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_control) {
+                return Err(NotificationError::BadInput {
+                    field: "input.pushToken",
+                    message: "pushToken must be a device registration token (1–4096 printable characters).".into(),
+                });
+            }
+            preferences.push_token = Some(token);
+        }
+        if let Some(email) = update.email {
+            preferences.email = email;
+        }
+        if let Some(sms) = update.sms {
+            preferences.sms = sms;
+        }
+        if let Some(push) = update.push {
+            if push && preferences.push_token.is_none() {
+                return Err(NotificationError::BadInput {
+                    field: "input.pushToken",
+                    message: "Turning push on needs the device's pushToken.".into(),
+                });
+            }
+            preferences.push = push;
+        }
+        self.inner.store.save_notification_preferences(session_id, &preferences, self.now()).await?;
+        Ok(preferences)
+    }
+
+    /// The worker's figures since start.
+    pub fn status(&self) -> NotificationStatus {
+        let c = &self.inner.counts;
+        NotificationStatus {
+            events_processed: c.events.load(Ordering::Relaxed),
+            notifications_stored: c.notifications.load(Ordering::Relaxed),
+            deliveries_sent: c.sent.load(Ordering::Relaxed),
+            deliveries_retried: c.retried.load(Ordering::Relaxed),
+            dead_letters: c.dead.load(Ordering::Relaxed),
+            channels: self.inner.channels.kinds().map(ChannelKind::as_str).collect(),
+        }
+    }
+
+    /// The configured channels (for `wayfarer doctor`).
+    pub fn channels(&self) -> &ChannelSet {
+        &self.inner.channels
+    }
+}
+
+/// Where `channel` goes for this session and booking, when it is on and known.
+fn destination(
+    channel: ChannelKind,
+    preferences: &PreferencesRecord,
+    booking: Option<&crate::store::bookings::BookingRecord>,
+) -> Option<String> {
+    match channel {
+        ChannelKind::Email if preferences.email => booking.map(|b| b.contact.email.clone()),
+        ChannelKind::Sms if preferences.sms => booking.and_then(|b| b.contact.phone.clone()),
+        ChannelKind::Push if preferences.push => preferences.push_token.clone(),
+        _ => None,
+    }
+}
+
+/// The pause before attempt `attempts + 1`: base × 2^(attempts − 1), capped,
+/// with ±25 % jitter so retries from many deliveries do not arrive together.
+fn backoff(settings: &NotificationSettings, attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    let raw = settings.retry_base.saturating_mul(1 << exponent).min(settings.retry_max);
+    let jitter = rand::rng().random_range(0.75..=1.25);
+    raw.mul_f64(jitter).min(settings.retry_max)
+}
+
+fn parse_cursor(field: &'static str, raw: &str) -> Result<i64, NotificationError> {
+    parse_id(raw).ok_or_else(|| NotificationError::BadInput {
+        field,
+        message: format!("{field} must be a notification id (ntf_…)."),
+    })
+}
+
+impl NotificationMessage {
+    fn from_record(record: &NotificationRecord, kind: BookingEventKind) -> Self {
+        Self {
+            id: public_id(record.seq),
+            session_id: record.session_id.clone(),
+            seq: record.seq,
+            kind,
+            title: record.title.clone(),
+            body: record.body.clone(),
+            booking_id: record.booking_id.clone(),
+            at: record.created_at,
+            read: record.read_at.is_some(),
+        }
+    }
+
+    fn from_stored(record: &NotificationRecord) -> Self {
+        // Kinds are written from the enum; an unknown one would be a newer
+        // binary's, shown as the closest general kind rather than failing the page.
+        let kind = BookingEventKind::parse(&record.kind).unwrap_or(BookingEventKind::BookingCreated);
+        Self::from_record(record, kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let settings = NotificationSettings {
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(1),
+            ..NotificationSettings::default()
+        };
+        for _ in 0..50 {
+            let first = backoff(&settings, 1);
+            assert!(first >= Duration::from_millis(75) && first <= Duration::from_millis(125), "{first:?}");
+            let third = backoff(&settings, 3);
+            assert!(third >= Duration::from_millis(300) && third <= Duration::from_millis(500), "{third:?}");
+            assert!(backoff(&settings, 30) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn destinations_follow_preferences() {
+        let mut preferences = PreferencesRecord::default();
+        assert_eq!(destination(ChannelKind::Push, &preferences, None), None);
+        preferences.push = true;
+        preferences.push_token = Some("tok".into());
+        assert_eq!(destination(ChannelKind::Push, &preferences, None).as_deref(), Some("tok"));
+        // No booking, no address.
+        assert_eq!(destination(ChannelKind::Email, &preferences, None), None);
+    }
+}

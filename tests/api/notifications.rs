@@ -1,0 +1,536 @@
+//! Notifications end to end: stored once per booking event in the session's
+//! language, listed newest first with gap-free paging, marked read, pushed
+//! live to the session's own subscribers only, caught up after a forced
+//! disconnect while events keep flowing, booking status streams, the outbox
+//! path that works without the bus, preferences, slow subscribers told, the
+//! subscription gauge after 1,000 churned connections, and two instances on
+//! one Redis acting as one.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+use wayfarer::booking::model::{BookingEvent, BookingEventKind, BookingStatus};
+use wayfarer::events::{BusEvent, Topic};
+use wayfarer::graphql::context::RequestAuth;
+use wayfarer::store::notifications::NewEvent;
+
+use crate::booking::{Client, document};
+use crate::helpers::{Backend, START_SESSION, TestApp, Ws, eventually};
+
+/// The contract's `Notifications`.
+pub(crate) const NOTIFICATIONS: &str = "query Notifications($after: ID, $first: Int) {
+  notifications(after: $after, first: $first) {
+    id kind title body bookingId at read
+  }
+}";
+
+/// The contract's `MarkNotificationsRead`.
+pub(crate) const MARK_NOTIFICATIONS_READ: &str = "mutation MarkNotificationsRead($upTo: ID!) {
+  markNotificationsRead(upTo: $upTo)
+}";
+
+/// The contract's `UpdateNotificationPreferences`.
+pub(crate) const UPDATE_NOTIFICATION_PREFERENCES: &str =
+    "mutation UpdateNotificationPreferences($input: NotificationPreferencesInput!) {
+  updateNotificationPreferences(input: $input) { email sms push }
+}";
+
+/// The contract's `OnNotification`.
+pub(crate) const ON_NOTIFICATION: &str = "subscription OnNotification {
+  notificationAdded { id kind title body bookingId at }
+}";
+
+/// The contract's `OnBookingStatus`.
+pub(crate) const ON_BOOKING_STATUS: &str = "subscription OnBookingStatus($bookingId: ID!) {
+  bookingStatusChanged(bookingId: $bookingId) { bookingId status previousStatus at }
+}";
+
+/// A client whose session speaks `locale`.
+async fn client_in<'a>(app: &'a TestApp, locale: &str) -> Client<'a> {
+    let (status, body) = app.graphql(START_SESSION, json!({ "locale": locale }), None).await;
+    assert_eq!(status, 200, "{body}");
+    Client { app, token: body["data"]["startSession"]["token"].as_str().unwrap().to_owned() }
+}
+
+async fn list(client: &Client<'_>, after: Option<&str>, first: Option<i64>) -> Vec<Value> {
+    let body = client.run(NOTIFICATIONS, json!({ "after": after, "first": first })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["notifications"].as_array().unwrap().clone()
+}
+
+fn kinds(list: &[Value]) -> Vec<String> {
+    list.iter().map(|n| n["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Waits until the session has `count` notifications; returns them, newest first.
+async fn wait_for(client: &Client<'_>, count: usize) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let arrived = eventually(Duration::from_secs(10), async || {
+        seen = list(client, None, Some(100)).await;
+        seen.len() >= count
+    })
+    .await;
+    assert!(arrived, "expected {count} notifications, have {}: {seen:?}", seen.len());
+    seen
+}
+
+/// An offer LIS → MAD `days` ahead, from whichever provider has one.
+async fn any_offer(client: &Client<'_>, days: i64) -> String {
+    let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string();
+    let body = client
+        .run(
+            "query($i: FlightSearchInput!) { searchFlights(input: $i) { offers { id } } }",
+            json!({ "i": { "origin": "LIS", "destination": "MAD", "departureDate": day } }),
+        )
+        .await;
+    body["data"]["searchFlights"]["offers"][0]["id"].as_str().unwrap_or_else(|| panic!("no offers: {body}")).to_owned()
+}
+
+/// A booking of an offer, paid with the test card; returns its id.
+async fn book_and_pay(client: &Client<'_>, key: &str) -> String {
+    let offer = any_offer(client, 30).await;
+    let booking = client.book(&offer).await;
+    let id = booking["id"].as_str().unwrap().to_owned();
+    let paid = client.pay(&id, "pm_card_visa", key).await;
+    assert_eq!(paid["data"]["payForBooking"]["booking"]["status"], "CONFIRMED", "{paid}");
+    id
+}
+
+async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
+    ws.send_json(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+}
+
+/// The next `next` payload for operation `id` (other operations' messages are skipped).
+async fn next_for(ws: &mut Ws, id: &str) -> Value {
+    loop {
+        let message = ws.next_json().await;
+        if message["id"] == id {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_booking_event_becomes_one_notification_in_the_sessions_language() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = client_in(&app, "es-ES").await;
+    let booking = book_and_pay(&client, "notif-lang-0001").await;
+    let all = wait_for(&client, 3).await;
+    assert_eq!(kinds(&all), ["BOOKING_CONFIRMED", "PAYMENT_SUCCEEDED", "BOOKING_CREATED"], "newest first");
+    assert_eq!(all[0]["title"], "Reserva confirmada");
+    let reference = client.booking(&booking).await["data"]["booking"]["reference"].as_str().unwrap().to_owned();
+    assert!(all[0]["body"].as_str().unwrap().contains(&reference), "{}", all[0]["body"]);
+    assert!(all.iter().all(|n| n["bookingId"] == booking.as_str() && n["read"] == false));
+    // Ids are stable and sort as stored.
+    let ids: Vec<&str> = all.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    // The worker saw each event once: three processed, nothing pending.
+    let status = app.state.notifications().status();
+    assert_eq!(status.notifications_stored, 3);
+    assert_eq!(app.state.store().pending_event_count().await.unwrap(), 0);
+
+    // Another session sees none of them.
+    let other = Client::new(&app).await;
+    assert!(list(&other, None, None).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn paging_marking_read_and_bad_arguments() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    book_and_pay(&client, "notif-page-0001").await;
+    book_and_pay(&client, "notif-page-0002").await;
+    let all = wait_for(&client, 6).await;
+    let ids: Vec<String> = all.iter().rev().map(|n| n["id"].as_str().unwrap().to_owned()).collect();
+
+    // `first` alone: the newest. `after`: the ones right after it, newest first.
+    assert_eq!(list(&client, None, Some(2)).await, all[..2].to_vec());
+    let after_first = list(&client, Some(&ids[0]), Some(2)).await;
+    assert_eq!(after_first.iter().map(|n| n["id"].as_str().unwrap()).collect::<Vec<_>>(), [&ids[2], &ids[1]]);
+    // Paging forward with the highest id seen walks everything exactly once.
+    let mut cursor = ids[0].clone();
+    let mut walked = vec![ids[0].clone()];
+    loop {
+        let page = list(&client, Some(&cursor), Some(2)).await;
+        if page.is_empty() {
+            break;
+        }
+        let mut page_ids: Vec<String> = page.iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect();
+        page_ids.reverse();
+        cursor = page_ids.last().unwrap().clone();
+        walked.extend(page_ids);
+    }
+    assert_eq!(walked, ids);
+
+    // Mark read up to the third: three were unread, then none.
+    let marked = client.run(MARK_NOTIFICATIONS_READ, json!({ "upTo": ids[2] })).await;
+    assert_eq!(marked["data"]["markNotificationsRead"], 3, "{marked}");
+    let again = client.run(MARK_NOTIFICATIONS_READ, json!({ "upTo": ids[2] })).await;
+    assert_eq!(again["data"]["markNotificationsRead"], 0);
+    let read: Vec<bool> = list(&client, None, None).await.iter().rev().map(|n| n["read"].as_bool().unwrap()).collect();
+    assert_eq!(read, [true, true, true, false, false, false]);
+
+    // Bad arguments: a clear BAD_USER_INPUT naming the argument.
+    for (variables, field) in [
+        (json!({ "first": 0 }), "first"),
+        (json!({ "first": 101 }), "first"),
+        (json!({ "after": "not-an-id" }), "after"),
+        (json!({ "after": "ntf_-1" }), "after"),
+    ] {
+        let body = client.run(NOTIFICATIONS, variables.clone()).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{variables}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    let body = client.run(MARK_NOTIFICATIONS_READ, json!({ "upTo": "x" })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "upTo", "{body}");
+    // Without a session: UNAUTHENTICATED.
+    let (_, body) = app.graphql(&document(NOTIFICATIONS), json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn preferences_default_to_email_and_push_needs_a_token() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    let current = client.run("{ notificationPreferences { email sms push } }", json!({})).await;
+    assert_eq!(current["data"]["notificationPreferences"], json!({ "email": true, "sms": false, "push": false }));
+
+    let refused = client.run(UPDATE_NOTIFICATION_PREFERENCES, json!({ "input": { "push": true } })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "input.pushToken");
+    let blank = client.run(UPDATE_NOTIFICATION_PREFERENCES, json!({ "input": { "pushToken": "  " } })).await;
+    assert_eq!(blank["errors"][0]["extensions"]["field"], "input.pushToken", "{blank}");
+
+    let updated = client
+        .run(
+            UPDATE_NOTIFICATION_PREFERENCES,
+            json!({ "input": { "push": true, "pushToken": "device-1", "sms": true } }),
+        )
+        .await;
+    assert_eq!(updated["data"]["updateNotificationPreferences"], json!({ "email": true, "sms": true, "push": true }));
+    let partial = client.run(UPDATE_NOTIFICATION_PREFERENCES, json!({ "input": { "email": false } })).await;
+    assert_eq!(partial["data"]["updateNotificationPreferences"], json!({ "email": false, "sms": true, "push": true }));
+    // Stored per session.
+    let other = Client::new(&app).await;
+    let theirs = other.run("{ notificationPreferences { email sms push } }", json!({})).await;
+    assert_eq!(theirs["data"]["notificationPreferences"]["email"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn notification_added_is_the_sessions_own_and_catch_up_after_a_disconnect_misses_nothing() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    let stranger = Client::new(&app).await;
+    let mut mine = app.websocket_acked(&client.token).await;
+    subscribe(&mut mine, "n", ON_NOTIFICATION, json!({})).await;
+    let mut theirs = app.websocket_acked(&stranger.token).await;
+    subscribe(&mut theirs, "n", ON_NOTIFICATION, json!({})).await;
+
+    // Events keep flowing from another task while this client disconnects and comes back.
+    let flow = {
+        let token = client.token.clone();
+        let addr = app.addr;
+        tokio::spawn(async move {
+            let app_client = reqwest::Client::new();
+            let graphql = |query: String, variables: Value| {
+                let request = app_client
+                    .post(format!("http://{addr}/graphql"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "query": query, "variables": variables }));
+                async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+            };
+            for round in 0..4 {
+                let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(40 + round)).to_string();
+                let search = graphql(
+                    "query($i: FlightSearchInput!) { searchFlights(input: $i) { offers { id provider } } }".into(),
+                    json!({ "i": { "origin": "LIS", "destination": "MAD", "departureDate": day } }),
+                )
+                .await;
+                let offer = search["data"]["searchFlights"]["offers"][0]["id"].clone();
+                let input = json!({ "offerId": offer, "travelers": [crate::booking::adult("Ana", "Silva")], "contact": crate::booking::contact() });
+                let created = graphql(document(crate::booking::CREATE_BOOKING), json!({ "input": input })).await;
+                let id = created["data"]["createBooking"]["booking"]["id"].as_str().unwrap().to_owned();
+                let pay = json!({ "bookingId": id, "paymentMethod": "pm_card_visa", "idempotencyKey": format!("flow-key-{round}") });
+                graphql(document(crate::booking::PAY_FOR_BOOKING), json!({ "input": pay })).await;
+                graphql(document(crate::booking::CANCEL_BOOKING), json!({ "id": id })).await;
+            }
+        })
+    };
+
+    // Live until the first two arrive, then the socket vanishes.
+    let mut seen: Vec<String> = Vec::new();
+    while seen.len() < 2 {
+        let message = next_for(&mut mine, "n").await;
+        seen.push(message["payload"]["data"]["notificationAdded"]["id"].as_str().unwrap().to_owned());
+    }
+    mine.vanish();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Back: subscribe first, then ask for what was missed since the last id seen.
+    let mut again = app.websocket_acked(&client.token).await;
+    subscribe(&mut again, "n", ON_NOTIFICATION, json!({})).await;
+    let last_seen = seen.last().unwrap().clone();
+    let mut missed = list(&client, Some(&last_seen), Some(100)).await;
+    missed.reverse();
+    seen.extend(missed.iter().map(|n| n["id"].as_str().unwrap().to_owned()));
+    flow.await.unwrap();
+    // 4 rounds × (created, payment, confirmed, cancelled, refund) = 20.
+    let all = wait_for(&client, 20).await;
+    while seen.len() < all.len() {
+        let message = next_for(&mut again, "n").await;
+        let id = message["payload"]["data"]["notificationAdded"]["id"].as_str().unwrap().to_owned();
+        if !seen.contains(&id) {
+            seen.push(id);
+        }
+    }
+    let stored: Vec<String> = all.iter().rev().map(|n| n["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(seen, stored, "live + catch-up = everything stored, in order, once");
+    assert_eq!(stored.iter().collect::<BTreeSet<_>>().len(), 20);
+
+    // The stranger's subscription got nothing of this session's: its first
+    // message is about its own booking.
+    let own = book_and_pay(&stranger, "stranger-key-01").await;
+    let first = next_for(&mut theirs, "n").await;
+    assert_eq!(first["payload"]["data"]["notificationAdded"]["bookingId"], own.as_str(), "{first}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn booking_status_changed_follows_every_transition_and_hides_other_sessions_bookings() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    let offer = any_offer(&client, 31).await;
+    let booking = client.book(&offer).await["id"].as_str().unwrap().to_owned();
+
+    let mut ws = app.websocket_acked(&client.token).await;
+    subscribe(&mut ws, "s", ON_BOOKING_STATUS, json!({ "bookingId": booking })).await;
+    let first = next_for(&mut ws, "s").await;
+    let change = |m: &Value| {
+        let c = &m["payload"]["data"]["bookingStatusChanged"];
+        (c["status"].as_str().unwrap_or("").to_owned(), c["previousStatus"].as_str().map(str::to_owned))
+    };
+    assert_eq!(change(&first), ("PENDING_PAYMENT".to_owned(), None), "{first}");
+
+    client.pay(&booking, "pm_card_visa", "status-key-0001").await;
+    let confirmed = next_for(&mut ws, "s").await;
+    assert_eq!(change(&confirmed), ("CONFIRMED".to_owned(), Some("PENDING_PAYMENT".to_owned())), "{confirmed}");
+    client.cancel(&booking).await;
+    let cancelled = next_for(&mut ws, "s").await;
+    assert_eq!(change(&cancelled), ("CANCELLED".to_owned(), Some("CONFIRMED".to_owned())), "{cancelled}");
+    // A final status completes the subscription.
+    assert_eq!(next_for(&mut ws, "s").await["type"], "complete");
+
+    // Another session's booking answers exactly as an unknown id.
+    let stranger = Client::new(&app).await;
+    let mut theirs = app.websocket_acked(&stranger.token).await;
+    for (id, target) in [("x1", booking.as_str()), ("x2", "bk_does_not_exist")] {
+        subscribe(&mut theirs, id, ON_BOOKING_STATUS, json!({ "bookingId": target })).await;
+        // As graphql-ws does for a subscription that fails to start: one
+        // result carrying the error, then `complete`.
+        let refused = next_for(&mut theirs, id).await;
+        assert_eq!(refused["type"], "next", "{refused}");
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{refused}");
+        assert_eq!(refused["payload"]["errors"][0]["message"], "No such booking.");
+        assert_eq!(next_for(&mut theirs, id).await["type"], "complete");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_the_bus_never_carried_is_found_in_the_outbox() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    let offer = any_offer(&client, 32).await;
+    let booking = client.book(&offer).await["id"].as_str().unwrap().to_owned();
+    wait_for(&client, 1).await;
+    // An expiring warning written to the outbox only, as if the publish
+    // after it had been lost: the worker's poll still turns it into a notification.
+    let session = app.state.store().booking(&booking).await.unwrap().unwrap().session_id;
+    let event = BookingEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: BookingEventKind::BookingExpiring,
+        booking_id: booking.clone(),
+        session_id: session.clone(),
+        status: BookingStatus::PendingPayment,
+        previous_status: None,
+        at: chrono::Utc::now(),
+        payment_id: None,
+        refund_id: None,
+        amount: None,
+        reference: None,
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(4)),
+        decline_code: None,
+        language: "en".into(),
+    };
+    let payload = serde_json::to_string(&event).unwrap();
+    let row = NewEvent {
+        id: &event.id,
+        session_id: &session,
+        booking_id: &booking,
+        kind: "BOOKING_EXPIRING",
+        payload: &payload,
+    };
+    app.state.store().record_event(&row, chrono::Utc::now()).await.unwrap();
+    let all = wait_for(&client, 2).await;
+    assert_eq!(all[0]["kind"], "BOOKING_EXPIRING");
+    assert_eq!(all[0]["title"], "Hold ends soon");
+    // Processing it again (another instance racing) changes nothing.
+    assert!(!app.state.notifications().process_event(&event.id).await.unwrap());
+    assert_eq!(list(&client, None, None).await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_told_and_stopped() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let auth = app.state.sessions().authenticate(&token).await.unwrap();
+    let session = auth.session.id.clone();
+    let request =
+        app.state.request_data(async_graphql::Request::new(ON_NOTIFICATION), RequestAuth::Session(Box::new(auth)));
+    let mut stream = app.state.schema().execute_stream(request);
+    // Poll once so the subscription is registered, then flood it without reading.
+    assert!(futures_util::FutureExt::now_or_never(stream.next()).is_none());
+    let topic = Topic::session(&session);
+    for seq in 1..=400 {
+        let message = wayfarer::notifications::NotificationMessage {
+            id: wayfarer::notifications::public_id(seq),
+            session_id: session.0.clone(),
+            seq,
+            kind: BookingEventKind::BookingCreated,
+            title: "t".into(),
+            body: "b".into(),
+            booking_id: None,
+            at: chrono::Utc::now(),
+            read: false,
+        };
+        app.state.bus().publish(&topic, &BusEvent::Notification(message)).await.unwrap();
+    }
+    let told = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap();
+    let error = &told.errors[0];
+    let extensions = serde_json::to_value(&error.extensions).unwrap();
+    assert_eq!(extensions["code"], "RATE_LIMITED", "{error:?}");
+    assert_eq!(extensions["reason"], "SLOW_CONSUMER");
+    assert!(tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().is_none(), "then it ends");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_subscription_gauge_returns_to_zero_after_1000_churned_connections() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let addr = app.addr;
+    let churn = futures_util::stream::iter(0..1000)
+        .map(|i| {
+            let token = token.clone();
+            async move {
+                let mut ws = crate::helpers::connect_ws(addr, "graphql-transport-ws", &[]).await;
+                ws.send_json(
+                    json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
+                )
+                .await;
+                assert_eq!(ws.next_json().await["type"], "connection_ack");
+                subscribe(&mut ws, "n", ON_NOTIFICATION, json!({})).await;
+                subscribe(&mut ws, "s", "subscription { serviceStatus { status } }", json!({})).await;
+                // The status subscription answers at once: both are live now.
+                let _ = next_for(&mut ws, "s").await;
+                // Half leave politely, half just vanish.
+                if i % 2 == 0 {
+                    ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await;
+                } else {
+                    ws.vanish();
+                }
+            }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<()>>();
+    churn.await;
+    let live = app.state.live_counts().clone();
+    let drained = eventually(Duration::from_secs(20), async || live.subscriptions() == 0).await;
+    assert!(drained, "subscriptions left: {}", live.subscriptions());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_redis_notify_once_and_stream_across() {
+    // One sandbox, one Redis prefix and one PostgreSQL database for both instances.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox = format!("http://{}", listener.local_addr().unwrap());
+    let config = wayfarer::sandbox::SandboxConfig::default();
+    let credentials = config.clone();
+    tokio::spawn(wayfarer::sandbox::serve(listener, config, std::future::pending()));
+    let prefix = crate::helpers::unique_prefix();
+    let database = crate::helpers::fresh_postgres_database().await;
+    let shared = |settings: &mut wayfarer::config::Settings| {
+        use secrecy::SecretString;
+        settings.redis.key_prefix = prefix.clone();
+        settings.database.url = Some(SecretString::from(database.clone()));
+        settings.providers.amadeus.base_url = Some(sandbox.clone());
+        settings.providers.amadeus.client_id = Some(credentials.amadeus_client_id.clone());
+        settings.providers.amadeus.client_secret = Some(SecretString::from(credentials.amadeus_client_secret.clone()));
+        settings.providers.duffel.base_url = Some(sandbox.clone());
+        settings.providers.duffel.token = Some(SecretString::from(credentials.duffel_token.clone()));
+        settings.payments.base_url = Some(sandbox.clone());
+        settings.payments.secret_key = Some(SecretString::from(credentials.stripe_secret_key.clone()));
+        settings.payments.webhook_secret = Some(SecretString::from(credentials.stripe_webhook_secret.clone()));
+        settings.notifications.poll_interval = Duration::from_millis(200);
+    };
+    let a = TestApp::spawn_with(Backend::Redis, shared).await;
+    let b = TestApp::spawn_with(Backend::Redis, shared).await;
+    let on_a = Client::new(&a).await;
+    let on_b = Client { app: &b, token: on_a.token.clone() };
+
+    let offer = any_offer(&on_a, 33).await;
+    let booking = on_a.book(&offer).await["id"].as_str().unwrap().to_owned();
+    // B's subscribers: the notifications and the booking's status.
+    let mut ws = b.websocket_acked(&on_a.token).await;
+    subscribe(&mut ws, "n", ON_NOTIFICATION, json!({})).await;
+    subscribe(&mut ws, "s", ON_BOOKING_STATUS, json!({ "bookingId": booking })).await;
+    let first = next_for(&mut ws, "s").await;
+    assert_eq!(first["payload"]["data"]["bookingStatusChanged"]["status"], "PENDING_PAYMENT");
+
+    // Paid through A.
+    let paid = on_a.pay(&booking, "pm_card_visa", "two-instances-01").await;
+    assert_eq!(paid["data"]["payForBooking"]["booking"]["status"], "CONFIRMED", "{paid}");
+    let mut notified = Vec::new();
+    let mut statuses = Vec::new();
+    while notified.len() < 2 || statuses.is_empty() {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next_json()).await.expect("B hears it");
+        match message["id"].as_str() {
+            Some("n") => {
+                notified.push(message["payload"]["data"]["notificationAdded"]["kind"].as_str().unwrap().to_owned())
+            }
+            Some("s") => statuses.push(message["payload"]["data"]["bookingStatusChanged"].clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(notified, ["PAYMENT_SUCCEEDED", "BOOKING_CONFIRMED"]);
+    assert_eq!(statuses[0]["status"], "CONFIRMED");
+    assert_eq!(statuses[0]["previousStatus"], "PENDING_PAYMENT");
+    // Cancelled through B; the status stream follows.
+    on_b.cancel(&booking).await;
+    let mut cancelled = next_for(&mut ws, "s").await;
+    assert_eq!(cancelled["payload"]["data"]["bookingStatusChanged"]["status"], "CANCELLED", "{cancelled}");
+    cancelled = next_for(&mut ws, "s").await;
+    assert_eq!(cancelled["type"], "complete");
+
+    // Both instances saw every event; each was stored once.
+    let all = wait_for(&on_b, 5).await;
+    assert_eq!(
+        kinds(&all),
+        ["REFUND_ISSUED", "BOOKING_CANCELLED", "BOOKING_CONFIRMED", "PAYMENT_SUCCEEDED", "BOOKING_CREATED"]
+    );
+    let processed =
+        || a.state.notifications().status().events_processed + b.state.notifications().status().events_processed;
+    assert!(eventually(Duration::from_secs(5), async || processed() >= 5).await);
+    assert_eq!(processed(), 5, "each event processed by exactly one instance");
+    assert_eq!(a.state.store().pending_event_count().await.unwrap(), 0);
+    a.stop().await;
+    b.stop().await;
+}
