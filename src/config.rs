@@ -736,6 +736,7 @@ impl Settings {
             ("websocket.max_subscriptions", self.websocket.max_subscriptions),
             ("chat.history_limit", self.chat.history_limit),
             ("chat.offers_per_reply", self.chat.offers_per_reply),
+            ("notifications.max_attempts", self.notifications.max_attempts as usize),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -755,6 +756,9 @@ impl Settings {
             ("status.check_timeout", self.status.check_timeout),
             ("chat.extraction_cache_ttl", self.chat.extraction_cache_ttl),
             ("chat.llm.timeout", self.chat.llm.timeout),
+            ("notifications.retry_base", self.notifications.retry_base),
+            ("notifications.retry_max", self.notifications.retry_max),
+            ("notifications.poll_interval", self.notifications.poll_interval),
         ];
         for (key, value) in durations {
             if value.is_zero() {

@@ -62,6 +62,7 @@ pub(super) async fn status(State(app): State<AppState>) -> Response {
             "http": slot.http_stats(),
         })).collect::<Vec<_>>(),
         "chat": app.chat().status(),
+        "notifications": notification_status(&app).await,
         "features": settings.features,
     });
     Json(body).into_response()
@@ -94,4 +95,19 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Response {
 /// `GET /api/performance`.
 pub(super) async fn performance(State(app): State<AppState>) -> Response {
     Json(app.performance().report()).into_response()
+}
+
+/// The notifications worker's figures, with the store's view of the work
+/// (`null` fields when the store does not answer).
+async fn notification_status(app: &AppState) -> serde_json::Value {
+    let store = app.store();
+    let pending = store.pending_event_count().await.ok();
+    let deliveries = store.delivery_counts().await.ok();
+    serde_json::json!({
+        "worker": app.notifications().status(),
+        "outboxPending": pending,
+        "deliveries": deliveries.map(|(pending, sent, dead)| serde_json::json!({
+            "pending": pending, "sent": sent, "deadLetters": dead,
+        })),
+    })
 }

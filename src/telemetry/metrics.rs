@@ -57,6 +57,15 @@ fn describe() {
     metrics::describe_gauge!("wayfarer_redis_pool_connections", "Redis pool connections, by state");
     metrics::describe_gauge!("wayfarer_sql_pool_connections", "SQL pool connections, by state");
     metrics::describe_counter!("wayfarer_event_bus_reconnects_total", "Event bus resubscriptions after a Redis loss");
+    metrics::describe_counter!("wayfarer_notifications_total", "Notifications stored, by kind");
+    metrics::describe_counter!(
+        "wayfarer_notification_deliveries_total",
+        "Notification delivery attempts, by channel and outcome (sent, retry, dead)"
+    );
+    metrics::describe_counter!(
+        "wayfarer_notification_dead_letters_total",
+        "Notification deliveries given up after the last try or a permanent failure, by channel"
+    );
     metrics::describe_counter!("wayfarer_event_bus_lagged_total", "Events skipped by subscribers that fell behind");
     metrics::describe_gauge!("wayfarer_health_status", "0 ok, 1 degraded, 2 down");
 }

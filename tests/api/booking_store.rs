@@ -2,7 +2,9 @@
 //! PostgreSQL: bookings scoped to their session, transitions that win once,
 //! sweeper claims split between two instances (two pools on one database),
 //! idempotency keys under concurrency, the one-success-per-booking backstop,
-//! webhook events processed once, and amounts exact to the cent.
+//! webhook events processed once, amounts exact to the cent, and the
+//! notifications tables: gap-free numbering under concurrent inserts, outbox
+//! events and deliveries claimed once, preferences.
 
 use std::collections::HashSet;
 use std::str::FromStr as _;
@@ -19,6 +21,9 @@ use wayfarer::flights::model::{
 };
 use wayfarer::store::bookings::{BookingChange, BookingGuard, NewBooking, new_booking_id};
 use wayfarer::store::idempotency::{KeyClaim, RecoveryPoint, StoredResponse, request_fingerprint};
+use wayfarer::store::notifications::{
+    DeliveryOutcome, DeliveryStatus, NewDelivery, NewEvent, NewNotification, PreferencesRecord,
+};
 use wayfarer::store::payments::{
     ChargeOutcome, ChargeStart, ExternalCharge, KeyLock, NewPayment, NewRefund, PaymentChange, new_payment_id,
     new_refund_id,
@@ -947,6 +952,117 @@ async fn webhook_events_are_processed_once(url: String) {
     a.close().await;
 }
 
+fn notification(session: &str, event: &str) -> NewNotification {
+    NewNotification {
+        event_id: event.to_owned(),
+        session_id: session.to_owned(),
+        kind: "BOOKING_CREATED".to_owned(),
+        title: "Booking created".to_owned(),
+        body: "Held.".to_owned(),
+        booking_id: Some("bk_1".to_owned()),
+        language: "en".to_owned(),
+    }
+}
+
+async fn notifications_number_gap_free_under_concurrent_inserts(url: String) {
+    let (a, b) = (open(&url).await, open(&url).await);
+    let now = Utc::now();
+    let inserts = (0..40).map(|i| {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let session = if i % 4 == 3 { "other" } else { "mine" };
+        async move { store.insert_notification(&notification(session, &format!("evt_{i}")), now).await }
+    });
+    let results = futures_util::future::join_all(inserts).await;
+    assert!(results.iter().all(|r| matches!(r, Ok((_, true)))), "{results:?}");
+    let mine = a.notifications("mine", None, 100).await.expect("list");
+    let seqs: Vec<i64> = mine.iter().rev().map(|n| n.seq).collect();
+    assert_eq!(seqs, (1..=30).collect::<Vec<_>>(), "one number each, no gap");
+    assert_eq!(a.notifications("other", None, 100).await.expect("list").len(), 10);
+    // The same event again: the stored one, not a second.
+    let (again, fresh) = b.insert_notification(&notification("mine", "evt_0"), now).await.expect("again");
+    assert!(!fresh);
+    assert_eq!(again.event_id, "evt_0");
+    // After 28: 29 and 30, newest first; marking read counts what was unread.
+    let after: Vec<i64> = a.notifications("mine", Some(28), 10).await.expect("after").iter().map(|n| n.seq).collect();
+    assert_eq!(after, [30, 29]);
+    assert_eq!(a.mark_notifications_read("mine", 5, now).await.expect("mark"), 5);
+    assert_eq!(b.mark_notifications_read("mine", 5, now).await.expect("mark"), 0);
+    assert_eq!(a.mark_notifications_read("other", 100, now).await.expect("mark"), 10);
+    b.close().await;
+    a.close().await;
+}
+
+async fn outbox_events_and_deliveries_are_claimed_once(url: String) {
+    let (a, b) = (open(&url).await, open(&url).await);
+    let t0 = Utc::now();
+    let event = NewEvent { id: "evt_x", session_id: "s", booking_id: "bk_1", kind: "BOOKING_CREATED", payload: "{}" };
+    a.record_event(&event, t0).await.expect("record");
+    b.record_event(&event, t0).await.expect("a repeat is ignored");
+    assert_eq!(a.pending_events(t0, t0, 10).await.expect("pending"), ["evt_x"]);
+    let (first, second) = tokio::join!(a.claim_event("evt_x", "A", t0, LEASE), b.claim_event("evt_x", "B", t0, LEASE));
+    let claims = [first.expect("claim"), second.expect("claim")];
+    assert_eq!(claims.iter().filter(|c| c.is_some()).count(), 1, "one claimant");
+    let winner = if claims[0].is_some() { "A" } else { "B" };
+    let loser = if winner == "A" { "B" } else { "A" };
+    assert!(a.pending_events(t0, t0, 10).await.expect("pending").is_empty(), "leased events are not offered");
+    // A lapsed lease is taken over; the old owner can no longer finish.
+    let later = t0 + minutes(2);
+    assert!(b.claim_event("evt_x", loser, later, LEASE).await.expect("take over").is_some());
+    assert!(!a.finish_event("evt_x", winner, later).await.expect("fenced"));
+    assert!(a.finish_event("evt_x", loser, later).await.expect("finish"));
+    assert!(a.claim_event("evt_x", "C", later + minutes(5), LEASE).await.expect("done").is_none());
+    assert_eq!(a.pending_event_count().await.expect("count"), 0);
+
+    let delivery = NewDelivery {
+        id: "dlv_1".to_owned(),
+        event_id: "evt_x".to_owned(),
+        session_id: "s".to_owned(),
+        seq: 1,
+        channel: "sms".to_owned(),
+        message: "{}".to_owned(),
+    };
+    assert!(a.insert_delivery(&delivery, t0).await.expect("insert"));
+    let twin = NewDelivery { id: "dlv_2".to_owned(), ..delivery.clone() };
+    assert!(!b.insert_delivery(&twin, t0).await.expect("one per channel"));
+    let (first, second) =
+        tokio::join!(a.claim_delivery("dlv_1", "A", t0, LEASE), b.claim_delivery("dlv_1", "B", t0, LEASE));
+    let (first, second) = (first.expect("claim"), second.expect("claim"));
+    assert_eq!(usize::from(first.is_some()) + usize::from(second.is_some()), 1);
+    let owner = if first.is_some() { "A" } else { "B" };
+    let claimed = first.or(second).expect("claimed");
+    assert_eq!(claimed.attempts, 1);
+    let retry = DeliveryOutcome::Retry { error: "503".to_owned(), next_attempt_at: t0 + minutes(1) };
+    assert!(a.finish_delivery("dlv_1", owner, &retry, t0).await.expect("retry"));
+    assert!(a.due_deliveries(t0, 10).await.expect("due").is_empty(), "not due before its time");
+    assert_eq!(a.due_deliveries(t0 + minutes(1), 10).await.expect("due"), ["dlv_1"]);
+    let again = b.claim_delivery("dlv_1", "B", t0 + minutes(1), LEASE).await.expect("claim").expect("due");
+    assert_eq!(again.attempts, 2);
+    let dead = DeliveryOutcome::Dead { error: "gave up".to_owned() };
+    assert!(b.finish_delivery("dlv_1", "B", &dead, t0 + minutes(1)).await.expect("dead"));
+    assert!(a.due_deliveries(t0 + minutes(60), 10).await.expect("due").is_empty(), "dead letters are not retried");
+    let stored = a.deliveries_for_session("s").await.expect("list");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].status, DeliveryStatus::Dead);
+    assert_eq!(stored[0].last_error.as_deref(), Some("gave up"));
+    assert_eq!(a.delivery_counts().await.expect("counts"), (0, 0, 1));
+    b.close().await;
+    a.close().await;
+}
+
+async fn notification_preferences_round_trip(url: String) {
+    let store = open(&url).await;
+    let now = Utc::now();
+    assert_eq!(store.notification_preferences("s").await.expect("default"), PreferencesRecord::default());
+    let chosen = PreferencesRecord { email: false, sms: true, push: true, push_token: Some("tok".to_owned()) };
+    store.save_notification_preferences("s", &chosen, now).await.expect("save");
+    assert_eq!(store.notification_preferences("s").await.expect("read"), chosen);
+    assert!(!store.forget_push_token("s", "other-token", now).await.expect("not that one"));
+    assert!(store.forget_push_token("s", "tok", now).await.expect("forget"));
+    let after = store.notification_preferences("s").await.expect("read");
+    assert_eq!((after.push, after.push_token), (false, None));
+    store.close().await;
+}
+
 /// Runs each contract body as a test on SQLite and one on PostgreSQL.
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
@@ -985,4 +1101,7 @@ on_both_engines!(
     payment_link_charges_and_refunds_move_atomically,
     amounts_round_trip_exactly,
     webhook_events_are_processed_once,
+    notifications_number_gap_free_under_concurrent_inserts,
+    outbox_events_and_deliveries_are_claimed_once,
+    notification_preferences_round_trip,
 );
