@@ -25,6 +25,7 @@ use crate::flights::aggregator::{Aggregator, CircuitBreaker, ProviderSlot};
 use crate::flights::cache::{
     MemoryOfferStore, MemorySearchCache, OfferStore, RedisOfferStore, RedisSearchCache, SearchCache,
 };
+use crate::flights::progress::{MemoryProgressBoard, ProgressBoard, RedisProgressBoard, SharedProgress};
 use crate::flights::providers::amadeus::AmadeusProvider;
 use crate::flights::providers::duffel::DuffelProvider;
 use crate::flights::providers::{FlightProvider, ProviderHttp};
@@ -312,7 +313,12 @@ impl Application {
             }
             false => None,
         };
-        let flights = build_flights(&settings, sandbox.as_ref(), redis.as_ref())?;
+        let board: Arc<dyn ProgressBoard> = match &redis {
+            Some(redis) => Arc::new(RedisProgressBoard::new(redis.clone())),
+            None => Arc::new(MemoryProgressBoard::default()),
+        };
+        let flights = build_flights(&settings, sandbox.as_ref(), redis.as_ref())?
+            .with_shared_progress(SharedProgress::new(bus.clone(), board, settings.providers.search_timeout));
         let (gateway, webhook_secret) = build_gateway(&settings, sandbox.as_ref())?;
         let public_base = settings
             .payments

@@ -56,6 +56,12 @@ impl Topic {
         Self("bookings".to_owned())
     }
 
+    /// The providers' answers to one search (by its canonical key), for
+    /// every `flightSearchProgress` subscriber of it.
+    pub fn search_progress(key: &str) -> Self {
+        Self(format!("search:{key}"))
+    }
+
     /// The topic's name as it travels on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -83,6 +89,8 @@ pub enum BusEvent {
     Booking(crate::booking::model::BookingEvent),
     /// A booking's status moved.
     BookingStatus(crate::booking::model::BookingStatusChange),
+    /// A provider's answer to a search, or the end of the search.
+    SearchProgress(crate::flights::progress::ProgressEntry),
     /// A notification was stored for the session of the topic.
     Notification(crate::notifications::NotificationMessage),
 }

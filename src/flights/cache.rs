@@ -105,14 +105,43 @@ impl OfferStore for MemoryOfferStore {
     }
 }
 
-/// How an answer travels through Redis.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredOutcome {
-    provider: String,
-    status: ProviderStatus,
-    offers: Vec<Offer>,
-    latency_ms: u64,
-    error: Option<String>,
+/// How a provider's answer travels through Redis and the event bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredOutcome {
+    /// Provider name.
+    pub provider: String,
+    /// How it went.
+    pub status: ProviderStatus,
+    /// Its offers.
+    pub offers: Vec<Offer>,
+    /// Time the call took, in milliseconds.
+    pub latency_ms: u64,
+    /// What went wrong, for the client.
+    pub error: Option<String>,
+}
+
+impl From<&ProviderOutcome> for StoredOutcome {
+    fn from(o: &ProviderOutcome) -> Self {
+        Self {
+            provider: o.provider.clone(),
+            status: o.status,
+            offers: o.offers.as_ref().clone(),
+            latency_ms: u64::try_from(o.latency.as_millis()).unwrap_or(u64::MAX),
+            error: o.error.clone(),
+        }
+    }
+}
+
+impl From<StoredOutcome> for ProviderOutcome {
+    fn from(s: StoredOutcome) -> Self {
+        Self {
+            provider: s.provider,
+            status: s.status,
+            offers: std::sync::Arc::new(s.offers),
+            latency: Duration::from_millis(s.latency_ms),
+            error: s.error,
+        }
+    }
 }
 
 /// Answers in Redis under `<prefix>:search:<sha256(search)>`.
@@ -146,31 +175,11 @@ impl SearchCache for RedisSearchCache {
             }
         };
         let stored: Vec<StoredOutcome> = serde_json::from_str(&json?).ok()?;
-        Some(std::sync::Arc::new(
-            stored
-                .into_iter()
-                .map(|s| ProviderOutcome {
-                    provider: s.provider,
-                    status: s.status,
-                    offers: std::sync::Arc::new(s.offers),
-                    latency: Duration::from_millis(s.latency_ms),
-                    error: s.error,
-                })
-                .collect(),
-        ))
+        Some(std::sync::Arc::new(stored.into_iter().map(ProviderOutcome::from).collect()))
     }
 
     async fn put(&self, search: &FlightSearch, outcomes: &Outcomes, ttl: Duration) {
-        let stored: Vec<StoredOutcome> = outcomes
-            .iter()
-            .map(|o| StoredOutcome {
-                provider: o.provider.clone(),
-                status: o.status,
-                offers: o.offers.as_ref().clone(),
-                latency_ms: u64::try_from(o.latency.as_millis()).unwrap_or(u64::MAX),
-                error: o.error.clone(),
-            })
-            .collect();
+        let stored: Vec<StoredOutcome> = outcomes.iter().map(StoredOutcome::from).collect();
         let Ok(json) = serde_json::to_string(&stored) else { return };
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(search)).arg(json).arg("PX").arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));

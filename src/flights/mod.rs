@@ -5,6 +5,7 @@
 pub mod aggregator;
 pub mod cache;
 pub mod model;
+pub mod progress;
 pub mod providers;
 pub mod resolvers;
 pub mod search;
@@ -26,12 +27,27 @@ pub struct FlightService {
     offers: Arc<dyn OfferStore>,
     airline_lookup: Option<Arc<providers::amadeus::AmadeusProvider>>,
     reference_batches: Arc<std::sync::atomic::AtomicU64>,
+    /// Progress subscriptions through the bus; without it, straight from the aggregator.
+    shared_progress: Option<progress::SharedProgress>,
 }
 
 impl FlightService {
     /// A service over an aggregator, keeping offers in `offers`.
     pub fn new(aggregator: Aggregator, offers: Arc<dyn OfferStore>) -> Self {
-        Self { aggregator: Arc::new(aggregator), offers, airline_lookup: None, reference_batches: Arc::default() }
+        Self {
+            aggregator: Arc::new(aggregator),
+            offers,
+            airline_lookup: None,
+            reference_batches: Arc::default(),
+            shared_progress: None,
+        }
+    }
+
+    /// Serves progress subscriptions through the event bus: one run of a
+    /// search feeds its subscribers on every instance.
+    pub fn with_shared_progress(mut self, shared: progress::SharedProgress) -> Self {
+        self.shared_progress = Some(shared);
+        self
     }
 
     /// Names airlines the dataset lacks through this provider's Airline Code Lookup.
@@ -68,6 +84,9 @@ impl FlightService {
 
     /// Each provider's answer to a search as it arrives; offers become retrievable by id.
     pub fn progress(&self, search: FlightSearch) -> futures_util::stream::BoxStream<'static, ProviderOutcome> {
+        if let Some(shared) = &self.shared_progress {
+            return shared.stream(self.aggregator.clone(), self.offers.clone(), search);
+        }
         let offers = self.offers.clone();
         futures_util::StreamExt::boxed(futures_util::StreamExt::then(
             self.aggregator.progress(search),

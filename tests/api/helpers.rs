@@ -408,3 +408,32 @@ pub(crate) async fn eventually(within: Duration, mut probe: impl AsyncFnMut() ->
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Two in-process instances as a deployment runs them: one Redis prefix, one
+/// PostgreSQL database, and one sandbox (started here, for flights and
+/// payments) behind both. Returns them and the sandbox's base URL.
+pub(crate) async fn two_instances_on_one_sandbox(adjust: impl Fn(&mut Settings)) -> (TestApp, TestApp, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sandbox = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = wayfarer::sandbox::SandboxConfig::default();
+    let credentials = config.clone();
+    tokio::spawn(wayfarer::sandbox::serve(listener, config, std::future::pending()));
+    let prefix = unique_prefix();
+    let database = fresh_postgres_database().await;
+    let shared = |settings: &mut Settings| {
+        settings.redis.key_prefix = prefix.clone();
+        settings.database.url = Some(SecretString::from(database.clone()));
+        settings.providers.amadeus.base_url = Some(sandbox.clone());
+        settings.providers.amadeus.client_id = Some(credentials.amadeus_client_id.clone());
+        settings.providers.amadeus.client_secret = Some(SecretString::from(credentials.amadeus_client_secret.clone()));
+        settings.providers.duffel.base_url = Some(sandbox.clone());
+        settings.providers.duffel.token = Some(SecretString::from(credentials.duffel_token.clone()));
+        settings.payments.base_url = Some(sandbox.clone());
+        settings.payments.secret_key = Some(SecretString::from(credentials.stripe_secret_key.clone()));
+        settings.payments.webhook_secret = Some(SecretString::from(credentials.stripe_webhook_secret.clone()));
+        adjust(settings);
+    };
+    let a = TestApp::spawn_with(Backend::Redis, shared).await;
+    let b = TestApp::spawn_with(Backend::Redis, shared).await;
+    (a, b, sandbox)
+}

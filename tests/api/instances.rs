@@ -145,3 +145,60 @@ async fn two_instances_share_search_answers_and_offers_through_redis() {
     let offer = graphql(b.addr, &format!("{{ flightOffer(id: \"{id}\") {{ id provider }} }}"), Some(&token)).await;
     assert_eq!(offer["data"]["flightOffer"]["id"], id, "an offer found on A is there on B: {offer}");
 }
+
+#[tokio::test]
+async fn identical_progress_subscriptions_on_two_instances_share_one_run() {
+    let (a, b, sandbox) = crate::helpers::two_instances_on_one_sandbox(|_| {}).await;
+    // Slow providers, so both subscriptions overlap the one run.
+    for name in ["amadeus", "duffel"] {
+        let url = format!("{sandbox}/_sandbox/personalities/{name}");
+        let response = reqwest::Client::new().put(url).json(&json!({ "latencyMs": 600 })).send().await.expect("put");
+        assert!(response.status().is_success());
+    }
+    let token = a.start_session().await;
+    let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(47)).to_string();
+    let query = "subscription($input: FlightSearchInput!) { flightSearchProgress(input: $input) { provider status done offers { id } } }";
+    let subscribe = |app: &crate::helpers::TestApp| {
+        let token = token.clone();
+        let day = day.clone();
+        let addr = app.addr;
+        async move {
+            let mut ws = connect_ws(addr, "graphql-transport-ws", &[]).await;
+            ws.send_json(
+                json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
+            )
+            .await;
+            assert_eq!(ws.next_json().await["type"], "connection_ack");
+            let input = json!({ "origin": "LIS", "destination": "BER", "departureDate": day });
+            ws.send_json(json!({ "id": "p", "type": "subscribe", "payload": { "query": query, "variables": { "input": input } } }))
+                .await;
+            let mut providers = Vec::new();
+            loop {
+                let message = ws.next_json().await;
+                if message["type"] == "complete" {
+                    break;
+                }
+                let step = &message["payload"]["data"]["flightSearchProgress"];
+                if step["done"] == true {
+                    let ids: Vec<String> =
+                        step["offers"].as_array().expect("offers").iter().map(|o| o["id"].to_string()).collect();
+                    providers.sort();
+                    return (providers, ids);
+                }
+                assert_eq!(step["status"], "OK", "{message}");
+                providers.push(step["provider"].as_str().expect("provider").to_owned());
+            }
+            panic!("completed before done");
+        }
+    };
+    let (on_a, on_b) = tokio::join!(subscribe(&a), subscribe(&b));
+    assert_eq!(on_a.0, ["amadeus", "duffel"]);
+    assert_eq!(on_a, on_b, "both saw the same answers");
+    assert!(!on_a.1.is_empty());
+    let calls: Value =
+        reqwest::get(format!("{sandbox}/_sandbox/calls")).await.expect("calls").json().await.expect("json");
+    assert_eq!(calls["amadeus"]["search"], 1, "one run for both instances: {calls}");
+    assert_eq!(calls["duffel"]["search"], 1, "{calls}");
+    a.stop().await;
+    b.stop().await;
+}

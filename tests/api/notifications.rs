@@ -459,30 +459,10 @@ async fn the_subscription_gauge_returns_to_zero_after_1000_churned_connections()
 
 #[tokio::test]
 async fn two_instances_on_one_redis_notify_once_and_stream_across() {
-    // One sandbox, one Redis prefix and one PostgreSQL database for both instances.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sandbox = format!("http://{}", listener.local_addr().unwrap());
-    let config = wayfarer::sandbox::SandboxConfig::default();
-    let credentials = config.clone();
-    tokio::spawn(wayfarer::sandbox::serve(listener, config, std::future::pending()));
-    let prefix = crate::helpers::unique_prefix();
-    let database = crate::helpers::fresh_postgres_database().await;
-    let shared = |settings: &mut wayfarer::config::Settings| {
-        use secrecy::SecretString;
-        settings.redis.key_prefix = prefix.clone();
-        settings.database.url = Some(SecretString::from(database.clone()));
-        settings.providers.amadeus.base_url = Some(sandbox.clone());
-        settings.providers.amadeus.client_id = Some(credentials.amadeus_client_id.clone());
-        settings.providers.amadeus.client_secret = Some(SecretString::from(credentials.amadeus_client_secret.clone()));
-        settings.providers.duffel.base_url = Some(sandbox.clone());
-        settings.providers.duffel.token = Some(SecretString::from(credentials.duffel_token.clone()));
-        settings.payments.base_url = Some(sandbox.clone());
-        settings.payments.secret_key = Some(SecretString::from(credentials.stripe_secret_key.clone()));
-        settings.payments.webhook_secret = Some(SecretString::from(credentials.stripe_webhook_secret.clone()));
+    let (a, b, _sandbox) = crate::helpers::two_instances_on_one_sandbox(|settings| {
         settings.notifications.poll_interval = Duration::from_millis(200);
-    };
-    let a = TestApp::spawn_with(Backend::Redis, shared).await;
-    let b = TestApp::spawn_with(Backend::Redis, shared).await;
+    })
+    .await;
     let on_a = Client::new(&a).await;
     let on_b = Client { app: &b, token: on_a.token.clone() };
 
