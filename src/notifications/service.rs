@@ -145,6 +145,9 @@ struct Inner {
     counts: Counts,
     /// Delivery attempts in flight; the worker's own tracker, joined at shutdown.
     tasks: TaskTracker,
+    /// Cancelled when the worker stops: retries waiting for their time give up
+    /// (the poll of the next instance, or of this one after a restart, takes them).
+    stopping: CancellationToken,
 }
 
 impl NotificationService {
@@ -167,6 +170,7 @@ impl NotificationService {
                 owner,
                 counts: Counts::default(),
                 tasks: TaskTracker::new(),
+                stopping: CancellationToken::new(),
             }),
         }
     }
@@ -204,6 +208,7 @@ impl NotificationService {
                     }
                 }
             }
+            service.inner.stopping.cancel();
             service.inner.tasks.close();
             service.inner.tasks.wait().await;
         });
@@ -353,7 +358,13 @@ impl NotificationService {
         let service = self.clone();
         self.inner.tasks.spawn(async move {
             if !after.is_zero() {
-                tokio::time::sleep(after).await;
+                tokio::select! {
+                    () = tokio::time::sleep(after) => {}
+                    () = service.inner.stopping.cancelled() => return,
+                }
+            }
+            if service.inner.stopping.is_cancelled() {
+                return;
             }
             if let Err(error) = service.attempt(&id).await {
                 tracing::warn!(delivery = %id, %error, "a notification delivery attempt failed to run");
