@@ -35,11 +35,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WAYFARER_SKIP_NPM");
 
     let skip_npm = std::env::var_os("WAYFARER_SKIP_NPM").is_some_and(|v| !v.is_empty() && v != "0");
-    if !skip_npm && is_stale(&playground) {
-        if let Err(problem) = build_pages(&playground) {
-            warn(&format!("the playground and chat pages are not built into this binary: {problem}"));
-            warn("install Node 20 and npm and build again, or run `npm ci && npm run build` in playground/");
-        }
+    if !skip_npm
+        && is_stale(&playground)
+        && let Err(problem) = build_pages(&playground)
+    {
+        warn(&format!("the playground and chat pages are not built into this binary: {problem}"));
+        warn("install Node 20 and npm and build again, or run `npm ci && npm run build` in playground/");
     }
 
     let mut files = Vec::new();

@@ -53,12 +53,12 @@ They are built from <code>playground/</code> with Node 20 and npm: install them 
 
 /// `GET /playground`.
 pub(super) async fn playground(headers: HeaderMap) -> Response {
-    page("playground.html", PLAYGROUND_POLICY, &headers)
+    page(built("playground.html"), PLAYGROUND_POLICY, &headers)
 }
 
 /// `GET /`.
 pub(super) async fn index(headers: HeaderMap) -> Response {
-    page("index.html", CHAT_POLICY, &headers)
+    page(built("index.html"), CHAT_POLICY, &headers)
 }
 
 /// `GET /assets/{*path}`: a script, stylesheet, font, worker or image of the pages.
@@ -74,8 +74,13 @@ pub(super) async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, MediaType::Json, Code::NotFound, "No such endpoint.")
 }
 
-fn page(name: &str, policy: &'static str, headers: &HeaderMap) -> Response {
-    match assets::get(name).filter(|_| assets::built()) {
+/// A page of the build, when both pages were built.
+fn built(name: &str) -> Option<Asset> {
+    assets::get(name).filter(|_| assets::built())
+}
+
+fn page(asset: Option<Asset>, policy: &'static str, headers: &HeaderMap) -> Response {
+    match asset {
         Some(asset) => file(asset, Some(policy), headers),
         None => {
             let mut response = Html(NOT_BUILT).into_response();
@@ -114,4 +119,31 @@ fn protect(response: &mut Response, policy: &'static str) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_build_the_pages_say_how_to_build_them() {
+        let response = page(None, CHAT_POLICY, &HeaderMap::new());
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_SECURITY_POLICY], NOT_BUILT_POLICY);
+        assert!(NOT_BUILT.contains("npm ci &amp;&amp; npm run build") && NOT_BUILT.contains("playground/"));
+    }
+
+    #[test]
+    fn a_page_is_sent_with_its_policy_and_answered_304_when_unchanged() {
+        let asset = Asset { bytes: b"<!doctype html>", etag: "\"abc\"", content_type: "text/html; charset=utf-8" };
+        let fresh = page(Some(asset), PLAYGROUND_POLICY, &HeaderMap::new());
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert_eq!(fresh.headers()[header::CONTENT_SECURITY_POLICY], PLAYGROUND_POLICY);
+        assert_eq!(fresh.headers()[header::ETAG], "\"abc\"");
+        let mut request = HeaderMap::new();
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", \"abc\""));
+        let cached = page(Some(asset), PLAYGROUND_POLICY, &request);
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(cached.headers()[header::CONTENT_SECURITY_POLICY], PLAYGROUND_POLICY);
+    }
 }

@@ -287,6 +287,7 @@ function renderNotifications() {
       ? w.noNotifications
       : '';
   ui.notificationsState.hidden = ui.notificationsState.textContent === '';
+  ui.notificationsState.dataset.available = String(state.notificationsAvailable);
   ui.unread.hidden = unread === 0;
   ui.unread.textContent = `${unread} ${w.unread}`;
   ui.markRead.hidden = unread === 0;
