@@ -1,6 +1,7 @@
 //! The axum router: `/graphql` (POST, GET, WebSocket), the ops endpoints under
 //! `/api`, the payment webhooks at `/webhooks/payments`, the playground and
-//! the chat page, and the layer stack around them.
+//! the chat page with their embedded files under `/assets/`, and the layer
+//! stack around them.
 //!
 //! Layers, outermost first: a request id is set (or kept from the client) →
 //! the trace span opens with it → the id is echoed on the response → HTTP
@@ -8,6 +9,7 @@
 //! (413). The timeout wraps only the HTTP exchange: an upgraded WebSocket
 //! lives on in its own task.
 
+mod assets;
 pub mod graphql;
 mod ops;
 mod pages;
@@ -54,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route(crate::app::WEBHOOK_PATH, post(webhooks::payments))
         .route("/playground", get(pages::playground))
         .route("/", get(pages::index))
+        .route("/assets/{*path}", get(pages::asset))
         .fallback(pages::not_found)
         .layer(
             ServiceBuilder::new()

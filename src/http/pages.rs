@@ -1,13 +1,40 @@
-//! The HTML pages: `/playground` (GraphiQL) and `/` (the chat demo).
+//! The HTML pages: `/` (the chat demo), `/playground` (GraphiQL) and their
+//! files under `/assets/`, all from the build embedded in the binary
+//! ([`super::assets`]), so nothing is ever loaded from another origin.
 //!
-//! Their assets are built from `playground/`; until they are, both pages say
-//! how to build them and point at the API, so the server is usable without them.
+//! Each page is sent under a Content-Security-Policy that allows this
+//! origin only: scripts, styles, fonts, images, and `connect-src 'self'`,
+//! which covers both `fetch('/graphql')` and the WebSocket to the same host.
+//! GraphiQL's editor (Monaco) writes `<style>` elements at run time and has
+//! no nonce support, so `/playground` alone also allows inline styles —
+//! never inline scripts. Files are revalidated by ETag (`no-cache` + 304).
+//!
+//! When the pages were not built (no npm at build time), both routes answer
+//! with a page that says how to build them, and the API works without them.
 
-use axum::http::StatusCode;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::assets::{self, Asset};
 use crate::graphql::errors::Code;
 use crate::http::graphql::{MediaType, error_response};
+
+/// The policy of the chat page: this origin for everything, nothing inline.
+const CHAT_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// The policy of GraphiQL: as the chat's, plus Monaco's web workers, its
+/// run-time `<style>` elements, and the fonts and images GraphiQL's
+/// stylesheet carries inline as `data:` URLs.
+const PLAYGROUND_POLICY: &str = "default-src 'none'; script-src 'self'; worker-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+     manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The policy of the "not built" page: its one inline stylesheet and nothing else.
+const NOT_BUILT_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
 
 const NOT_BUILT: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Wayfarer</title>
@@ -15,23 +42,108 @@ const NOT_BUILT: &str = r#"<!doctype html>
 </head><body>
 <h1>Wayfarer</h1>
 <p>The GraphQL API is at <code>POST /graphql</code> (and WebSocket, subprotocol <code>graphql-transport-ws</code>, on the same path).</p>
-<p>The playground and chat pages are not built into this server yet. Build them with
-<code>npm ci &amp;&amp; npm run build</code> in <code>playground/</code>, then restart the server.</p>
+<p>The GraphiQL playground and the chat page are not built into this server.
+They are built from <code>playground/</code> with Node 20 and npm: install them and run
+<code>cargo run --release</code> again (its build script runs <code>npm ci</code> and
+<code>npm run build</code> there), or run <code>npm ci &amp;&amp; npm run build</code> in
+<code>playground/</code> yourself and then rebuild the server.</p>
 <p>Ops: <a href="/api/health">/api/health</a> · <a href="/api/status">/api/status</a> ·
 <a href="/api/metrics">/api/metrics</a> · <a href="/api/performance">/api/performance</a></p>
 </body></html>"#;
 
 /// `GET /playground`.
-pub(super) async fn playground() -> Response {
-    Html(NOT_BUILT).into_response()
+pub(super) async fn playground(headers: HeaderMap) -> Response {
+    page(built("playground.html"), PLAYGROUND_POLICY, &headers)
 }
 
 /// `GET /`.
-pub(super) async fn index() -> Response {
-    Html(NOT_BUILT).into_response()
+pub(super) async fn index(headers: HeaderMap) -> Response {
+    page(built("index.html"), CHAT_POLICY, &headers)
+}
+
+/// `GET /assets/{*path}`: a script, stylesheet, font, worker or image of the pages.
+pub(super) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    match assets::get(&format!("assets/{path}")) {
+        Some(asset) => file(asset, None, &headers),
+        None => not_found().await,
+    }
 }
 
 /// Anything unrouted.
 pub(super) async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, MediaType::Json, Code::NotFound, "No such endpoint.")
+}
+
+/// A page of the build, when both pages were built.
+fn built(name: &str) -> Option<Asset> {
+    assets::get(name).filter(|_| assets::built())
+}
+
+fn page(asset: Option<Asset>, policy: &'static str, headers: &HeaderMap) -> Response {
+    match asset {
+        Some(asset) => file(asset, Some(policy), headers),
+        None => {
+            let mut response = Html(NOT_BUILT).into_response();
+            protect(&mut response, NOT_BUILT_POLICY);
+            response
+        }
+    }
+}
+
+/// The file, or 304 when the client holds this version (`If-None-Match`).
+fn file(asset: Asset, policy: Option<&'static str>, request: &HeaderMap) -> Response {
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == asset.etag || tag.trim() == "*"));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))], asset.bytes).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, HeaderValue::from_static(asset.etag));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(policy) = policy {
+        protect(&mut response, policy);
+    }
+    response
+}
+
+/// The headers every page carries: its CSP, and no framing, sniffing or referrers.
+fn protect(response: &mut Response, policy: &'static str) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_build_the_pages_say_how_to_build_them() {
+        let response = page(None, CHAT_POLICY, &HeaderMap::new());
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_SECURITY_POLICY], NOT_BUILT_POLICY);
+        assert!(NOT_BUILT.contains("npm ci &amp;&amp; npm run build") && NOT_BUILT.contains("playground/"));
+    }
+
+    #[test]
+    fn a_page_is_sent_with_its_policy_and_answered_304_when_unchanged() {
+        let asset = Asset { bytes: b"<!doctype html>", etag: "\"abc\"", content_type: "text/html; charset=utf-8" };
+        let fresh = page(Some(asset), PLAYGROUND_POLICY, &HeaderMap::new());
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert_eq!(fresh.headers()[header::CONTENT_SECURITY_POLICY], PLAYGROUND_POLICY);
+        assert_eq!(fresh.headers()[header::ETAG], "\"abc\"");
+        let mut request = HeaderMap::new();
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", \"abc\""));
+        let cached = page(Some(asset), PLAYGROUND_POLICY, &request);
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(cached.headers()[header::CONTENT_SECURITY_POLICY], PLAYGROUND_POLICY);
+    }
 }
