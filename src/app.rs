@@ -518,6 +518,32 @@ pub struct SandboxEndpoint {
     pub stripe_secret_key: String,
     /// Stripe webhook signing secret.
     pub stripe_webhook_secret: String,
+    /// Twilio account SID of the SMS sink.
+    pub twilio_account_sid: String,
+    /// Twilio auth token of the SMS sink.
+    pub twilio_auth_token: String,
+    /// FCM project of the push sink.
+    pub fcm_project_id: String,
+    /// The push sink's service-account key file (JSON), its `token_uri` at the sandbox.
+    pub fcm_service_account_json: String,
+}
+
+impl SandboxEndpoint {
+    /// The endpoint of a sandbox serving `config` at `base_url` (`http://127.0.0.1:PORT`).
+    pub fn new(base_url: String, config: &crate::sandbox::SandboxConfig) -> Self {
+        Self {
+            amadeus_client_id: config.amadeus_client_id.clone(),
+            amadeus_client_secret: config.amadeus_client_secret.clone(),
+            duffel_token: config.duffel_token.clone(),
+            stripe_secret_key: config.stripe_secret_key.clone(),
+            stripe_webhook_secret: config.stripe_webhook_secret.clone(),
+            twilio_account_sid: config.twilio_account_sid.clone(),
+            twilio_auth_token: config.twilio_auth_token.clone(),
+            fcm_project_id: config.fcm_project_id.clone(),
+            fcm_service_account_json: crate::sandbox::sinks::fcm_service_account_json(&base_url, config),
+            base_url,
+        }
+    }
 }
 
 /// Whether an enabled provider or the payment gateway has no `base_url`,
@@ -562,14 +588,7 @@ pub(crate) async fn start_sandbox_with(
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(failed)?;
     let addr = listener.local_addr().map_err(failed)?;
     let config = crate::sandbox::SandboxConfig { stripe_webhook_url: webhook_url, ..Default::default() };
-    let endpoint = SandboxEndpoint {
-        base_url: format!("http://{addr}"),
-        amadeus_client_id: config.amadeus_client_id.clone(),
-        amadeus_client_secret: config.amadeus_client_secret.clone(),
-        duffel_token: config.duffel_token.clone(),
-        stripe_secret_key: config.stripe_secret_key.clone(),
-        stripe_webhook_secret: config.stripe_webhook_secret.clone(),
-    };
+    let endpoint = SandboxEndpoint::new(format!("http://{addr}"), &config);
     tasks.spawn(async move {
         if let Err(error) = crate::sandbox::serve(listener, config, async move { stop.cancelled().await }).await {
             tracing::error!(%error, "the provider sandbox stopped");
