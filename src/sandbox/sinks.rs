@@ -44,6 +44,11 @@
 //! `GET /_sandbox/calls` (`twilio`, `fcm`), rejected and faulted ones too;
 //! only accepted messages are recorded.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "validation returns the ready error response; it is the cold path and 128 bytes"
+)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
