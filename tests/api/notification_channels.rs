@@ -454,6 +454,44 @@ async fn push_failures_are_classified() {
     assert!(matches!(dead, Err(ChannelError::Transient(_))), "{dead:?}");
 }
 
+#[tokio::test]
+async fn sink_controls_are_checked_and_reset_forgets_the_records() {
+    let sandbox = start_sandbox().await;
+    let settings = sandbox.get("/_sandbox/personalities/fcm").await;
+    assert_eq!(
+        settings,
+        json!({ "latencyMs": 0, "outage": false, "rateLimitNext": 0, "errorNext": 0, "tokenExpiresIn": 3599 })
+    );
+    assert!(sandbox.get("/_sandbox/personalities/twilio").await.get("tokenExpiresIn").is_none());
+    for (name, body) in [
+        ("twilio", json!({ "tokenExpiresIn": 5 })),
+        ("fcm", json!({ "tokenExpiresIn": 0 })),
+        ("fcm", json!({ "latencyMs": 500_000 })),
+        ("twilio", json!({ "failNext": 1 })),
+    ] {
+        let response = sandbox
+            .http
+            .put(sandbox.url(&format!("/_sandbox/personalities/{name}")))
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(response.status(), 400, "{name} {body}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let channels = channels(&sandbox.explicit_settings(dir.path()), None);
+    channel(&channels, ChannelKind::Sms).send(&message("+351912345678", "k")).await.expect("sms");
+    channel(&channels, ChannelKind::Push).send(&message("device-token-abcdefghijklmnop", "k")).await.expect("push");
+    sandbox.put("/_sandbox/personalities/twilio", json!({ "errorNext": 3 })).await;
+    sandbox.post("/_sandbox/reset").await;
+    assert!(sandbox.sms_messages().await.is_empty() && sandbox.push_messages().await.is_empty());
+    assert_eq!(sandbox.calls("twilio", "messageCreate").await, 0);
+    assert_eq!(sandbox.get("/_sandbox/personalities/twilio").await["errorNext"], 0);
+    // Tokens outlive a reset, as the flight personalities' do.
+    channel(&channels, ChannelKind::Push).send(&message("device-token-abcdefghijklmnop", "k")).await.expect("push");
+    assert_eq!(sandbox.calls("fcm", "token").await, 0);
+}
+
 // ---------------------------------------------------------------- set-up
 
 #[tokio::test]
