@@ -127,10 +127,19 @@ async fn check_notification_channels(settings: &Settings) -> Vec<Finding> {
             out.push(finding(kind.as_str(), Verdict::Ok, how));
             continue;
         };
+        let sandboxed = sandbox.is_some()
+            && match kind {
+                ChannelKind::Email => false,
+                ChannelKind::Sms => notifications.sms.base_url.is_none(),
+                ChannelKind::Push => notifications.push.base_url.is_none(),
+            };
+        let place = if sandboxed { " (bundled sandbox)" } else { "" };
         let started = std::time::Instant::now();
         out.push(match channel.check().await {
-            Ok(message) => finding(kind.as_str(), Verdict::Ok, format!("{message} in {:.0} ms", ms(started.elapsed()))),
-            Err(message) => finding(kind.as_str(), Verdict::Fail, message),
+            Ok(message) => {
+                finding(kind.as_str(), Verdict::Ok, format!("{message} in {:.0} ms{place}", ms(started.elapsed())))
+            }
+            Err(message) => finding(kind.as_str(), Verdict::Fail, format!("{message}{place}")),
         });
     }
     drop(channels);

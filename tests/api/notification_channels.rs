@@ -578,17 +578,18 @@ async fn doctor_checks_each_configured_channel_and_says_which_are_off() {
     assert!(sink.messages().is_empty() && sandbox.sms_messages().await.is_empty(), "doctor sends nothing");
     assert!(sandbox.push_messages().await.is_empty());
 
-    // A broken channel fails the doctor; unconfigured ones are off.
+    // A broken channel fails the doctor; SMS without a base_url is the
+    // bundled sandbox's sink; push turned off says so.
     let env = [
         ("WAYFARER_NOTIFICATIONS__EMAIL__SMTP_URL", format!("smtp+plain://127.0.0.1:{}", free_port())),
-        ("WAYFARER_NOTIFICATIONS__SMS__ENABLED", "false".to_owned()),
         ("WAYFARER_NOTIFICATIONS__PUSH__ENABLED", "false".to_owned()),
     ];
     let (ok, report) = doctor(&env).await;
     assert!(!ok, "{report}");
     assert!(report.contains("[FAIL] email"), "{report}");
-    assert!(report.contains("[ok  ] sms       off (notifications.sms.enabled = false)"), "{report}");
-    assert!(report.contains("[ok  ] push      off"), "{report}");
+    let sms = report.lines().find(|l| l.contains("] sms")).unwrap_or_default();
+    assert!(sms.contains("[ok  ]") && sms.ends_with("(bundled sandbox)"), "{report}");
+    assert!(report.contains("[ok  ] push      off (notifications.push.enabled = false)"), "{report}");
 }
 
 /// Runs `wayfarer doctor` with `env`; whether it passed, and its report.

@@ -171,94 +171,19 @@ impl Channels {
         sandbox: Option<&SandboxEndpoint>,
     ) -> Result<Self, ChannelSetupError> {
         let mut channels = Self::none();
-        if let Some(url) = &settings.email.smtp_url {
-            let target = email::SmtpTarget::parse(url.expose_secret())
-                .map_err(|reason| setup_error("notifications.email.smtp_url", reason))?;
-            let from = settings.email.from.parse().map_err(|e| {
-                setup_error(
-                    "notifications.email.from",
-                    format!("a sender like \"Wayfarer <bookings@example.com>\" ({e})"),
-                )
-            })?;
-            let place = target.describe();
-            let channel = email::EmailChannel::new(target, from, settings.email.timeout)
-                .map_err(|reason| setup_error("notifications.email.smtp_url", reason))?;
-            channels.insert(Arc::new(channel), place);
+        if let Some((channel, place)) = email_channel(settings)? {
+            channels.insert(channel, place);
         }
-        let sms = &settings.sms;
-        let push = &settings.push;
+        let (sms, push) = (&settings.sms, &settings.push);
         let wants_http = (sms.enabled && (sms.base_url.is_some() || sandbox.is_some()))
             || (push.enabled && (push.base_url.is_some() || sandbox.is_some()));
-        if !wants_http {
-            return Ok(channels);
-        }
-        let client = http_client(http).map_err(|reason| setup_error("http_client", reason))?;
-        if sms.enabled {
-            let target = match (&sms.base_url, sandbox) {
-                (Some(url), _) => Some((
-                    url.clone(),
-                    sms.account_sid.clone().ok_or_else(|| {
-                        setup_error("notifications.sms.account_sid", "an account SID (AC…) with a base_url")
-                    })?,
-                    sms.auth_token
-                        .clone()
-                        .ok_or_else(|| setup_error("notifications.sms.auth_token", "an auth token with a base_url"))?,
-                    sms.from.clone().ok_or_else(|| {
-                        setup_error("notifications.sms.from", "a sender (E.164 or MG…) with a base_url")
-                    })?,
-                    "",
-                )),
-                (None, Some(sandbox)) => Some((
-                    sandbox.base_url.clone(),
-                    sandbox.twilio_account_sid.clone(),
-                    SecretString::from(sandbox.twilio_auth_token.clone()),
-                    SANDBOX_SMS_FROM.to_owned(),
-                    " (bundled sandbox)",
-                )),
-                (None, None) => None,
-            };
-            if let Some((url, sid, token, from, suffix)) = target {
-                let place = format!("{url}{suffix}, account {sid}, from {from}");
-                channels
-                    .insert(Arc::new(sms::SmsChannel::new(&url, sid, token, from, client.clone(), sms.timeout)), place);
+        if wants_http {
+            let client = http_client(http).map_err(|reason| setup_error("http_client", reason))?;
+            if let Some((channel, place)) = sms_channel(settings, sandbox, &client)? {
+                channels.insert(channel, place);
             }
-        }
-        if push.enabled {
-            let target = match (&push.base_url, sandbox) {
-                (Some(url), _) => {
-                    let project = push.project_id.clone().ok_or_else(|| {
-                        setup_error("notifications.push.project_id", "a Firebase project id with a base_url")
-                    })?;
-                    const FILE_KEY: &str = "notifications.push.service_account_file";
-                    let path = push.service_account_file.as_ref().ok_or_else(|| {
-                        setup_error(FILE_KEY, "the path of a service-account JSON key file with a base_url")
-                    })?;
-                    let json = std::fs::read_to_string(path)
-                        .map_err(|e| setup_error(FILE_KEY, format!("a readable file ({}: {e})", path.display())))?;
-                    let account = push::ServiceAccount::from_json(&json)
-                        .map_err(|reason| setup_error(FILE_KEY, format!("{}: {reason}", path.display())))?;
-                    Some((url.clone(), project, account, FILE_KEY, ""))
-                }
-                (None, Some(sandbox)) => {
-                    let account =
-                        push::ServiceAccount::from_json(&sandbox.fcm_service_account_json).map_err(|reason| {
-                            setup_error("notifications.push.base_url", format!("the sandbox's key: {reason}"))
-                        })?;
-                    Some((
-                        sandbox.base_url.clone(),
-                        sandbox.fcm_project_id.clone(),
-                        account,
-                        "notifications.push.base_url",
-                        " (bundled sandbox)",
-                    ))
-                }
-                (None, None) => None,
-            };
-            if let Some((url, project, account, key, suffix)) = target {
-                let place = format!("{url}{suffix}, project {project}, as {}", account.client_email);
-                let tokens = push::ServiceAccountTokens::new(account, client.clone(), push.timeout)
-                    .map_err(|reason| setup_error(key, reason))?;
-                channels.insert(Arc::new(push::PushChannel::new(&url, project, tokens, client, push.timeout)), place);
+            if let Some((channel, place)) = push_channel(settings, sandbox, &client)? {
+                channels.insert(channel, place);
             }
         }
         Ok(channels)
@@ -296,6 +221,101 @@ impl Channels {
     pub fn describe(&self, kind: ChannelKind) -> Option<&str> {
         self.places.get(&kind).map(String::as_str)
     }
+}
+
+/// A built channel and where it delivers.
+type Built = Option<(Arc<dyn NotificationChannel>, String)>;
+
+const BUNDLED: &str = " (bundled sandbox)";
+
+fn email_channel(settings: &NotificationSettings) -> Result<Built, ChannelSetupError> {
+    let Some(url) = &settings.email.smtp_url else {
+        return Ok(None);
+    };
+    let target = email::SmtpTarget::parse(url.expose_secret())
+        .map_err(|reason| setup_error("notifications.email.smtp_url", reason))?;
+    let from = settings.email.from.parse().map_err(|e| {
+        setup_error("notifications.email.from", format!("a sender like \"Wayfarer <bookings@example.com>\" ({e})"))
+    })?;
+    let place = target.describe();
+    let channel = email::EmailChannel::new(target, from, settings.email.timeout)
+        .map_err(|reason| setup_error("notifications.email.smtp_url", reason))?;
+    Ok(Some((Arc::new(channel), place)))
+}
+
+fn sms_channel(
+    settings: &NotificationSettings,
+    sandbox: Option<&SandboxEndpoint>,
+    client: &reqwest::Client,
+) -> Result<Built, ChannelSetupError> {
+    let sms = &settings.sms;
+    if !sms.enabled {
+        return Ok(None);
+    }
+    let (url, sid, token, from, suffix) = match (&sms.base_url, sandbox) {
+        (Some(url), _) => {
+            let needed = |key: &'static str, what: &str| setup_error(key, format!("{what} with a base_url"));
+            let sid = sms
+                .account_sid
+                .clone()
+                .ok_or_else(|| needed("notifications.sms.account_sid", "an account SID (AC…)"))?;
+            let token =
+                sms.auth_token.clone().ok_or_else(|| needed("notifications.sms.auth_token", "an auth token"))?;
+            let from = sms.from.clone().ok_or_else(|| needed("notifications.sms.from", "a sender (E.164 or MG…)"))?;
+            (url.clone(), sid, token, from, "")
+        }
+        (None, Some(sandbox)) => (
+            sandbox.base_url.clone(),
+            sandbox.twilio_account_sid.clone(),
+            SecretString::from(sandbox.twilio_auth_token.clone()),
+            SANDBOX_SMS_FROM.to_owned(),
+            BUNDLED,
+        ),
+        (None, None) => return Ok(None),
+    };
+    let place = format!("{url}{suffix}, account {sid}, from {from}");
+    let channel = sms::SmsChannel::new(&url, sid, token, from, client.clone(), sms.timeout);
+    Ok(Some((Arc::new(channel), place)))
+}
+
+fn push_channel(
+    settings: &NotificationSettings,
+    sandbox: Option<&SandboxEndpoint>,
+    client: &reqwest::Client,
+) -> Result<Built, ChannelSetupError> {
+    const FILE_KEY: &str = "notifications.push.service_account_file";
+    const URL_KEY: &str = "notifications.push.base_url";
+    let push = &settings.push;
+    if !push.enabled {
+        return Ok(None);
+    }
+    let (url, project, account, key, suffix) =
+        match (&push.base_url, sandbox) {
+            (Some(url), _) => {
+                let project = push.project_id.clone().ok_or_else(|| {
+                    setup_error("notifications.push.project_id", "a Firebase project id with a base_url")
+                })?;
+                let path = push.service_account_file.as_ref().ok_or_else(|| {
+                    setup_error(FILE_KEY, "the path of a service-account JSON key file with a base_url")
+                })?;
+                let json = std::fs::read_to_string(path)
+                    .map_err(|e| setup_error(FILE_KEY, format!("a readable file ({}: {e})", path.display())))?;
+                let account = push::ServiceAccount::from_json(&json)
+                    .map_err(|reason| setup_error(FILE_KEY, format!("{}: {reason}", path.display())))?;
+                (url.clone(), project, account, FILE_KEY, "")
+            }
+            (None, Some(sandbox)) => {
+                let account = push::ServiceAccount::from_json(&sandbox.fcm_service_account_json)
+                    .map_err(|reason| setup_error(URL_KEY, format!("the sandbox's key: {reason}")))?;
+                (sandbox.base_url.clone(), sandbox.fcm_project_id.clone(), account, URL_KEY, BUNDLED)
+            }
+            (None, None) => return Ok(None),
+        };
+    let place = format!("{url}{suffix}, project {project}, as {}", account.client_email);
+    let tokens = push::ServiceAccountTokens::new(account, client.clone(), push.timeout)
+        .map_err(|reason| setup_error(key, reason))?;
+    let channel = push::PushChannel::new(&url, project, tokens, client.clone(), push.timeout);
+    Ok(Some((Arc::new(channel), place)))
 }
 
 /// The HTTP client of the SMS and push channels: pooled, with the provider
