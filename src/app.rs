@@ -32,7 +32,8 @@ use crate::flights::providers::{FlightProvider, ProviderHttp};
 use crate::graphql::context::RequestAuth;
 use crate::graphql::{AppSchema, SchemaServices, build_schema};
 use crate::health::HealthChecker;
-use crate::notifications::{ChannelSet, NotificationService};
+use crate::notifications::NotificationService;
+use crate::notifications::channels::Channels;
 use crate::redis_pool::RedisPool;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionService, SessionStore};
 use crate::store::Store;
@@ -334,12 +335,22 @@ impl Application {
             settings.booking.clone(),
             instance.clone(),
         );
+        let channels = Channels::from_settings(&settings.notifications, &settings.http_client, sandbox.as_ref())
+            .map_err(|e| StartupError::Provider { provider: "notifications", reason: e.to_string() })?;
+        for kind in channels.enabled() {
+            tracing::info!(
+                component = "notifications",
+                channel = kind.as_str(),
+                to = channels.describe(kind).unwrap_or_default(),
+                "notification channel"
+            );
+        }
         let notifications = NotificationService::new(
             store.clone(),
             bus.clone(),
             clock.clone(),
             settings.notifications.clone(),
-            ChannelSet::default(),
+            channels,
             instance.clone(),
         );
         let health = HealthChecker::new(
@@ -542,6 +553,32 @@ pub struct SandboxEndpoint {
     pub stripe_secret_key: String,
     /// Stripe webhook signing secret.
     pub stripe_webhook_secret: String,
+    /// Twilio account SID of the SMS sink.
+    pub twilio_account_sid: String,
+    /// Twilio auth token of the SMS sink.
+    pub twilio_auth_token: String,
+    /// FCM project of the push sink.
+    pub fcm_project_id: String,
+    /// The push sink's service-account key file (JSON), its `token_uri` at the sandbox.
+    pub fcm_service_account_json: String,
+}
+
+impl SandboxEndpoint {
+    /// The endpoint of a sandbox serving `config` at `base_url` (`http://127.0.0.1:PORT`).
+    pub fn new(base_url: String, config: &crate::sandbox::SandboxConfig) -> Self {
+        Self {
+            amadeus_client_id: config.amadeus_client_id.clone(),
+            amadeus_client_secret: config.amadeus_client_secret.clone(),
+            duffel_token: config.duffel_token.clone(),
+            stripe_secret_key: config.stripe_secret_key.clone(),
+            stripe_webhook_secret: config.stripe_webhook_secret.clone(),
+            twilio_account_sid: config.twilio_account_sid.clone(),
+            twilio_auth_token: config.twilio_auth_token.clone(),
+            fcm_project_id: config.fcm_project_id.clone(),
+            fcm_service_account_json: crate::sandbox::sinks::fcm_service_account_json(&base_url, config),
+            base_url,
+        }
+    }
 }
 
 /// Whether an enabled provider or the payment gateway has no `base_url`,
@@ -586,14 +623,7 @@ pub(crate) async fn start_sandbox_with(
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(failed)?;
     let addr = listener.local_addr().map_err(failed)?;
     let config = crate::sandbox::SandboxConfig { stripe_webhook_url: webhook_url, ..Default::default() };
-    let endpoint = SandboxEndpoint {
-        base_url: format!("http://{addr}"),
-        amadeus_client_id: config.amadeus_client_id.clone(),
-        amadeus_client_secret: config.amadeus_client_secret.clone(),
-        duffel_token: config.duffel_token.clone(),
-        stripe_secret_key: config.stripe_secret_key.clone(),
-        stripe_webhook_secret: config.stripe_webhook_secret.clone(),
-    };
+    let endpoint = SandboxEndpoint::new(format!("http://{addr}"), &config);
     tasks.spawn(async move {
         if let Err(error) = crate::sandbox::serve(listener, config, async move { stop.cancelled().await }).await {
             tracing::error!(%error, "the provider sandbox stopped");

@@ -41,7 +41,8 @@ enum Command {
     Schema,
     /// Check the configuration and every configured component; non-zero exit on failure.
     Doctor,
-    /// Run the bundled provider sandbox alone (Amadeus at /, Duffel at /air, control at /_sandbox; default 127.0.0.1:8001).
+    /// Run the bundled provider sandbox alone (Amadeus at /, Duffel at /air, Twilio at /2010-04-01, FCM at
+    /// /v1/projects, control at /_sandbox; default 127.0.0.1:8001).
     Sandbox(ListenArgs),
 }
 

@@ -343,11 +343,12 @@ impl Default for NotificationSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailChannelSettings {
-    /// `smtp://[user:pass@]host[:port]` (STARTTLS when offered), `smtps://…`
-    /// (implicit TLS) or `smtp+plain://…` (no TLS, for a local relay); absent → off.
-    #[serde(serialize_with = "serialize_redacted")]
+    /// `smtp://[user:pass@]host[:port]` (STARTTLS required, port 587),
+    /// `smtps://…` (implicit TLS, port 465) or `smtp+plain://…` (no TLS, port
+    /// 25: a trusted local relay); user and password percent-encoded; absent → off.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub smtp_url: Option<SecretString>,
-    /// The sender, `Name <address>`.
+    /// The sender, `Name <address>` or a bare address.
     pub from: String,
     /// Longest wait for one message.
     #[serde(with = "humantime_serde")]
@@ -368,7 +369,10 @@ impl Default for EmailChannelSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsChannelSettings {
-    /// API root (`https://api.twilio.com`); absent → off.
+    /// Send SMS at all (`false` turns the channel off, sandbox or not).
+    pub enabled: bool,
+    /// API root (`https://api.twilio.com`); absent → the bundled sandbox's
+    /// SMS sink when the sandbox runs, else off.
     pub base_url: Option<String>,
     /// Account SID (`AC…`), in the path and the Basic user.
     pub account_sid: Option<String>,
@@ -384,7 +388,14 @@ pub struct SmsChannelSettings {
 
 impl Default for SmsChannelSettings {
     fn default() -> Self {
-        Self { base_url: None, account_sid: None, auth_token: None, from: None, timeout: Duration::from_secs(10) }
+        Self {
+            enabled: true,
+            base_url: None,
+            account_sid: None,
+            auth_token: None,
+            from: None,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -392,7 +403,10 @@ impl Default for SmsChannelSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushChannelSettings {
-    /// API root (`https://fcm.googleapis.com`); absent → off.
+    /// Send push messages at all (`false` turns the channel off, sandbox or not).
+    pub enabled: bool,
+    /// API root (`https://fcm.googleapis.com`); absent → the bundled
+    /// sandbox's push sink when the sandbox runs, else off.
     pub base_url: Option<String>,
     /// The Firebase project id.
     pub project_id: Option<String>,
@@ -406,7 +420,13 @@ pub struct PushChannelSettings {
 
 impl Default for PushChannelSettings {
     fn default() -> Self {
-        Self { base_url: None, project_id: None, service_account_file: None, timeout: Duration::from_secs(10) }
+        Self {
+            enabled: true,
+            base_url: None,
+            project_id: None,
+            service_account_file: None,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -806,6 +826,7 @@ impl Settings {
         }
         self.validate_payments()?;
         self.validate_booking()?;
+        self.validate_notification_channels()?;
         if self.sessions.idle_ttl < Duration::from_secs(1) {
             return Err(invalid("sessions.idle_ttl", "at least \"1s\""));
         }
@@ -857,6 +878,79 @@ impl Settings {
         }
         if booking.recovery_after <= self.payments.request_timeout {
             return Err(invalid("booking.recovery_after", "longer than payments.request_timeout"));
+        }
+        Ok(())
+    }
+
+    /// The channels' own keys (the worker's are checked with the rest).
+    /// A channel's credentials without its endpoint are refused: the bundled
+    /// sandbox brings its own, so they would be silently unused.
+    fn validate_notification_channels(&self) -> Result<(), ConfigError> {
+        let email = &self.notifications.email;
+        if let Some(url) = &email.smtp_url {
+            crate::notifications::channels::email::SmtpTarget::parse(url.expose_secret())
+                .map_err(|reason| invalid("notifications.email.smtp_url", &reason))?;
+        }
+        if email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid("notifications.email.from", "a sender like \"Wayfarer <bookings@example.com>\""));
+        }
+        let sms = &self.notifications.sms;
+        let push = &self.notifications.push;
+        for (key, url) in
+            [("notifications.sms.base_url", &sms.base_url), ("notifications.push.base_url", &push.base_url)]
+        {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(invalid(key, "an http:// or https:// URL"));
+            }
+        }
+        if sms.base_url.is_some() {
+            if !sms.account_sid.as_deref().is_some_and(|sid| sid.starts_with("AC") && sid.len() > 2) {
+                return Err(invalid("notifications.sms.account_sid", "an account SID (AC…) with a base_url"));
+            }
+            if sms.auth_token.is_none() {
+                return Err(invalid("notifications.sms.auth_token", "an auth token with a base_url"));
+            }
+            match sms.from.as_deref() {
+                Some(from) if from.starts_with("MG") || crate::notifications::channels::sms::is_e164(from) => {}
+                _ => {
+                    return Err(invalid(
+                        "notifications.sms.from",
+                        "a sender number in E.164 (+15005550006) or a Messaging Service SID (MG…) with a base_url",
+                    ));
+                }
+            }
+        } else if sms.account_sid.is_some() || sms.auth_token.is_some() || sms.from.is_some() {
+            return Err(invalid(
+                "notifications.sms.base_url",
+                "a base_url (https://api.twilio.com) with account_sid, auth_token or from",
+            ));
+        }
+        if push.base_url.is_some() {
+            if push.project_id.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid("notifications.push.project_id", "a Firebase project id with a base_url"));
+            }
+            if push.service_account_file.is_none() {
+                return Err(invalid(
+                    "notifications.push.service_account_file",
+                    "the path of a service-account JSON key file with a base_url",
+                ));
+            }
+        } else if push.project_id.is_some() || push.service_account_file.is_some() {
+            return Err(invalid(
+                "notifications.push.base_url",
+                "a base_url (https://fcm.googleapis.com) with project_id or service_account_file",
+            ));
+        }
+        for (key, value) in [
+            ("notifications.email.timeout", email.timeout),
+            ("notifications.sms.timeout", sms.timeout),
+            ("notifications.push.timeout", push.timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "a duration above zero, like \"10s\""));
+            }
         }
         Ok(())
     }
@@ -1112,6 +1206,52 @@ mod tests {
         assert!(err.contains("payments.secret_key"), "{err}");
         let err = load(&[("WAYFARER_PAYMENTS__PUBLIC_BASE_URL", "wayfarer.example")]).expect_err("bad url").to_string();
         assert!(err.contains("payments.public_base_url"), "{err}");
+    }
+
+    #[test]
+    fn notification_channels_need_their_credentials_and_name_the_key() {
+        let s = load(&[]).expect("defaults");
+        assert!(s.notifications.sms.enabled && s.notifications.sms.base_url.is_none());
+        assert!(s.notifications.email.smtp_url.is_none());
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("WAYFARER_NOTIFICATIONS__EMAIL__SMTP_URL", "http://mail.example.com")], "notifications.email.smtp_url"),
+            (&[("WAYFARER_NOTIFICATIONS__EMAIL__FROM", "not a mailbox")], "notifications.email.from"),
+            (&[("WAYFARER_NOTIFICATIONS__SMS__BASE_URL", "https://api.twilio.com")], "notifications.sms.account_sid"),
+            (
+                &[
+                    ("WAYFARER_NOTIFICATIONS__SMS__BASE_URL", "https://api.twilio.com"),
+                    ("WAYFARER_NOTIFICATIONS__SMS__ACCOUNT_SID", "AC123"),
+                    ("WAYFARER_NOTIFICATIONS__SMS__AUTH_TOKEN", "t"),
+                    ("WAYFARER_NOTIFICATIONS__SMS__FROM", "0123"),
+                ],
+                "notifications.sms.from",
+            ),
+            (&[("WAYFARER_NOTIFICATIONS__SMS__ACCOUNT_SID", "AC123")], "notifications.sms.base_url"),
+            (&[("WAYFARER_NOTIFICATIONS__PUSH__BASE_URL", "fcm.googleapis.com")], "notifications.push.base_url"),
+            (
+                &[("WAYFARER_NOTIFICATIONS__PUSH__BASE_URL", "https://fcm.googleapis.com")],
+                "notifications.push.project_id",
+            ),
+            (&[("WAYFARER_NOTIFICATIONS__PUSH__PROJECT_ID", "p")], "notifications.push.base_url"),
+            (&[("WAYFARER_NOTIFICATIONS__PUSH__TIMEOUT", "0s")], "notifications.push.timeout"),
+        ];
+        for (env, key) in cases {
+            let err = load(env).expect_err("rejected").to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let s = load(&[
+            ("WAYFARER_NOTIFICATIONS__EMAIL__SMTP_URL", "smtps://bookings:hunter2@mail.example.com"),
+            ("WAYFARER_NOTIFICATIONS__SMS__BASE_URL", "https://api.twilio.com"),
+            ("WAYFARER_NOTIFICATIONS__SMS__ACCOUNT_SID", "AC123"),
+            ("WAYFARER_NOTIFICATIONS__SMS__AUTH_TOKEN", "hunter3"),
+            ("WAYFARER_NOTIFICATIONS__SMS__FROM", "MG0123"),
+            ("WAYFARER_NOTIFICATIONS__PUSH__ENABLED", "false"),
+        ])
+        .expect("loads");
+        assert!(!s.notifications.push.enabled);
+        let printed = format!("{s:?}\n{}", s.to_redacted_toml());
+        assert!(!printed.contains("hunter2") && !printed.contains("hunter3"), "{printed}");
+        assert!(printed.contains("mail.example.com"), "the relay is shown, its password is not");
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! version (GETEX needs 6.2), persistence (without it a restart logs every
 //! traveller out) and `maxmemory-policy` (an `allkeys-*` policy may evict live
 //! sessions). The SQL store is checked for connectivity and whether its
-//! migrations are current, without applying any.
+//! migrations are current, without applying any. Each notification channel
+//! that is on is checked without sending anything to anyone (SMTP: connect,
+//! EHLO, TLS, AUTH, QUIT; SMS: the account; push: a token and a
+//! `validate_only` message); one that is off says so and how to turn it on.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -75,6 +78,7 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
     findings.extend(check_store(settings).await);
     findings.extend(check_providers(settings).await);
     findings.push(check_payments(settings).await);
+    findings.extend(check_notification_channels(settings).await);
     match &settings.redis.url {
         Some(url) => findings.extend(check_redis(url, settings).await),
         None => findings.push(finding(
@@ -84,6 +88,65 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
         )),
     }
     findings
+}
+
+/// Checks each notification channel that is on; says "off" for the others.
+/// The bundled sandbox is started when it would run under `serve` and an SMS
+/// or push channel would use its sink.
+async fn check_notification_channels(settings: &Settings) -> Vec<Finding> {
+    use crate::notifications::channels::{ChannelKind, Channels};
+    let notifications = &settings.notifications;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let wants_sink = (notifications.sms.enabled && notifications.sms.base_url.is_none())
+        || (notifications.push.enabled && notifications.push.base_url.is_none());
+    let sandbox = match wants_sink && crate::app::needs_sandbox(settings) {
+        true => match crate::app::start_sandbox(stop.clone(), &tasks).await {
+            Ok(endpoint) => Some(endpoint),
+            Err(e) => return vec![finding("notify", Verdict::Fail, e.to_string())],
+        },
+        false => None,
+    };
+    let channels = match Channels::from_settings(notifications, &settings.http_client, sandbox.as_ref()) {
+        Ok(channels) => channels,
+        Err(e) => {
+            stop.cancel();
+            return vec![finding("notify", Verdict::Fail, e.to_string())];
+        }
+    };
+    let mut out = Vec::new();
+    for kind in ChannelKind::ALL {
+        let Some(channel) = channels.get(kind) else {
+            let how = match kind {
+                ChannelKind::Email => "off: set notifications.email.smtp_url to send e-mail",
+                ChannelKind::Sms if !notifications.sms.enabled => "off (notifications.sms.enabled = false)",
+                ChannelKind::Sms => "off: set notifications.sms.base_url, account_sid, auth_token and from",
+                ChannelKind::Push if !notifications.push.enabled => "off (notifications.push.enabled = false)",
+                ChannelKind::Push => "off: set notifications.push.base_url, project_id and service_account_file",
+            };
+            out.push(finding(kind.as_str(), Verdict::Ok, how));
+            continue;
+        };
+        let sandboxed = sandbox.is_some()
+            && match kind {
+                ChannelKind::Email => false,
+                ChannelKind::Sms => notifications.sms.base_url.is_none(),
+                ChannelKind::Push => notifications.push.base_url.is_none(),
+            };
+        let place = if sandboxed { " (bundled sandbox)" } else { "" };
+        let started = std::time::Instant::now();
+        out.push(match channel.check().await {
+            Ok(message) => {
+                finding(kind.as_str(), Verdict::Ok, format!("{message} in {:.0} ms{place}", ms(started.elapsed())))
+            }
+            Err(message) => finding(kind.as_str(), Verdict::Fail, format!("{message}{place}")),
+        });
+    }
+    drop(channels);
+    stop.cancel();
+    tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), tasks.wait()).await;
+    out
 }
 
 /// Asks the payment gateway for the balance, which proves it answers and

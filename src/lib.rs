@@ -22,7 +22,8 @@
 //! - [`health`] — component checks and `serviceStatus`.
 //! - [`telemetry`] — logs, Prometheus metrics, performance window.
 //! - [`redis_pool`] — the bounded Redis pool.
-//! - [`sandbox`] — the bundled provider sandbox (Amadeus and Duffel wire formats, fault injection).
+//! - [`sandbox`] — the bundled provider sandbox (Amadeus, Duffel and Stripe wire formats, Twilio- and
+//!   FCM-style notification sinks, fault injection).
 //! - [`doctor`], [`cli`] — the command line.
 
 pub mod app;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::booking::model::BookingEventKind;
 
-pub use self::service::{ChannelSet, NotificationService};
+pub use self::service::NotificationService;
 
 /// A notification, as stored and as it travels on the bus to `notificationAdded`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,6 @@
 //! after the last try or a permanent failure. None of it runs on the booking's
 //! path: the booking service only writes the outbox row and publishes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,7 +23,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::channels::{ChannelError, ChannelKind, NotificationChannel, OutboundMessage};
+use super::channels::{ChannelError, ChannelKind, Channels, OutboundMessage};
 use super::render::{self, BookingFacts};
 use super::{NotificationMessage, parse_id, public_id};
 use crate::booking::model::{BookingEvent, BookingEventKind, PaymentStatus};
@@ -63,27 +62,6 @@ pub enum NotificationError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The configured channels, by kind.
-#[derive(Debug, Clone, Default)]
-pub struct ChannelSet(BTreeMap<ChannelKind, Arc<dyn NotificationChannel>>);
-
-impl ChannelSet {
-    /// The set of `channels` (a later one of a kind replaces an earlier).
-    pub fn new(channels: impl IntoIterator<Item = Arc<dyn NotificationChannel>>) -> Self {
-        Self(channels.into_iter().map(|c| (c.kind(), c)).collect())
-    }
-
-    /// The channel of `kind`, when configured.
-    pub fn get(&self, kind: ChannelKind) -> Option<&Arc<dyn NotificationChannel>> {
-        self.0.get(&kind)
-    }
-
-    /// The configured kinds.
-    pub fn kinds(&self) -> impl Iterator<Item = ChannelKind> + '_ {
-        self.0.keys().copied()
-    }
 }
 
 /// What the worker did since start (for `/api/status` and tests).
@@ -139,7 +117,7 @@ struct Inner {
     bus: Arc<dyn EventBus>,
     clock: SharedClock,
     settings: NotificationSettings,
-    channels: ChannelSet,
+    channels: Channels,
     /// This instance's id: the owner of its claims.
     owner: String,
     counts: Counts,
@@ -157,7 +135,7 @@ impl NotificationService {
         bus: Arc<dyn EventBus>,
         clock: SharedClock,
         settings: NotificationSettings,
-        channels: ChannelSet,
+        channels: Channels,
         owner: String,
     ) -> Self {
         Self {
@@ -317,7 +295,7 @@ impl NotificationService {
         // Deliveries: one per enabled, configured channel with a destination.
         let preferences = self.inner.store.notification_preferences(&event.session_id).await?;
         let mut deliveries = Vec::new();
-        for channel in self.inner.channels.kinds() {
+        for channel in self.inner.channels.enabled() {
             let Some(to) = destination(channel, &preferences, booking.as_ref()) else { continue };
             let message = render::message(channel, &to, &notification_id, &event, &content, &facts);
             let encoded = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt {
@@ -523,12 +501,12 @@ impl NotificationService {
             deliveries_sent: c.sent.load(Ordering::Relaxed),
             deliveries_retried: c.retried.load(Ordering::Relaxed),
             dead_letters: c.dead.load(Ordering::Relaxed),
-            channels: self.inner.channels.kinds().map(ChannelKind::as_str).collect(),
+            channels: self.inner.channels.enabled().map(ChannelKind::as_str).collect(),
         }
     }
 
-    /// The configured channels (for `wayfarer doctor`).
-    pub fn channels(&self) -> &ChannelSet {
+    /// The configured channels.
+    pub fn channels(&self) -> &Channels {
         &self.inner.channels
     }
 }

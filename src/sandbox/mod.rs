@@ -12,6 +12,10 @@
 //!   use — plus its hosted payment page at `/_sandbox/checkout/{id}`, a
 //!   ledger at `/_sandbox/payments/ledger` and signed webhooks
 //!   ([`stripe`](self) module docs).
+//! - Notification sinks ([`sinks`]): Twilio-style SMS at `/2010-04-01/…`,
+//!   FCM-style push at `/v1/projects/{project}/messages:send` with its OAuth2
+//!   token endpoint at `/oauth2/token`; what they accept is listed at
+//!   `/_sandbox/sms/messages` and `/_sandbox/push/messages`.
 //! - The control API under `/_sandbox/`: per-personality latency, jitter,
 //!   error, rate-limit and outage injection, price drift, token, offer and
 //!   hold lifetimes, the crash-test delays and confirm failures; request
@@ -27,6 +31,7 @@ mod carriers;
 mod duffel;
 mod generator;
 mod ledger;
+pub mod sinks;
 mod stripe;
 
 use std::collections::BTreeMap;
@@ -67,6 +72,14 @@ pub struct SandboxConfig {
     /// The base of the hosted payment page's URL (`http://sandbox.example`);
     /// none: the host the API call came in on.
     pub public_base_url: Option<String>,
+    /// The Twilio account SID (the path and the Basic user).
+    pub twilio_account_sid: String,
+    /// The Twilio auth token (the Basic password).
+    pub twilio_auth_token: String,
+    /// The FCM project messages are sent to; its test service account is
+    /// `wayfarer-sandbox@<project>.iam.gserviceaccount.com`
+    /// ([`sinks::fcm_service_account_json`]).
+    pub fcm_project_id: String,
 }
 
 impl Default for SandboxConfig {
@@ -79,6 +92,9 @@ impl Default for SandboxConfig {
             stripe_webhook_secret: "whsec_sandbox".to_owned(),
             stripe_webhook_url: None,
             public_base_url: None,
+            twilio_account_sid: "AC5a4db0c5000000000000000000000000".to_owned(),
+            twilio_auth_token: "sandbox-twilio-auth-token".to_owned(),
+            fcm_project_id: "wayfarer-sandbox".to_owned(),
         }
     }
 }
@@ -94,6 +110,8 @@ pub fn router(config: SandboxConfig) -> Router {
         .merge(duffel)
         .merge(stripe)
         .merge(stripe::control_routes())
+        .merge(sinks::routes())
+        .merge(sinks::control_routes())
         .route("/_sandbox/personalities/{name}", put(put_personality).get(get_personality))
         .route("/_sandbox/calls", get(get_calls))
         .route("/_sandbox/orders", get(get_orders))
@@ -113,6 +131,8 @@ pub async fn serve(
             amadeus = %format!("http://{addr}"),
             duffel = %format!("http://{addr}/air"),
             stripe = %format!("http://{addr}/v1/payment_intents"),
+            twilio = %format!("http://{addr}/2010-04-01"),
+            fcm = %format!("http://{addr}/v1/projects"),
             control = %format!("http://{addr}/_sandbox"),
             "provider sandbox is serving"
         );
@@ -289,6 +309,7 @@ struct Shared {
     amadeus_store: amadeus::Store,
     duffel_store: duffel::Store,
     stripe: stripe::Stripe,
+    sinks: sinks::Sinks,
 }
 
 impl Sandbox {
@@ -300,6 +321,7 @@ impl Sandbox {
                 amadeus_store: amadeus::Store::default(),
                 duffel_store: duffel::Store::default(),
                 stripe: stripe::Stripe::new(config.stripe_webhook_url.clone()),
+                sinks: sinks::Sinks::default(),
                 config,
             }),
         }
@@ -326,6 +348,10 @@ impl Sandbox {
 
     fn stripe(&self) -> &stripe::Stripe {
         &self.inner.stripe
+    }
+
+    fn sinks(&self) -> &sinks::Sinks {
+        &self.inner.sinks
     }
 }
 
@@ -441,11 +467,14 @@ fn control_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-const UNKNOWN_PERSONALITY: &str = "unknown personality: use amadeus, duffel or stripe";
+const UNKNOWN_PERSONALITY: &str = "unknown personality: use amadeus, duffel, stripe, twilio or fcm";
 
 async fn get_personality(State(sandbox): State<Sandbox>, Path(name): Path<String>) -> Response {
     if name == "stripe" {
         return stripe::get_settings(&sandbox);
+    }
+    if sinks::is_sink(&name) {
+        return sinks::get_settings(&sandbox, &name);
     }
     match parse_personality(&name) {
         Some(p) => Json(sandbox.personality(p).settings()).into_response(),
@@ -460,6 +489,9 @@ async fn put_personality(
 ) -> Response {
     if name == "stripe" {
         return stripe::put_settings(&sandbox, &body);
+    }
+    if sinks::is_sink(&name) {
+        return sinks::put_settings(&sandbox, &name, &body);
     }
     let Some(personality) = parse_personality(&name) else {
         return control_error(StatusCode::NOT_FOUND, UNKNOWN_PERSONALITY);
@@ -530,10 +562,13 @@ async fn put_personality(
 
 async fn get_calls(State(sandbox): State<Sandbox>) -> Response {
     let calls = |p: Personality| lock(&sandbox.personality(p).calls).clone();
+    let (twilio, fcm) = sandbox.sinks().calls();
     Json(json!({
         "amadeus": calls(Personality::Amadeus),
         "duffel": calls(Personality::Duffel),
         "stripe": sandbox.stripe().calls(),
+        "twilio": twilio,
+        "fcm": fcm,
     }))
     .into_response()
 }
@@ -548,21 +583,25 @@ async fn get_orders(State(sandbox): State<Sandbox>) -> Response {
 }
 
 /// Counters and faults back to their defaults, and the orders (the ledger)
-/// forgotten; tokens and offers stay. The payment side starts a fresh account
-/// (objects, keys, ledger and deliveries dropped together, so they always
-/// agree), keeping its webhook URL.
+/// and the sinks' recorded messages forgotten; tokens and offers stay. The
+/// payment side starts a fresh account (objects, keys, ledger and deliveries
+/// dropped together, so they always agree), keeping its webhook URL.
 async fn reset(State(sandbox): State<Sandbox>) -> Response {
     sandbox.personality(Personality::Amadeus).reset();
     sandbox.personality(Personality::Duffel).reset();
     sandbox.amadeus_store().clear_orders();
     sandbox.duffel_store().clear_orders();
     sandbox.stripe().reset();
+    sandbox.sinks().reset();
     Json(json!({ "reset": true })).into_response()
 }
 
 /// Unknown paths answer in the format of the personality that owns the prefix.
 async fn not_found(request: Request) -> Response {
     let path = request.uri().path();
+    if let Some(response) = sinks::not_found(path) {
+        return response;
+    }
     if path.starts_with("/air") {
         duffel::error(
             StatusCode::NOT_FOUND,
