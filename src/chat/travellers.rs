@@ -594,6 +594,21 @@ mod tests {
     }
 
     #[test]
+    fn sessions_saved_before_booking_by_chat_still_load() {
+        let (state, _) = booking(Language::Es, "es-ES", vec![PassengerType::Adult]);
+        let mut old = serde_json::to_value(DialogueState { booking: None, pending: None, ..state }).expect("json");
+        if let Some(map) = old.as_object_mut() {
+            map.remove("booking");
+        }
+        let loaded: DialogueState = serde_json::from_value(old).expect("an old session loads");
+        assert_eq!((loaded.booking, loaded.stage), (None, Stage::TravellerDetails));
+        let (state, _) = booking(Language::Es, "es-ES", vec![PassengerType::Adult, PassengerType::Child]);
+        let round: DialogueState =
+            serde_json::from_str(&serde_json::to_string(&state).expect("json")).expect("a new one round-trips");
+        assert_eq!(round, state);
+    }
+
+    #[test]
     fn booked_drafts_forget_the_personal_details() {
         let (mut state, locale) = booking(Language::Pt, "pt-PT", vec![PassengerType::Adult]);
         say(&mut state, &locale, "João Silva, 14/05/1990, joao@example.com");

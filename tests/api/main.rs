@@ -6,6 +6,7 @@ mod booking;
 mod booking_crash;
 mod booking_store;
 mod chat;
+mod chat_booking;
 mod chat_corpus;
 mod chat_llm;
 mod cli;
