@@ -104,8 +104,8 @@ pub fn leave(state: &mut DialogueState) -> NextStep {
 }
 
 /// One message while details are collected (the search unchanged). `None`:
-/// the traveller wants the search again — the draft is dropped and the
-/// dialogue goes on as for a search.
+/// the traveller wants the search again, or another of the offers shown —
+/// the draft is dropped and the dialogue goes on as for that.
 pub fn answer(state: &mut DialogueState, extraction: &Extraction, today: NaiveDate) -> Option<NextStep> {
     let Some(draft) = state.booking.as_mut() else {
         return Some(leave(state));
@@ -132,6 +132,11 @@ pub fn answer(state: &mut DialogueState, extraction: &Extraction, today: NaiveDa
         }
         Some(false) if confirming => return Some(leave(state)),
         _ => {}
+    }
+    // Another of the offers shown ("book option 3"): the pick starts over.
+    if extraction.offer_choice.is_some() && !state.shown_offers.is_empty() {
+        leave(state);
+        return None;
     }
     Some(match extraction.intent {
         Some(Intent::CancelBooking) => leave(state),
@@ -555,6 +560,11 @@ mod tests {
         };
         assert_eq!(say(&mut state, &locale, "chercher un autre vol"), NextStep::Search);
         assert_eq!((state.stage, state.booking.is_none()), (Stage::Collecting, true));
+
+        let (mut state, locale) = booking(Language::En, "en-GB", vec![PassengerType::Adult]);
+        say(&mut state, &locale, "Ana Garcia");
+        assert_eq!(say(&mut state, &locale, "book option 4 instead"), NextStep::Book { index: 3 });
+        assert_eq!((state.stage, state.booking.is_none()), (Stage::Selected, true), "the caller starts option 4");
 
         let (mut state, locale) = booking(Language::De, "de-DE", vec![PassengerType::Adult]);
         state.slots = TripSlots {
