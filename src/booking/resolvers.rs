@@ -22,6 +22,12 @@ const NO_SUCH_BOOKING: &str = "No such booking.";
 #[derive(Debug, Clone)]
 pub struct BookingObject(BookingView);
 
+impl From<BookingView> for BookingObject {
+    fn from(view: BookingView) -> Self {
+        Self(view)
+    }
+}
+
 /// A booking: the offer as booked, its travellers, status and payments.
 #[Object(name = "Booking")]
 impl BookingObject {

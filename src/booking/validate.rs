@@ -146,11 +146,14 @@ pub fn check_booking(
         let first_name = person_name(&at("firstName"), &traveler.first_name)?;
         let last_name = person_name(&at("lastName"), &traveler.last_name)?;
         let born = traveler.date_of_birth.0;
-        if born > today {
-            return Err(refuse(at("dateOfBirth"), "a date of birth that is not in the future"));
-        }
-        if years_between(born, today) > 120 {
-            return Err(refuse(at("dateOfBirth"), "a date of birth within the last 120 years"));
+        match check_date_of_birth(born, today) {
+            Ok(()) => {}
+            Err(BirthDateError::InFuture) => {
+                return Err(refuse(at("dateOfBirth"), "a date of birth that is not in the future"));
+            }
+            Err(BirthDateError::TooLongAgo) => {
+                return Err(refuse(at("dateOfBirth"), "a date of birth within the last 120 years"));
+            }
         }
         let document = match &traveler.document {
             None => None,
@@ -170,7 +173,7 @@ pub fn check_booking(
     }
     let phone = match input.contact.phone.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(phone) if crate::flights::providers::split_e164(phone).is_some() => Some(phone.to_owned()),
+        Some(phone) if is_phone(phone) => Some(phone.to_owned()),
         Some(_) => return Err(refuse("input.contact.phone", "a phone number in E.164 form, like +351912345678")),
     };
     Ok((travelers, OrderContact { email: email.to_owned(), phone }))
@@ -223,12 +226,7 @@ pub fn check_travelers(travelers: &[OrderTraveler], offer: &Offer) -> Result<(),
     for (i, traveler) in travelers.iter().enumerate() {
         for day in &travel_dates {
             let age = years_between(traveler.date_of_birth, *day);
-            let fits = match traveler.kind {
-                PassengerType::Adult => age >= 12,
-                PassengerType::Child => (2..12).contains(&age),
-                PassengerType::Infant => age < 2,
-            };
-            if !fits || traveler.date_of_birth > *day {
+            if passenger_type_on(traveler.date_of_birth, *day) != Some(traveler.kind) {
                 return Err(refuse(
                     format!("input.travelers.{i}.dateOfBirth"),
                     format!(
@@ -271,8 +269,42 @@ fn describe(passengers: &[PassengerType]) -> String {
     parts.join(", ")
 }
 
+/// Why a date of birth cannot be anyone's, whatever the trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BirthDateError {
+    /// After today.
+    InFuture,
+    /// More than 120 years ago.
+    TooLongAgo,
+}
+
+/// The rules a date of birth keeps on its own: not after `today`, and
+/// within the last 120 years.
+pub fn check_date_of_birth(born: NaiveDate, today: NaiveDate) -> Result<(), BirthDateError> {
+    if born > today {
+        return Err(BirthDateError::InFuture);
+    }
+    if years_between(born, today) > 120 {
+        return Err(BirthDateError::TooLongAgo);
+    }
+    Ok(())
+}
+
+/// The traveller type someone born on `born` is on `day`: `ADULT` from 12,
+/// `CHILD` from 2 to 11, `INFANT` under 2; `None` before they are born.
+pub fn passenger_type_on(born: NaiveDate, day: NaiveDate) -> Option<PassengerType> {
+    if born > day {
+        return None;
+    }
+    Some(match years_between(born, day) {
+        age if age >= 12 => PassengerType::Adult,
+        age if age >= 2 => PassengerType::Child,
+        _ => PassengerType::Infant,
+    })
+}
+
 /// Whole years from `born` to `on` (an age).
-fn years_between(born: NaiveDate, on: NaiveDate) -> i32 {
+pub fn years_between(born: NaiveDate, on: NaiveDate) -> i32 {
     let mut years = on.year() - born.year();
     if (on.month(), on.day()) < (born.month(), born.day()) {
         years -= 1;
@@ -281,8 +313,9 @@ fn years_between(born: NaiveDate, on: NaiveDate) -> i32 {
 }
 
 /// A name of 1–50 letters (any script, accents included), with single
-/// spaces, hyphens and apostrophes between letters.
-fn person_name(field: &str, raw: &str) -> Result<String, InputError> {
+/// spaces, hyphens and apostrophes between letters; trimmed. `field` names
+/// the input path in the error.
+pub fn person_name(field: &str, raw: &str) -> Result<String, InputError> {
     let name = raw.trim();
     let length = name.chars().count();
     let allowed = name.chars().all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’'));
@@ -343,6 +376,11 @@ pub fn is_email(email: &str) -> bool {
     local_ok && domain_ok
 }
 
+/// Whether `phone` is a number in E.164 form (`+351912345678`).
+pub fn is_phone(phone: &str) -> bool {
+    crate::flights::providers::split_e164(phone).is_some()
+}
+
 /// The officially assigned ISO 3166-1 alpha-2 codes.
 const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO \
 BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET \
@@ -396,6 +434,20 @@ mod tests {
         assert_eq!(years_between(date("2014-06-10"), date("2026-06-09")), 11);
         assert_eq!(years_between(date("2014-06-10"), date("2026-06-10")), 12);
         assert_eq!(years_between(date("2024-02-29"), date("2026-02-28")), 1);
+    }
+
+    #[test]
+    fn traveller_types_follow_the_age_on_the_day() {
+        let born = date("2014-06-10");
+        assert_eq!(passenger_type_on(born, date("2026-06-09")), Some(PassengerType::Child));
+        assert_eq!(passenger_type_on(born, date("2026-06-10")), Some(PassengerType::Adult));
+        assert_eq!(passenger_type_on(date("2025-01-01"), date("2026-12-31")), Some(PassengerType::Infant));
+        assert_eq!(passenger_type_on(date("2025-01-01"), date("2027-01-01")), Some(PassengerType::Child));
+        assert_eq!(passenger_type_on(date("2027-01-01"), date("2026-12-31")), None);
+        let today = date("2026-12-03");
+        assert_eq!(check_date_of_birth(date("2026-12-04"), today), Err(BirthDateError::InFuture));
+        assert_eq!(check_date_of_birth(date("1900-01-01"), today), Err(BirthDateError::TooLongAgo));
+        assert_eq!(check_date_of_birth(date("1990-05-14"), today), Ok(()));
     }
 
     #[test]

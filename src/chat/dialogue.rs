@@ -15,8 +15,16 @@
 //! range); the caller runs it, then sets `stage = Results`, `shown_offers`
 //! (and `cheapest_shown`/`fastest_shown` when known). A change to the search
 //! from any later stage (results, a selected offer, or the booking stages)
-//! goes back to `Collecting` and drops the offers shown and the selection;
-//! a booking already held is the booking flow's to release.
+//! goes back to `Collecting` and drops the offers shown, the selection and
+//! the booking draft; a booking already held lapses unpaid unless the
+//! traveller pays its link (it stays their latest booking).
+//!
+//! Picking an offer with a booking verb ("book option 2", "reservar la
+//! opción 2", or "book it" once one is selected) is [`NextStep::Book`]: the
+//! caller looks the offer up and starts the booking draft
+//! ([`travellers::start`]); from then on, until the booking is made,
+//! [`travellers::answer`] takes each message ("book it" with several offers
+//! shown and none picked asks which one).
 
 use chrono::{Days, NaiveDate};
 
@@ -24,6 +32,7 @@ use super::model::{
     DateMention, DialogueState, Extraction, Intent, NextStep, OfferChoice, PendingQuestion, PlaceMention, PlaceRole,
     Slot, Stage, TripKind, TripSlots,
 };
+use super::travellers;
 use crate::reference::ReferenceData;
 
 /// The slots a search still needs, in the order they are asked.
@@ -296,20 +305,43 @@ pub fn advance(state: &mut DialogueState, extraction: &Extraction, today: NaiveD
         state.selected_offer = None;
         state.cheapest_shown = None;
         state.fastest_shown = None;
+        state.booking = None;
+        if state.pending.as_ref().is_some_and(PendingQuestion::about_booking) {
+            state.pending = None;
+        }
     }
     if let Some(question) = question {
+        if state.stage == Stage::TravellerDetails {
+            // Talking about places again: the booking waits no more.
+            let asked = state.pending.take();
+            travellers::leave(state);
+            state.pending = asked;
+        }
         return question;
+    }
+    if state.stage == Stage::TravellerDetails
+        && let Some(step) = travellers::answer(state, extraction, today)
+    {
+        return step;
     }
 
     if let Some(choice) = extraction.offer_choice
         && !changed
     {
+        // "book it" with several shown and none picked yet: which one?
+        if intent == Intent::Book
+            && choice == OfferChoice::Current
+            && state.selected_offer.is_none()
+            && state.shown_offers.len() > 1
+        {
+            return NextStep::Handoff { intent };
+        }
         return match pick(state, choice) {
             Ok(index) => {
                 state.selected_offer = state.shown_offers.get(index).cloned();
                 state.stage = Stage::Selected;
                 state.pending = None;
-                NextStep::Select { index }
+                if intent == Intent::Book { NextStep::Book { index } } else { NextStep::Select { index } }
             }
             Err(step) => step,
         };
@@ -319,18 +351,17 @@ pub fn advance(state: &mut DialogueState, extraction: &Extraction, today: NaiveD
     }
     if intent == Intent::Book && !changed {
         return match pick(state, OfferChoice::Current) {
-            Ok(_)
-                if matches!(
-                    state.stage,
-                    Stage::Selected | Stage::TravellerDetails | Stage::Payment | Stage::Confirmed
-                ) =>
-            {
+            Ok(index) if state.stage == Stage::Selected => NextStep::Book { index },
+            Ok(_) if matches!(state.stage, Stage::Payment | Stage::Confirmed) => {
+                NextStep::Handoff { intent: Intent::Book }
+            }
+            Ok(_) if state.selected_offer.is_none() && state.shown_offers.len() > 1 => {
                 NextStep::Handoff { intent: Intent::Book }
             }
             Ok(index) => {
                 state.selected_offer = state.shown_offers.get(index).cloned();
                 state.stage = Stage::Selected;
-                NextStep::Select { index }
+                NextStep::Book { index }
             }
             Err(step) => step,
         };

@@ -28,7 +28,8 @@ const EN: &str = "the:2 to:2 from:2 i:2 want:2 would:2 like:2 flight:2 flights:2
     cancel:2 booking:2 status:2 pay:2 number:2 which:2 where:2 lets:2 let:2 nope:3 yeah:3 yep:3 sure:2 \
     looking:2 find:2 any:2 some:2 will:1 be:2 cheaper:2 earlier:2 later:2 before:2 days:2 weeks:2 month:2 \
     people:2 persons:2 passengers:2 make:2 actually:3 instead:3 alone:2 myself:2 son:2 daughter:2 up:2 max:1 \
-    budget:2 dollars:2 bucks:2 euros:1 pounds:2 see:2 you:2 later:2 outbound:2 inbound:2";
+    budget:2 dollars:2 bucks:2 euros:1 pounds:2 see:2 you:2 later:2 outbound:2 inbound:2 \
+    born:3 birth:3 surname:3";
 const ES: &str = "a:1 el:2 los:2 las:2 quiero:3 quisiera:3 ir:2 vuelo:3 vuelos:3 de:1 desde:3 hasta:3 para:1 con:1 \
     por:2 manana:2 pasado:3 hoy:3 semana:1 que:1 proximo:1 proxima:1 viernes:3 lunes:3 martes:3 miercoles:3 \
     jueves:3 sabado:2 domingo:2 hola:3 gracias:3 adios:3 ayuda:3 somos:2 adultos:1 ninos:3 nino:3 nina:3 \
@@ -41,7 +42,8 @@ const ES: &str = "a:1 el:2 los:2 las:2 quiero:3 quisiera:3 ir:2 vuelo:3 vuelos:3
     pareja:2 esposo:2 mujer:2 directo:2 directos:2 rapido:2 temprano:3 siguiente:2 antes:1 despues:2 cual:2 \
     ese:2 eso:2 mismo:2 tengo:2 puedes:2 hacer:2 menos:1 euros:1 pesos:2 dolares:2 ahora:2 mejor:2 lo:1 \
     la:1 viaje:2 viajar:3 viajamos:3 vamos:2 semana:2 viene:2 finde:3 fin:2 economica:2 turista:2 ejecutiva:2 \
-    primera:1 reserva:2 estado:2 cancelar:1 pagar:1 chao:2 nos:1 yo:2 otra:2 otro:2 mes:1";
+    primera:1 reserva:2 estado:2 cancelar:1 pagar:1 chao:2 nos:1 yo:2 otra:2 otro:2 mes:1 \
+    llamo:3 nombre:3 apellidos:3 apellido:3 nacido:3 nacida:3 naci:3 nacimiento:3 correo:3 electronico:3";
 const FR: &str = "option:1 je:3 veux:3 voudrais:3 aller:2 vol:3 vols:3 de:1 a:1 au:2 aux:2 pour:2 le:2 la:1 les:2 des:2 \
     du:2 demain:3 apres:3 aujourd:3 hui:2 semaine:3 prochaine:3 prochain:3 lundi:3 mardi:3 mercredi:3 jeudi:3 \
     vendredi:3 samedi:3 dimanche:3 bonjour:3 bonsoir:3 salut:3 coucou:3 merci:3 revoir:3 aide:3 nous:3 \
@@ -53,7 +55,8 @@ const FR: &str = "option:1 je:3 veux:3 voudrais:3 aller:2 vol:3 vols:3 de:1 a:1 
     jours:3 dans:3 moi:3 mois:2 voyage:2 voyager:3 rentrer:3 revenir:3 plutot:3 plus:2 rapide:2 tot:2 \
     premiere:2 deuxieme:3 troisieme:3 celle:3 celui:3 ci:1 prends:3 lendemain:3 veille:3 direct:1 directs:2 \
     personnes:3 passagers:2 fils:2 fille:2 copain:3 copine:3 seul:2 budget:1 maximum:1 euros:1 pas:2 \
-    annuler:3 reservation:1 statut:2 payer:3 bien:1 prix:2 moi:2 ce:2 cette:2 qui:2 suis:3 sera:2";
+    annuler:3 reservation:1 statut:2 payer:3 bien:1 prix:2 moi:2 ce:2 cette:2 qui:2 suis:3 sera:2 \
+    appelle:3 naissance:3 nee:2 courriel:3 prenom:3 adresse:2";
 const DE: &str = "option:1 ich:3 mochte:3 moechte:3 will:1 nach:3 von:3 ab:2 am:2 um:2 der:2 die:2 das:2 den:2 dem:3 ein:2 \
     eine:3 einen:3 flug:3 fluge:3 morgen:3 ubermorgen:3 heute:3 nachste:3 nachsten:3 naechste:3 \
     woche:3 montag:3 dienstag:3 mittwoch:3 donnerstag:3 freitag:3 samstag:3 sonntag:3 hallo:3 danke:3 \
@@ -66,7 +69,8 @@ const DE: &str = "option:1 ich:3 mochte:3 moechte:3 will:1 nach:3 von:3 ab:2 am:
     kostet:3 unter:3 euro:2 moin:3 servus:3 wochenende:3 nachmittags:3 nachmittag:3 morgens:3 fruh:3 \
     wiedersehen:3 auf:2 lieber:3 doch:3 schnellste:3 fruhesten:3 personen:3 leute:3 passagiere:3 sohn:3 \
     tochter:3 freundin:3 freund:2 allein:3 uns:3 zuruckfliegen:3 ruckflug:3 hinflug:3 stornieren:3 \
-    buchung:3 bezahlen:3 zahlen:3 welche:3 nehme:3 diese:2 dieser:2 lieber:2 januar:3 ende:1";
+    buchung:3 bezahlen:3 zahlen:3 welche:3 nehme:3 diese:2 dieser:2 lieber:2 januar:3 ende:1 \
+    heisse:3 geboren:3 geburtsdatum:3 nachname:3 vorname:3";
 const IT: &str = "in:1 economy:1 business:1 economica:1 voglio:3 vorrei:3 andare:3 volo:3 voli:3 da:1 a:1 per:2 il:2 lo:1 la:1 i:1 gli:3 le:1 di:2 \
     del:1 domani:3 dopodomani:3 oggi:3 settimana:3 prossima:3 prossimo:3 lunedi:3 martedi:3 mercoledi:3 \
     giovedi:3 venerdi:3 sabato:2 domenica:3 ciao:3 buongiorno:3 buonasera:3 salve:3 grazie:3 arrivederci:3 \
@@ -79,7 +83,8 @@ const IT: &str = "in:1 economy:1 business:1 economica:1 voglio:3 vorrei:3 andare
     quella:3 quello:3 questo:3 questa:3 prendo:3 persone:3 passeggeri:3 figli:3 figlio:3 figlia:3 \
     ragazza:3 ragazzo:3 sono:3 viaggio:3 viaggiare:3 ho:3 bisogno:3 cerco:3 veloce:3 rapido:1 presto:3 \
     anche:3 non:1 va:2 bene:3 nel:3 alla:3 al:1 dal:3 dalla:3 tornare:3 torno:3 annullare:3 \
-    prenotazione:3 stato:2 pagare:3 scegli:2 noi:3";
+    prenotazione:3 stato:2 pagare:3 scegli:2 noi:3 \
+    chiamo:3 nata:3 nato:3 nascita:3 cognome:3 indirizzo:3";
 const PT: &str = "economica:1 a:1 neste:3 nesta:3 fim:3 somos:2 eu:3 quero:3 queria:3 gostaria:3 ir:1 para:1 pra:3 voo:3 voos:3 de:1 do:2 da:1 dos:1 das:2 \
     em:3 no:1 na:2 amanha:3 depois:3 hoje:3 semana:1 proxima:1 proximo:1 que:1 vem:3 ola:3 oi:3 \
     obrigado:3 obrigada:3 tchau:3 ajuda:3 somos:1 adultos:1 criancas:3 crianca:3 bebe:1 bebes:2 e:1 ida:1 \
@@ -91,7 +96,8 @@ const PT: &str = "economica:1 a:1 neste:3 nesta:3 fim:3 somos:2 eu:3 quero:3 que
     quarta:2 quinta:2 sexta:3 sabado:2 domingo:2 preciso:3 quero:2 viajar:1 viagem:3 filhos:3 filho:3 \
     filha:3 namorada:3 namorado:3 mulher:2 pessoas:3 passageiros:3 rapido:1 cedo:3 seguinte:3 antes:1 \
     essa:3 esse:3 isso:3 esta:1 pago:1 reais:3 real:1 tudo:3 bem:3 voltar:3 volto:3 cancelar:1 \
-    reserva:1 pagar:1 primeira:3 terceira:3 sozinho:3 sozinha:3 nos:1 tambem:3 ao:3 aos:3 so:1";
+    reserva:1 pagar:1 primeira:3 terceira:3 sozinho:3 sozinha:3 nos:1 tambem:3 ao:3 aos:3 so:1 \
+    chamo:3 nascido:3 nascida:3 nascimento:3 apelido:3 apelidos:3 sobrenome:3";
 
 /// Folded word → weight per language (indexed like [`Language::ALL`]).
 static WORDS: LazyLock<HashMap<&'static str, [u8; 6]>> = LazyLock::new(|| {

@@ -230,6 +230,8 @@ fn to_extraction(out: LlmOutput, today: NaiveDate) -> Result<Extraction, String>
             None => None,
         },
         affirmation: None,
+        // Traveller details are never sent to the model: the built-in engine reads them.
+        details: None,
     })
 }
 

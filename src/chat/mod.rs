@@ -20,3 +20,4 @@ pub mod model;
 pub mod reply;
 pub mod resolvers;
 pub mod service;
+pub mod travellers;

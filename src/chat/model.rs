@@ -4,10 +4,10 @@
 //! dialogue and the reply writer meet only through these types, so each can be
 //! tested — and replaced (the optional LLM extractor) — on its own.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::flights::model::{Cabin, Money, OfferSort, TimeOfDay};
+use crate::flights::model::{Cabin, Money, OfferSort, PassengerType, TimeOfDay};
 
 /// A language the agent understands and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -204,6 +204,63 @@ pub struct Extraction {
     pub offer_choice: Option<OfferChoice>,
     /// A bare yes (`Some(true)`) or no (`Some(false)`).
     pub affirmation: Option<bool>,
+    /// Traveller details (names, dates of birth, e-mail), read only while
+    /// the agent asks for them.
+    #[serde(default)]
+    pub details: Option<DetailsMention>,
+}
+
+/// The traveller details one message gives, in the order written.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DetailsMention {
+    /// Names, one per traveller.
+    pub names: Vec<NameMention>,
+    /// Dates of birth written before any name (one written after a name is that name's).
+    pub birth_dates: Vec<BirthDateMention>,
+    /// Something written as an e-mail address (it has an `@`), unchecked.
+    pub email: Option<String>,
+    /// Something written as a phone number (it starts with `+`), unchecked.
+    pub phone: Option<String>,
+}
+
+impl DetailsMention {
+    /// Whether nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.birth_dates.is_empty() && self.email.is_none() && self.phone.is_none()
+    }
+
+    /// Whether a date of birth was read, on its own or after a name.
+    pub fn has_birth_date(&self) -> bool {
+        !self.birth_dates.is_empty() || self.names.iter().any(|n| n.birth_date.is_some())
+    }
+}
+
+/// A traveller's name as written, split into given and family names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NameMention {
+    /// Given name(s); `None` when only a surname was given (the answer to "and the surname?").
+    pub first: Option<String>,
+    /// Family name(s); `None` when only one word was given.
+    pub last: Option<String>,
+    /// The traveller split it ("José María / García Pérez"), so it may
+    /// correct a name already taken.
+    pub explicit: bool,
+    /// The split was a guess (three words or more, no slash): the reply says how it was read.
+    pub guessed: bool,
+    /// The date of birth written after this name (before the next one).
+    #[serde(default)]
+    pub birth_date: Option<BirthDateMention>,
+}
+
+/// A date of birth as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BirthDateMention {
+    /// A real day.
+    Day(NaiveDate),
+    /// Day and month without a year.
+    NoYear,
+    /// Written as a date, but no such day exists ("31/02/1990").
+    Impossible,
 }
 
 /// A slot a search needs, as the contract names them in `missing`.
@@ -294,6 +351,105 @@ pub enum PendingQuestion {
         /// The places suggested, best first (possibly empty).
         suggestions: Vec<String>,
     },
+    /// Asked a traveller's full name (0-based traveller).
+    TravellerName {
+        /// Which traveller.
+        traveller: usize,
+    },
+    /// Asked the surname of a traveller who gave one name only.
+    TravellerSurname {
+        /// Which traveller.
+        traveller: usize,
+    },
+    /// Asked a traveller's date of birth.
+    BirthDate {
+        /// Which traveller.
+        traveller: usize,
+    },
+    /// Asked the e-mail address the confirmation goes to.
+    ContactEmail,
+    /// The price changed while booking: asked whether to book at the new one.
+    ConfirmNewPrice,
+    /// Booking failed on the way (the airline did not answer): asked whether to try again.
+    RetryBooking,
+}
+
+impl PendingQuestion {
+    /// Whether the answer is traveller details (names, dates of birth,
+    /// e-mail), which the extractor reads before anything else — and which
+    /// are never cached or sent to the LLM extractor.
+    pub fn asks_details(&self) -> bool {
+        matches!(
+            self,
+            Self::TravellerName { .. } | Self::TravellerSurname { .. } | Self::BirthDate { .. } | Self::ContactEmail
+        )
+    }
+
+    /// Whether it is one of the booking's questions (details, a new price, a retry).
+    pub fn about_booking(&self) -> bool {
+        self.asks_details() || matches!(self, Self::ConfirmNewPrice | Self::RetryBooking)
+    }
+
+    /// Whether it is about the search (a slot or a place), so a bare yes or no answers it.
+    pub fn asks_slot(&self) -> bool {
+        matches!(self, Self::Slot(_) | Self::WhichPlace { .. } | Self::DidYouMean { .. })
+    }
+
+    /// Whether it asks for a name (a bare name answers it).
+    pub fn asks_name(&self) -> bool {
+        matches!(self, Self::TravellerName { .. } | Self::TravellerSurname { .. })
+    }
+}
+
+/// One traveller's details as collected so far.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TravellerDraft {
+    /// Given name(s), checked.
+    pub first_name: Option<String>,
+    /// Family name(s), checked.
+    pub last_name: Option<String>,
+    /// Date of birth, checked against the trip.
+    pub date_of_birth: Option<NaiveDate>,
+    /// The place in the offer their age takes (set with the date of birth).
+    pub kind: Option<PassengerType>,
+}
+
+/// A booking the conversation is making: what the picked offer needs,
+/// what the traveller has given so far, and, once booked, the booking.
+/// The travellers' details are dropped from it as soon as the booking
+/// holds them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BookingDraft {
+    /// The offer being booked.
+    pub offer_id: String,
+    /// Its 0-based position in the offers shown.
+    pub index: usize,
+    /// Who the offer is for, adults first, one entry per traveller.
+    pub passengers: Vec<PassengerType>,
+    /// The day each flight of the trip leaves (ages are checked on each).
+    pub travel_dates: Vec<NaiveDate>,
+    /// The price shown.
+    pub price: Option<Money>,
+    /// One per entry of `passengers`.
+    pub travellers: Vec<TravellerDraft>,
+    /// The confirmation address, checked.
+    pub email: Option<String>,
+    /// A contact phone, checked, when given.
+    pub phone: Option<String>,
+    /// The price the provider quoted instead, while asking whether to take it.
+    pub new_price: Option<Money>,
+    /// The booking, once made.
+    pub booking_id: Option<String>,
+    /// Its hosted payment page.
+    pub payment_url: Option<String>,
+    /// Until when paying there settles the booking.
+    pub pay_until: Option<DateTime<Utc>>,
+    /// The airline reference, once confirmed.
+    pub reference: Option<String>,
+    /// The session's locale writes numeric dates month first (`en-US`): the
+    /// date-of-birth question shows that format.
+    #[serde(default)]
+    pub month_first: bool,
 }
 
 /// What the conversation knows; kept in the session between messages.
@@ -319,6 +475,9 @@ pub struct DialogueState {
     /// Index into `shown_offers` of the fastest one, like `cheapest_shown`.
     #[serde(default)]
     pub fastest_shown: Option<usize>,
+    /// The booking being made, from the pick to the confirmation.
+    #[serde(default)]
+    pub booking: Option<BookingDraft>,
 }
 
 /// What the agent does with a message, decided by the dialogue from the
@@ -373,4 +532,53 @@ pub enum NextStep {
         /// What the traveller asked for.
         intent: Intent,
     },
+    /// Book `shown_offers[index]`: the caller looks the offer up, starts the
+    /// [`BookingDraft`] and asks for the first detail.
+    Book {
+        /// Index into `shown_offers`.
+        index: usize,
+    },
+    /// Ask the detail in `pending` (after taking what the message gave).
+    AskDetail {
+        /// Why the message's answer was not taken, when it was not.
+        problem: Option<DetailProblem>,
+        /// The traveller whose name was just completed, to say how it was read.
+        noted_name: Option<usize>,
+        /// That name's split into given and family names was a guess.
+        split_guessed: bool,
+    },
+    /// Every detail is in (or the traveller agreed to retry): make the booking.
+    CreateBooking,
+    /// The traveller stopped the booking before it was made.
+    LeaveBooking,
+}
+
+/// Why a traveller detail was not taken; the reply says it in the traveller's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DetailProblem {
+    /// The answer could not be read as what was asked.
+    NotUnderstood,
+    /// Not a name the booking rules take (letters, spaces, hyphens, apostrophes; 1–50).
+    InvalidName,
+    /// A date with no year.
+    BirthDateWithoutYear,
+    /// A day that does not exist.
+    ImpossibleDate,
+    /// After today.
+    BirthDateInFuture,
+    /// More than 120 years ago.
+    BirthDateTooLongAgo,
+    /// The age on the travel day does not fit any place left in the offer.
+    AgeDoesNotFit {
+        /// The traveller.
+        traveller: usize,
+        /// Their age on `on`.
+        age: i32,
+        /// The first travel day.
+        on: NaiveDate,
+    },
+    /// Not an e-mail address.
+    InvalidEmail,
+    /// Not a phone number in E.164 form.
+    InvalidPhone,
 }

@@ -6,9 +6,12 @@
 //! name of a place we did not recognise, and it goes through [`inert`] first,
 //! so a reply can never carry markup or script a frontend might render.
 
+mod booking;
+
 use chrono::{Datelike, NaiveDate};
 
-use super::model::{DialogueState, Intent, Language, NextStep, Slot, Stage};
+pub use self::booking::{BookingNews, news as booking_news, question as detail_question};
+use super::model::{DialogueState, Intent, Language, NextStep, PendingQuestion, Slot, Stage};
 use crate::flights::model::Money;
 use crate::reference::ReferenceData;
 
@@ -350,6 +353,9 @@ pub fn reply(language: Language, step: &NextStep, state: &DialogueState, summary
             Language::It => format!("Ti ho mostrato {shown} opzioni. Quale vuoi, da 1 a {shown}?"),
             Language::Pt => format!("Mostrei-lhe {shown} opções. Qual quer, de 1 a {shown}?"),
         },
+        NextStep::Book { .. } | NextStep::AskDetail { .. } | NextStep::CreateBooking | NextStep::LeaveBooking => {
+            booking::step(l, step, state)
+        }
         NextStep::NothingToSelect => match l {
             Language::En => "Let's find you a flight first. Where would you like to go?",
             Language::Es => "Primero busquemos un vuelo. ¿A dónde quieres ir?",
@@ -762,8 +768,42 @@ pub fn suggested_replies(language: Language, state: &DialogueState, missing: &[S
                 "Só voos diretos",
             ],
         ]),
-        Stage::TravellerDetails | Stage::Payment | Stage::Confirmed => pick(&[
-            ["Help", "Ayuda", "Aide", "Hilfe", "Aiuto", "Ajuda"],
+        Stage::TravellerDetails
+            if matches!(state.pending, Some(PendingQuestion::ConfirmNewPrice | PendingQuestion::RetryBooking)) =>
+        {
+            pick(&[["Yes", "Sí", "Oui", "Ja", "Sì", "Sim"], ["No", "No", "Non", "Nein", "No", "Não"]])
+        }
+        Stage::TravellerDetails => pick(&[
+            ["Cancel", "Cancelar", "Annuler", "Abbrechen", "Annulla", "Cancelar"],
+            [
+                "Search another flight",
+                "Buscar otro vuelo",
+                "Chercher un autre vol",
+                "Anderen Flug suchen",
+                "Cerca un altro volo",
+                "Procurar outro voo",
+            ],
+        ]),
+        Stage::Payment => pick(&[
+            [
+                "How is my booking?",
+                "¿Cómo va mi reserva?",
+                "Où en est ma réservation ?",
+                "Wie steht es um meine Buchung?",
+                "Come va la mia prenotazione?",
+                "Como está a minha reserva?",
+            ],
+            ["Pay", "Pagar", "Payer", "Bezahlen", "Pagare", "Pagar"],
+        ]),
+        Stage::Confirmed => pick(&[
+            [
+                "How is my booking?",
+                "¿Cómo va mi reserva?",
+                "Où en est ma réservation ?",
+                "Wie steht es um meine Buchung?",
+                "Come va la mia prenotazione?",
+                "Como está a minha reserva?",
+            ],
             ["Thanks, bye", "Gracias, adiós", "Merci, au revoir", "Danke, tschüss", "Grazie, ciao", "Obrigado, adeus"],
         ]),
         Stage::Collecting => match missing.first() {
@@ -810,6 +850,17 @@ pub fn suggested_replies(language: Language, state: &DialogueState, missing: &[S
             Some(Slot::Passengers) => pick(&[
                 ["1 child", "1 niño", "1 enfant", "1 Kind", "1 bambino", "1 criança"],
                 ["2 children", "2 niños", "2 enfants", "2 Kinder", "2 bambini", "2 crianças"],
+            ]),
+            None if state.slots.origin.is_some() && state.slots.destination.is_some() => pick(&[
+                [
+                    "Search flights again",
+                    "Buscar vuelos de nuevo",
+                    "Rechercher des vols",
+                    "Flüge neu suchen",
+                    "Cerca di nuovo i voli",
+                    "Procurar voos de novo",
+                ],
+                ["Help", "Ayuda", "Aide", "Hilfe", "Aiuto", "Ajuda"],
             ]),
             None => pick(&[
                 [
@@ -917,6 +968,10 @@ mod tests {
             for chip in &chips {
                 assert_eq!(extract(chip, &context(None)).language, language, "{chip:?} reads as {language:?}");
             }
+            let selected = DialogueState { stage: Stage::Selected, ..DialogueState::default() };
+            let book = &suggested_replies(language, &selected, &[])[0];
+            let e = extract(book, &context(None));
+            assert_eq!((e.intent, e.offer_choice), (Some(Intent::Book), Some(OfferChoice::Current)), "{book:?}");
 
             let collecting = DialogueState::default();
             let asks = |slot: Slot| suggested_replies(language, &collecting, &[slot]);
@@ -949,6 +1004,39 @@ mod tests {
                 let e = extract(chip, &context(Some(&pending)));
                 assert_eq!(e.passengers.children, Some(n as u8 + 1), "{chip:?}: {e:?}");
             }
+
+            // The booking's chips, while a name is asked, a price confirmed, a payment awaited.
+            let in_stage = |stage, pending: Option<PendingQuestion>| {
+                let state = DialogueState { stage, pending, ..DialogueState::default() };
+                suggested_replies(language, &state, &[])
+            };
+            let name = PendingQuestion::TravellerName { traveller: 0 };
+            let chips = in_stage(Stage::TravellerDetails, Some(name.clone()));
+            let e = extract(&chips[0], &context(Some(&name)));
+            assert_eq!((e.intent, e.details.is_none()), (Some(Intent::CancelBooking), true), "{:?}: {e:?}", chips[0]);
+            let e = extract(&chips[1], &context(Some(&name)));
+            assert_eq!((e.intent, e.details.is_none()), (Some(Intent::SearchFlights), true), "{:?}: {e:?}", chips[1]);
+            let price = PendingQuestion::ConfirmNewPrice;
+            let chips = in_stage(Stage::TravellerDetails, Some(price.clone()));
+            assert_eq!(extract(&chips[0], &context(Some(&price))).affirmation, Some(true), "{:?}", chips[0]);
+            assert_eq!(extract(&chips[1], &context(Some(&price))).affirmation, Some(false), "{:?}", chips[1]);
+            let unpaid = DialogueState { stage: Stage::Payment, ..DialogueState::default() };
+            let for_booking = |chip: &String| {
+                let context = ExtractContext::for_state(&unpaid, Some(language.code()), today);
+                extract(chip, &context)
+            };
+            for (stage, second) in [(Stage::Payment, Intent::Pay), (Stage::Confirmed, Intent::Goodbye)] {
+                let chips = in_stage(stage, None);
+                assert_eq!(for_booking(&chips[0]).intent, Some(Intent::BookingStatus), "{:?}", chips[0]);
+                assert_eq!(for_booking(&chips[1]).intent, Some(second), "{:?}", chips[1]);
+                assert!(chips.iter().all(|c| for_booking(c).language == language), "{chips:?}");
+            }
+            let mut gone = DialogueState::default();
+            gone.slots.origin = Some("LON".into());
+            gone.slots.destination = Some("MAD".into());
+            let again = &suggested_replies(language, &gone, &[])[0];
+            let e = extract(again, &ExtractContext::for_state(&gone, Some(language.code()), today));
+            assert_eq!((e.intent, e.language), (Some(Intent::SearchFlights), language), "{again:?}");
         }
     }
 }

@@ -9,6 +9,7 @@ use async_graphql::{Context, Object, SimpleObject};
 
 use super::model::{DateMention, Intent, Slot, Stage};
 use super::service::{ChatService, ChatTurn, clean_message};
+use crate::booking::resolvers::{BookingObject, PaymentLink, PublicBase};
 use crate::flights::SearchLoader;
 use crate::flights::model::{Cabin, OfferSort, TimeOfDay};
 use crate::flights::resolvers::{CheapestDate, FlightOfferObject, MoneyObject};
@@ -35,6 +36,11 @@ pub struct ChatResponse {
     offers: Vec<FlightOfferObject>,
     /// The cheapest price per day, when the traveller gave a range or no exact day.
     cheapest_dates: Vec<CheapestDate>,
+    /// The booking this conversation made, from `PAYMENT` on: its status,
+    /// and its airline `reference` once `CONFIRMED`.
+    booking: Option<BookingObject>,
+    /// The payment provider's hosted page for that booking, while it waits for payment.
+    payment_link: Option<PaymentLink>,
     /// Where the time went.
     timings: ChatTimings,
 }
@@ -138,6 +144,10 @@ impl From<ChatTurn> for ChatResponse {
             suggested_replies: turn.suggested_replies,
             offers: turn.offers,
             cheapest_dates: turn.cheapest_dates,
+            booking: turn.booking.map(BookingObject::from),
+            payment_link: turn
+                .payment_link
+                .map(|link| PaymentLink { url: link.url, expires_at: link.expires_at.into() }),
             timings: ChatTimings {
                 nlp_ms: ms(turn.timings.nlp),
                 search_ms: ms(turn.timings.search),
@@ -176,8 +186,11 @@ impl ChatMutation {
         let chat = service::<ChatService>(ctx)?;
         let mut auth = fresh_session(ctx).await?;
         let loader = ctx.data_opt::<DataLoader<SearchLoader>>();
-        let turn =
-            chat.send(&mut auth.session, &text, loader).await.map_err(|e| ApiError::bad_input(&e.field, e.message))?;
+        let base = ctx.data_opt::<PublicBase>().map(|b| b.0.as_str()).unwrap_or_default();
+        let turn = chat
+            .send(&mut auth.session, &text, loader, base)
+            .await
+            .map_err(|e| ApiError::bad_input(&e.field, e.message))?;
         save(ctx, &auth).await?;
         Ok(turn.into())
     }

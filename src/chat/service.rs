@@ -10,6 +10,27 @@
 //! Extraction runs inline on the async worker: it takes microseconds (see
 //! BENCHMARKS.md), less than a hop to the blocking pool would cost. Only the
 //! LLM extractor waits, and it waits on I/O.
+//!
+//! Booking by chat ([`super::travellers`] collects the details):
+//! - "book option 2" looks the offer up (gone or expired: say so and offer
+//!   the search again) and starts the draft from its passengers.
+//! - With every detail in, `createBooking` runs with the session's id and
+//!   language; then `createPaymentLink`, and the reply carries the link
+//!   (`stage = PAYMENT`). An expired offer is said and the search offered
+//!   again; a changed price is told and booked only after a yes; an airline
+//!   that does not answer (or our own failure) is said, nothing booked, and
+//!   a retry offered; details the airline refuses are asked again.
+//! - While in `PAYMENT` (and `CONFIRMED`), every turn first reads the
+//!   booking: once the payment webhook has confirmed it, the turn's reply
+//!   gives the airline reference (`stage = CONFIRMED`); expired, cancelled
+//!   or failed, it says so and offers the search again. Until then a turn
+//!   that is not about something else reminds of the link (opening it again
+//!   when it could not be opened before). The chat never cancels a booking:
+//!   "cancel my booking" says where it stands and how (an unpaid hold lapses
+//!   by itself), as before.
+//! - Answers to the booking's questions are read by the built-in engine
+//!   only: the details carry personal data, never cached or sent to the
+//!   LLM, and the LLM's schema has no details and no bare yes or no.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +43,13 @@ use super::cache::{ExtractionCache, cache_key};
 use super::dialogue;
 use super::extract::{self, ExtractContext};
 use super::llm::LlmExtractor;
-use super::model::{DateMention, DialogueState, Extraction, Intent, Language, NextStep, Slot, Stage};
-use super::reply::{self, BookingBrief, Refusal, SearchSummary};
-use crate::booking::BookingService;
+use super::model::{DateMention, DialogueState, Extraction, Intent, Language, NextStep, PendingQuestion, Slot, Stage};
+use super::reply::{self, BookingBrief, BookingNews, Refusal, SearchSummary};
+use super::travellers;
+use crate::booking::links::PaymentLinkView;
+use crate::booking::model::BookingStatus;
+use crate::booking::service::BookingView;
+use crate::booking::{BookingError, BookingService};
 use crate::clock::SharedClock;
 use crate::config::ChatSettings;
 use crate::flights::aggregator::{ProviderOutcome, ProviderStatus, rank};
@@ -72,6 +97,11 @@ pub struct ChatTurn {
     pub offers: Vec<FlightOfferObject>,
     /// The price calendar, when the traveller gave a range.
     pub cheapest_dates: Vec<CheapestDate>,
+    /// The booking the conversation made, as read this turn (from the
+    /// payment stage on).
+    pub booking: Option<BookingView>,
+    /// Its hosted payment page, while it waits for payment.
+    pub payment_link: Option<PaymentLinkView>,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -179,13 +209,19 @@ impl ChatService {
 
     /// Today in the session's time zone, from the injected clock.
     pub fn today(&self, session: &Session) -> NaiveDate {
-        let tz = session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        self.clock.now().with_timezone(&tz).date_naive()
+        self.clock.now().with_timezone(&zone(session)).date_naive()
     }
 
     /// Understands a cleaned message in its session's context, through the cache.
     pub async fn understand(&self, text: &str, session: &Session, today: NaiveDate) -> Extraction {
         let context = ExtractContext::for_state(&session.dialogue, Some(&session.locale), today);
+        let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
+        if context.pending.is_some_and(PendingQuestion::about_booking) {
+            // Names, dates of birth and addresses are never cached nor sent to a
+            // model; the model's schema has neither them nor a bare yes or no.
+            count(&self.counts.builtin);
+            return extract::extract(text, &context);
+        }
         // Everything the extractor reads, so a hit is exactly what it would say again.
         let normalised = text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
         let pending = context.pending.and_then(|p| serde_json::to_string(p).ok()).unwrap_or_default();
@@ -201,7 +237,6 @@ impl ChatService {
                 &departure,
             ],
         );
-        let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
         if let Some(hit) = self.cache.get(&key).await {
             count(&self.counts.cached);
             return hit;
@@ -225,25 +260,48 @@ impl ChatService {
         extraction
     }
 
-    /// One turn: the session's dialogue and conversation are updated in place.
+    /// One turn: the session's dialogue and conversation are updated in
+    /// place. `public_base` is this server's public URL, where a payment
+    /// page sends the payer back to.
     pub async fn send(
         &self,
         session: &mut Session,
         text: &str,
         loader: Option<&DataLoader<SearchLoader>>,
+        public_base: &str,
     ) -> Result<ChatTurn, InputError> {
         let started = Instant::now();
         let text = clean_message(text)?;
         let today = self.today(session);
+        let zone = zone(session);
+        let locale = session.locale.clone();
 
         let extraction = self.understand(&text, session, today).await;
         let nlp = started.elapsed();
 
         let session_id = session.id.0.clone();
         let state = &mut session.dialogue;
-        let step = dialogue::advance(state, &extraction, today);
         let language = extraction.language;
+        let mut booking = Booked::default();
+        self.refresh_booking(state, &session_id, &mut booking).await;
+        let step = dialogue::advance(state, &extraction, today);
         state.language = Some(language);
+        match step {
+            NextStep::Book { index } => self.start_booking(state, index, &locale, language, &mut booking).await,
+            NextStep::CreateBooking => {
+                let requester = Requester { session_id: &session_id, public_base, zone };
+                self.make_booking(state, &requester, language, today, &mut booking).await;
+            }
+            NextStep::Handoff { intent: Intent::Pay | Intent::Book | Intent::SelectOffer }
+            | NextStep::NotUnderstood
+            | NextStep::Greet
+                if state.stage == Stage::Payment && booking.news.is_none() =>
+            {
+                let requester = Requester { session_id: &session_id, public_base, zone };
+                self.remind_payment(state, &requester, &mut booking).await;
+            }
+            _ => {}
+        }
 
         let search_started = Instant::now();
         let mut found = Found::default();
@@ -266,13 +324,35 @@ impl ChatService {
             state.selected_offer = None;
             state.stage = Stage::Results;
         }
-        let reply = match step {
-            NextStep::Handoff { intent: intent @ (Intent::BookingStatus | Intent::CancelBooking) } => {
+        // Where the booking stands answers these (once confirmed, "pay" and "book it" too).
+        let about_booking = match step {
+            NextStep::Handoff { intent: intent @ (Intent::BookingStatus | Intent::CancelBooking) } => Some(intent),
+            NextStep::Handoff { intent: intent @ (Intent::Book | Intent::Pay) } if state.stage == Stage::Confirmed => {
+                Some(intent)
+            }
+            _ => None,
+        };
+        let reply = match (&booking.news, about_booking) {
+            (Some(news), _) if matches!(step, NextStep::Search | NextStep::CheapestDates) => format!(
+                "{}\n\n{}",
+                reply::booking_news(language, news, state),
+                reply::reply(language, &step, state, found.summary.as_ref())
+            ),
+            (Some(news), _) => reply::booking_news(language, news, state),
+            (None, Some(intent)) => {
                 let brief = self.latest_booking_for(&session_id).await;
                 reply::booking_reply(language, intent == Intent::CancelBooking, brief.as_ref())
             }
-            _ => reply::reply(language, &step, state, found.summary.as_ref()),
+            (None, None) => reply::reply(language, &step, state, found.summary.as_ref()),
         };
+        let payment_link = match (&state.booking, state.stage) {
+            (Some(draft), Stage::Payment) => match (&draft.payment_url, draft.pay_until) {
+                (Some(url), Some(expires_at)) => Some(PaymentLinkView { url: url.clone(), expires_at }),
+                _ => None,
+            },
+            _ => None,
+        };
+
         let missing = if found.ran { Vec::new() } else { dialogue::missing(state) };
         let suggested_replies = reply::suggested_replies(language, state, &missing);
         let offers = found.ranked.map(cards).unwrap_or_default();
@@ -312,8 +392,176 @@ impl ChatService {
             suggested_replies,
             offers,
             cheapest_dates: found.calendar,
+            booking: booking.view,
+            payment_link,
             timings,
         })
+    }
+
+    /// In the payment stages, where the conversation's booking stands now:
+    /// confirmed (the webhook came) or ended moves the stage and makes news.
+    async fn refresh_booking(&self, state: &mut DialogueState, session_id: &str, booked: &mut Booked) {
+        if !matches!(state.stage, Stage::Payment | Stage::Confirmed) {
+            return;
+        }
+        let (Some(bookings), Some(id)) = (&self.bookings, state.booking.as_ref().and_then(|d| d.booking_id.clone()))
+        else {
+            return;
+        };
+        let view = match bookings.booking(session_id, &id).await {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::warn!(%error, booking = %id, "could not read the conversation's booking");
+                return;
+            }
+        };
+        if state.stage == Stage::Payment {
+            match view.status {
+                BookingStatus::PendingPayment => {}
+                BookingStatus::Confirmed => {
+                    let reference = view.reference.clone().unwrap_or_default();
+                    if let Some(draft) = state.booking.as_mut() {
+                        draft.reference = Some(reference.clone());
+                    }
+                    state.stage = Stage::Confirmed;
+                    booked.news = Some(match route_of(&view) {
+                        Some((route, date)) => BookingNews::Confirmed { reference, route, date },
+                        None => BookingNews::Confirmed {
+                            reference,
+                            route: (String::new(), String::new()),
+                            date: view.created_at.date_naive(),
+                        },
+                    });
+                }
+                ended => {
+                    booked.news = Some(BookingNews::Ended(ended));
+                    search_again(state);
+                }
+            }
+        }
+        booked.view = Some(view);
+    }
+
+    /// "book option 2": the offer looked up and the draft started, or the news that it is gone.
+    async fn start_booking(
+        &self,
+        state: &mut DialogueState,
+        index: usize,
+        locale: &str,
+        language: Language,
+        booked: &mut Booked,
+    ) {
+        let offer = match state.shown_offers.get(index) {
+            Some(id) => self.flights.offer(id).await,
+            None => None,
+        };
+        match offer.filter(|o| o.expires_at > self.clock.now()) {
+            Some(offer) => {
+                let mut draft = travellers::draft_for(&offer, index, &state.slots);
+                draft.month_first = extract::month_first(Some(locale), language);
+                travellers::start(state, draft);
+            }
+            None => {
+                search_again(state);
+                booked.news = Some(BookingNews::OfferGone);
+            }
+        }
+    }
+
+    /// Every detail is in: the booking, then its payment link.
+    async fn make_booking(
+        &self,
+        state: &mut DialogueState,
+        requester: &Requester<'_>,
+        language: Language,
+        today: NaiveDate,
+        booked: &mut Booked,
+    ) {
+        let input = state.booking.as_ref().and_then(travellers::booking_input);
+        let (Some(bookings), Some(input)) = (&self.bookings, input) else {
+            travellers::leave(state);
+            booked.news = Some(BookingNews::NotBooked);
+            return;
+        };
+        let created = bookings.create_booking(requester.session_id, language.code(), &input, today).await;
+        let view = match created {
+            Ok(view) => view,
+            Err(error) => {
+                booked.news = Some(self.not_booked(state, error));
+                return;
+            }
+        };
+        travellers::booked(state, &view.id);
+        let (url, until) = open_link(bookings, requester, &view).await;
+        if let Some(draft) = state.booking.as_mut() {
+            draft.payment_url.clone_from(&url);
+            draft.pay_until = Some(until);
+            draft.price = Some(view.total.clone());
+        }
+        booked.news = Some(BookingNews::AwaitingPayment {
+            fresh: true,
+            url,
+            until: local_time(until, requester.zone),
+            total: view.total.clone(),
+        });
+        booked.view = Some(view);
+    }
+
+    /// Why `createBooking` failed, as the conversation goes on from it.
+    fn not_booked(&self, state: &mut DialogueState, error: BookingError) -> BookingNews {
+        match error {
+            BookingError::OfferExpired | BookingError::NotFound => {
+                search_again(state);
+                BookingNews::OfferGone
+            }
+            BookingError::PriceChanged { current, previous } => {
+                if let Some(draft) = state.booking.as_mut() {
+                    draft.price = Some(previous);
+                    draft.new_price = Some(current);
+                }
+                state.pending = Some(PendingQuestion::ConfirmNewPrice);
+                BookingNews::PriceChanged
+            }
+            BookingError::Input(refused) => {
+                tracing::warn!(field = %refused.field, message = %refused.message, "the booking refused details the chat took");
+                if let Some(draft) = state.booking.as_mut() {
+                    draft.travellers = vec![Default::default(); draft.passengers.len()];
+                    draft.email = None;
+                    draft.phone = None;
+                    state.pending = travellers::next_question(draft);
+                }
+                BookingNews::DetailsRefused
+            }
+            BookingError::Timeout(_) | BookingError::Unavailable(_) | BookingError::Busy(_) => {
+                state.pending = Some(PendingQuestion::RetryBooking);
+                BookingNews::AirlineUnavailable
+            }
+            error => {
+                tracing::error!(%error, "a chat booking failed");
+                state.pending = Some(PendingQuestion::RetryBooking);
+                BookingNews::NotBooked
+            }
+        }
+    }
+
+    /// Still unpaid: the link again (opened now if it could not be before).
+    async fn remind_payment(&self, state: &mut DialogueState, requester: &Requester<'_>, booked: &mut Booked) {
+        let (Some(bookings), Some(view)) = (&self.bookings, booked.view.clone()) else { return };
+        let known = state.booking.as_ref().and_then(|d| d.payment_url.clone().zip(d.pay_until));
+        let (url, until) = match known {
+            Some((url, until)) => (Some(url), until),
+            None => open_link(bookings, requester, &view).await,
+        };
+        if let Some(draft) = state.booking.as_mut() {
+            draft.payment_url.clone_from(&url);
+            draft.pay_until = Some(until);
+        }
+        booked.news = Some(BookingNews::AwaitingPayment {
+            fresh: false,
+            url,
+            until: local_time(until, requester.zone),
+            total: view.total.clone(),
+        });
     }
 
     /// The day in the slots, searched like `searchFlights`.
@@ -465,6 +713,67 @@ impl ChatService {
             None => self.flights.search(search).await,
         }
     }
+}
+
+/// What a turn did with the conversation's booking.
+#[derive(Debug, Default)]
+struct Booked {
+    /// What to tell about it, instead of (or before) the step's reply.
+    news: Option<BookingNews>,
+    /// The booking as read or made this turn.
+    view: Option<BookingView>,
+}
+
+/// Who a turn's booking calls are for, and how to show times to them.
+struct Requester<'a> {
+    session_id: &'a str,
+    /// Where a payment page sends the payer back to.
+    public_base: &'a str,
+    zone: chrono_tz::Tz,
+}
+
+/// The booking's payment page (`None` when it could not be opened) and until when it settles the booking.
+async fn open_link(
+    bookings: &BookingService,
+    requester: &Requester<'_>,
+    view: &BookingView,
+) -> (Option<String>, chrono::DateTime<chrono::Utc>) {
+    match bookings.create_payment_link(requester.session_id, &view.id, requester.public_base).await {
+        Ok(link) => (Some(link.url), link.expires_at),
+        Err(error) => {
+            tracing::warn!(%error, booking = %view.id, "could not open a payment page for a chat booking");
+            (None, view.expires_at)
+        }
+    }
+}
+
+/// "16:05" in the session's zone.
+fn local_time(at: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone).format("%H:%M").to_string()
+}
+
+/// The booking cannot go on: back to a search with the trip as it was, offers and draft dropped.
+fn search_again(state: &mut DialogueState) {
+    state.booking = None;
+    state.pending = None;
+    state.selected_offer = None;
+    state.shown_offers.clear();
+    state.cheapest_shown = None;
+    state.fastest_shown = None;
+    state.stage = Stage::Collecting;
+}
+
+/// A booking's first and last airport, and its first flight's day.
+fn route_of(view: &BookingView) -> Option<((String, String), NaiveDate)> {
+    let first = view.offer.itineraries.first()?;
+    let departure = first.segments.first()?;
+    let arrival = first.segments.last()?;
+    Some(((departure.departure.airport.clone(), arrival.arrival.airport.clone()), departure.departure.at.date()))
+}
+
+/// The session's time zone (UTC when it names none we know).
+fn zone(session: &Session) -> chrono_tz::Tz {
+    session.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC)
 }
 
 /// What a turn's search found.

@@ -136,7 +136,7 @@ async fn slots_are_filled_one_question_at_a_time_then_an_offer_is_selected() {
     assert!(offers.len() >= 2);
 
     let selected = turn(&app, &token, "reservar la opción 2").await;
-    assert_eq!(selected["stage"], "SELECTED", "{selected}");
+    assert_eq!(selected["stage"], "TRAVELLER_DETAILS", "{selected}");
     assert_eq!(selected["reply"]["language"], "es");
     // Selecting searched nothing more.
     assert_eq!(searches(&app).await.0, before.0 + 1);

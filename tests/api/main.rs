@@ -7,6 +7,7 @@ mod booking_crash;
 mod booking_store;
 mod browser;
 mod chat;
+mod chat_booking;
 mod chat_corpus;
 mod chat_llm;
 mod cli;

@@ -40,7 +40,7 @@ async fn link_url(client: &Client<'_>, booking: &str) -> String {
 }
 
 /// Pays on the hosted page with a test token, as the page's form does; the status.
-async fn pay_on_page(url: &str, token: &str) -> u16 {
+pub(crate) async fn pay_on_page(url: &str, token: &str) -> u16 {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = http
         .post(format!("{url}/pay"))

@@ -225,6 +225,10 @@ const BOOK_VERBS: &[&str] = &[
     "prenota",
     "prenoto",
     "prenotami",
+    "reservalo",
+    "reservala",
+    "prenotalo",
+    "prenotala",
 ];
 
 /// Every folded word the choice tables use.
@@ -250,6 +254,7 @@ pub(crate) fn has_book_verb(tokens: &[Token]) -> bool {
 /// An offer pick in the free tokens. `bare_numbers` when offers are on
 /// screen: a message that is only a number ("2") picks that one.
 pub(crate) fn find(tokens: &[Token], used: &mut [bool], bare_numbers: bool) -> Option<OfferChoice> {
+    let booking = has_book_verb(tokens);
     for i in 0..tokens.len() {
         if used[i] {
             continue;
@@ -260,6 +265,18 @@ pub(crate) fn find(tokens: &[Token], used: &mut [bool], bare_numbers: bool) -> O
         // "option 2", "#3", "number 1", "la opción 2".
         if let Some(n) = token.number().filter(|n| (1..=20).contains(n))
             && (before.is_some_and(|b| NUMBER_LEADS.contains(&b)) || before == Some("#"))
+        {
+            mark(used, i.saturating_sub(1), i + 1);
+            return Some(OfferChoice::Position(n as u8));
+        }
+        // "je réserve le 2", "book the 3": a number after an article, with
+        // offers on screen and a booking verb, ending the message (else
+        // "reservar el 20 de enero" would be a pick).
+        if let Some(n) = token.number().filter(|n| (1..=20).contains(n))
+            && booking
+            && bare_numbers
+            && before.is_some_and(|b| CHOICE_LEADS.contains(&b))
+            && after.is_none_or(|t| matches!(t.kind, Kind::Punct(_)))
         {
             mark(used, i.saturating_sub(1), i + 1);
             return Some(OfferChoice::Position(n as u8));
@@ -333,6 +350,8 @@ mod tests {
             ("la seconda", 2),
             ("a segunda", 2),
             ("book option 2", 2),
+            ("je réserve le 2", 2),
+            ("book the 3", 3),
             ("the 3rd one", 3),
             ("#4", 4),
             ("2", 2),
@@ -345,5 +364,7 @@ mod tests {
         assert_eq!(choice("first class"), None);
         assert_eq!(choice("la primera semana"), None);
         assert_eq!(choice("2 adults"), None);
+        assert_eq!(choice("the 2"), None, "a bare \"the 2\" is not a pick without a booking verb");
+        assert_eq!(choice("reservar el 20 de enero"), None, "a day");
     }
 }

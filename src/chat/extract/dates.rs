@@ -11,13 +11,14 @@
 //! weekday or "this Friday" is the soonest one after today, "next Friday" is
 //! the Friday of next week (Monday to Sunday).
 
+use std::ops::RangeInclusive;
 use std::sync::LazyLock;
 
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 
 use super::phrases::{Phrases, mark};
-use super::text::{Kind, Token};
-use crate::chat::model::{DateMention, TripKind};
+use super::text::{Kind, Token, tokenize};
+use crate::chat::model::{BirthDateMention, DateMention, TripKind};
 
 /// Folded month names and abbreviations; `true` marks forms that are also
 /// ordinary words ("may", "mar", "set", "out") and count only next to a day.
@@ -563,13 +564,23 @@ fn day_at(tokens: &[Token], i: usize) -> Option<(u32, usize, bool)> {
     ORDINAL_SUFFIXES.contains(&suffix.as_str()).then_some((*value, i + 1, true))
 }
 
-/// A four-digit year at `i` (optionally after "," or "de"/"of").
-fn year_at(tokens: &[Token], mut i: usize) -> Option<(i32, usize)> {
+/// Years a trip can be in.
+const TRAVEL_YEARS: RangeInclusive<u32> = 2000..=2100;
+/// Years a traveller can be born in (the booking rules narrow it).
+const BIRTH_YEARS: RangeInclusive<u32> = 1900..=2100;
+
+/// A four-digit year of a trip at `i` (optionally after "," or "de"/"of").
+fn year_at(tokens: &[Token], i: usize) -> Option<(i32, usize)> {
+    year_within(tokens, i, &TRAVEL_YEARS)
+}
+
+/// A four-digit year in `years` at `i` (optionally after "," or "de"/"of").
+fn year_within(tokens: &[Token], mut i: usize, years: &RangeInclusive<u32>) -> Option<(i32, usize)> {
     if tokens.get(i).is_some_and(|t| t.is_punct(',') || t.is("de") || t.is("of") || t.is("del")) {
         i += 1;
     }
     let value = tokens.get(i)?.number()?;
-    ((2000..=2100).contains(&value) && tokens[i].norm.len() == 4).then_some((value as i32, i + 1))
+    (years.contains(&value) && tokens[i].norm.len() == 4).then_some((value as i32, i + 1))
 }
 
 fn is_free(used: &[bool], start: usize, end: usize) -> bool {
@@ -577,13 +588,13 @@ fn is_free(used: &[bool], start: usize, end: usize) -> bool {
 }
 
 /// "20 December", "20th of December", "20 de diciembre", "20. Dezember".
-fn day_month_at(tokens: &[Token], i: usize) -> Option<(Written, usize)> {
+fn day_month_at(tokens: &[Token], i: usize, years: &RangeInclusive<u32>) -> Option<(Written, usize)> {
     let (day, mut j, _) = day_at(tokens, i)?;
     if tokens.get(j).is_some_and(|t| t.is("of") || t.is("de") || t.is("di") || t.is("del")) {
         j += 1;
     }
     let (month, _) = month_of(&tokens.get(j)?.norm).filter(|_| tokens[j].is_word())?;
-    let (year, end) = match year_at(tokens, j + 1) {
+    let (year, end) = match year_within(tokens, j + 1, years) {
         Some((year, end)) => (Some(year), end),
         None => (None, j + 1),
     };
@@ -591,7 +602,7 @@ fn day_month_at(tokens: &[Token], i: usize) -> Option<(Written, usize)> {
 }
 
 /// "December 20", "Dec 20th", "December the 20th", "dec 20, 2026".
-fn month_day_at(tokens: &[Token], i: usize) -> Option<(Written, usize)> {
+fn month_day_at(tokens: &[Token], i: usize, years: &RangeInclusive<u32>) -> Option<(Written, usize)> {
     let token = tokens.get(i)?;
     let (month, _) = month_of(&token.norm).filter(|_| token.is_word())?;
     let mut j = i + 1;
@@ -603,7 +614,7 @@ fn month_day_at(tokens: &[Token], i: usize) -> Option<(Written, usize)> {
     if tokens[j].norm.len() > 2 {
         return None;
     }
-    let (year, end) = match year_at(tokens, end) {
+    let (year, end) = match year_within(tokens, end, years) {
         Some((year, end)) => (Some(year), end),
         None => (None, end),
     };
@@ -732,8 +743,8 @@ fn find_all(tokens: &[Token], used: &mut [bool], ctx: &DateContext) -> Vec<Found
             }
         }
         if hit.is_none() {
-            hit = day_month_at(tokens, i)
-                .or_else(|| month_day_at(tokens, i))
+            hit = day_month_at(tokens, i, &TRAVEL_YEARS)
+                .or_else(|| month_day_at(tokens, i, &TRAVEL_YEARS))
                 .or_else(|| offset_at(tokens, i))
                 .map(|(w, end)| (w, i, end))
                 .or_else(|| weekday_at(tokens, i));
@@ -780,6 +791,47 @@ fn find_all(tokens: &[Token], used: &mut [bool], ctx: &DateContext) -> Vec<Found
         }
     }
     found
+}
+
+/// `text`, when all of it is one date of birth: `14/05/1990` (the
+/// locale's numeric order, as for travel dates), `14.05.1990`, `1990-05-14`,
+/// `14/05/90`, `14 de mayo de 1990`, `14. Mai 1990`, `May 14, 1990`, `14th
+/// of May 1990`. A two-digit year is the latest one not after `today`'s.
+/// Unlike travel dates, nothing rolls forward: a day without a year is
+/// [`BirthDateMention::NoYear`], one that does not exist
+/// [`BirthDateMention::Impossible`].
+pub(crate) fn birth_date(text: &str, order: NumericOrder, today: NaiveDate) -> Option<BirthDateMention> {
+    let tokens = tokenize(text);
+    let whole =
+        |end: usize| tokens.get(end..).is_some_and(|rest| rest.iter().all(|t| matches!(t.kind, Kind::Punct(_))));
+    let first = tokens.first()?;
+    let real = |year: i32, month: u32, day: u32| {
+        NaiveDate::from_ymd_opt(year, month, day).map_or(BirthDateMention::Impossible, BirthDateMention::Day)
+    };
+    match first.kind {
+        Kind::IsoDate { year, month, day } if whole(1) => return Some(real(year, month, day)),
+        Kind::NumericDate { year, .. } if whole(1) => {
+            let Some(Written::Day { day, month: Some(month), .. }) = numeric(&first.kind, order) else {
+                return Some(BirthDateMention::Impossible);
+            };
+            let Some(mut year) = year else { return Some(BirthDateMention::NoYear) };
+            let short_year = first.raw.rsplit(['/', '.', '-']).next().is_some_and(|y| y.len() == 2);
+            if short_year && year > today.year() {
+                year -= 100;
+            }
+            return Some(real(year, month, day));
+        }
+        _ => {}
+    }
+    let (written, end) = day_month_at(&tokens, 0, &BIRTH_YEARS).or_else(|| month_day_at(&tokens, 0, &BIRTH_YEARS))?;
+    if !whole(end) {
+        return None;
+    }
+    match written {
+        Written::Day { day, month: Some(month), year: Some(year) } => Some(real(year, month, day)),
+        Written::Day { year: None, .. } => Some(BirthDateMention::NoYear),
+        _ => None,
+    }
 }
 
 fn last_day_of_month(year: i32, month: u32) -> Option<NaiveDate> {
@@ -1107,6 +1159,39 @@ mod tests {
         assert_eq!(dates_in("round trip", NumericOrder::DayMonth).trip, rt);
         assert_eq!(dates_in("solo ida", NumericOrder::DayMonth).trip, Some(TripKind::OneWay));
         assert_eq!(dates_in("hin und zurück", NumericOrder::DayMonth).trip, rt);
+    }
+
+    #[test]
+    fn dates_of_birth_are_whole_dates_in_the_past_or_not_at_all() {
+        let born = |text: &str, order| birth_date(text, order, today());
+        let day = |y, m, d| Some(BirthDateMention::Day(NaiveDate::from_ymd_opt(y, m, d).expect("date")));
+        for text in [
+            "14/05/1990",
+            "14.05.1990",
+            "14-05-1990",
+            "1990-05-14",
+            "14/05/90",
+            "14 de mayo de 1990",
+            "14 mai 1990",
+            "14. Mai 1990",
+            "14 maggio 1990",
+            "14 de maio de 1990",
+            "14th of May 1990",
+            "May 14, 1990",
+        ] {
+            assert_eq!(born(text, NumericOrder::DayMonth), day(1990, 5, 14), "{text}");
+        }
+        assert_eq!(born("05/14/1990", NumericOrder::MonthDay), day(1990, 5, 14));
+        assert_eq!(born("03/04/2015", NumericOrder::MonthDay), day(2015, 3, 4));
+        assert_eq!(born("03/04/2015", NumericOrder::DayMonth), day(2015, 4, 3));
+        assert_eq!(born("01/02/24", NumericOrder::DayMonth), day(2024, 2, 1), "a short year up to this one");
+        assert_eq!(born("31/02/1990", NumericOrder::DayMonth), Some(BirthDateMention::Impossible));
+        assert_eq!(born("14/13/1990", NumericOrder::DayMonth), Some(BirthDateMention::Impossible));
+        assert_eq!(born("14/05", NumericOrder::DayMonth), Some(BirthDateMention::NoYear));
+        assert_eq!(born("14 de mayo", NumericOrder::DayMonth), Some(BirthDateMention::NoYear));
+        for text in ["Ana", "14", "mayo 1990", "Ana 14/05/1990", "tomorrow", ""] {
+            assert_eq!(born(text, NumericOrder::DayMonth), None, "{text}");
+        }
     }
 
     #[test]

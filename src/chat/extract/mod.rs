@@ -12,6 +12,7 @@
 
 mod choice;
 mod dates;
+mod details;
 mod numbers;
 mod phrases;
 mod places;
@@ -108,6 +109,12 @@ impl<'a> ExtractContext<'a> {
             },
         }
     }
+}
+
+/// Whether a session with `locale` writes numeric dates month first (`en-US`), as the extractor reads them.
+pub fn month_first(locale: Option<&str>, language: Language) -> bool {
+    let context = ExtractContext { locale, ..ExtractContext::new(NaiveDate::MIN) };
+    context.numeric_order(language) == NumericOrder::MonthDay
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +266,7 @@ static AFFAIRS: LazyLock<Phrases<Affairs>> = LazyLock::new(|| {
         ("annule", Cancel),
         ("annulez", Cancel),
         ("stornieren", Cancel),
+        ("abbrechen", Cancel),
         ("storniere", Cancel),
         ("stornierung", Cancel),
         ("annullare", Cancel),
@@ -420,6 +428,188 @@ pub fn warm_up() {
 
 /// What one message says. Never panics, whatever the input.
 pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
+    match context.pending {
+        Some(pending) if pending.asks_details() => details_answer(text, pending, context),
+        _ => understand(text, context),
+    }
+}
+
+/// Words that, in a message that could be a name, say it is about the trip
+/// instead ("mejor el viernes", "next friday", "otro día"): articles and
+/// prepositions names do not have on their own, "instead" words, and words
+/// of days.
+const STEERING: &[&str] = &[
+    "the",
+    "to",
+    "from",
+    "on",
+    "at",
+    "in",
+    "for",
+    "el",
+    "los",
+    "las",
+    "al",
+    "en",
+    "para",
+    "desde",
+    "hasta",
+    "por",
+    "con",
+    "nach",
+    "von",
+    "ab",
+    "um",
+    "im",
+    "mit",
+    "fur",
+    "au",
+    "aux",
+    "pour",
+    "vers",
+    "depuis",
+    "avec",
+    "per",
+    "em",
+    "no",
+    "na",
+    "ao",
+    "com",
+    "better",
+    "instead",
+    "actually",
+    "rather",
+    "mejor",
+    "plutot",
+    "lieber",
+    "meglio",
+    "melhor",
+    "otro",
+    "otra",
+    "another",
+    "other",
+    "autre",
+    "anderen",
+    "andere",
+    "anderer",
+    "altro",
+    "altra",
+    "outro",
+    "outra",
+    "next",
+    "proximo",
+    "proxima",
+    "prochain",
+    "prochaine",
+    "nachsten",
+    "nachste",
+    "prossimo",
+    "prossima",
+    "this",
+    "este",
+    "esta",
+    "ce",
+    "cette",
+    "diese",
+    "dieser",
+    "questo",
+    "questa",
+    "esse",
+    "essa",
+    "today",
+    "tomorrow",
+    "tonight",
+    "hoy",
+    "manana",
+    "demain",
+    "aujourd",
+    "heute",
+    "ubermorgen",
+    "domani",
+    "oggi",
+    "dopodomani",
+    "amanha",
+    "hoje",
+    "day",
+    "dia",
+    "jour",
+    "tag",
+    "giorno",
+    "week",
+    "semana",
+    "semaine",
+    "woche",
+    "settimana",
+    "weekend",
+    "finde",
+    "month",
+    "mes",
+    "mois",
+    "monat",
+    "mese",
+];
+
+/// Verbs of searching: with one, a message is not a name.
+const SEARCH_VERBS: &[&str] = &[
+    "search", "find", "buscar", "busca", "busque", "chercher", "cherche", "suchen", "suche", "cercare", "cerca",
+    "procurar", "procura",
+];
+
+/// A message while traveller details are asked for: the details it gives,
+/// or — when it gives none, or could be a name but steers elsewhere
+/// ("cancelar", "buscar otro vuelo", "a Roma el 20") — what the rest of
+/// the engine understands. Names count when a name was asked, or beside a
+/// date of birth, an e-mail or a phone. The language comes from the words
+/// around the details, so a Spanish name does not switch a French
+/// conversation to Spanish.
+fn details_answer(text: &str, pending: &PendingQuestion, context: &ExtractContext<'_>) -> Extraction {
+    let conversation = context.language.unwrap_or_default();
+    let read =
+        details::read(&text::clean(text), pending, conversation, context.numeric_order(conversation), context.today);
+    let rest = understand(&read.rest, context);
+    let details = read.details;
+    let firm = details.has_birth_date()
+        || details.email.is_some()
+        || details.phone.is_some()
+        || details.names.iter().any(|n| n.explicit);
+    let named = pending.asks_name() && !details.names.is_empty() && !steers_away(&rest, &read.rest, read.name_shaped);
+    if !firm && !named {
+        return rest;
+    }
+    Extraction {
+        language: language::detect(&read.around, context.language),
+        intent: Some(Intent::Book),
+        details: Some(details),
+        ..Extraction::default()
+    }
+}
+
+/// Whether `understood` (of `text`, which could be a name when
+/// `name_shaped`) is about something other than a name.
+fn steers_away(understood: &Extraction, text: &str, name_shaped: bool) -> bool {
+    let words: Vec<String> = text::tokenize(text).into_iter().filter(Token::is_word).map(|t| t.norm).collect();
+    let control = matches!(
+        understood.intent,
+        Some(Intent::CancelBooking | Intent::Pay | Intent::BookingStatus | Intent::Help | Intent::Book)
+    ) || understood.offer_choice.is_some()
+        || understood.affirmation.is_some();
+    let roled = understood.origin.is_some() || understood.destination.is_some();
+    let flights = words.iter().any(|w| FLIGHT_WORDS.contains(&w.as_str()) || SEARCH_VERBS.contains(&w.as_str()));
+    let trip = understood.departure.is_some()
+        || understood.return_date.is_some()
+        || understood.passengers != PassengerMention::default()
+        || understood.cabin.is_some()
+        || understood.non_stop.is_some()
+        || understood.max_price.is_some()
+        || understood.time_of_day.is_some()
+        || understood.trip.is_some()
+        || understood.sort.is_some();
+    let steering = words.iter().any(|w| STEERING.contains(&w.as_str()));
+    control || roled || flights || (trip && (!name_shaped || steering)) || (steering && !name_shaped)
+}
+
+/// The built-in engine over a message, whatever was asked.
+fn understand(text: &str, context: &ExtractContext<'_>) -> Extraction {
     let cleaned = text::clean(text);
     let tokens = text::tokenize(&cleaned);
     // "Rio de Janeiro" keeps its "janeiro" (January) until the places are read,
@@ -553,7 +743,7 @@ pub fn extract(text: &str, context: &ExtractContext<'_>) -> Extraction {
         if book_verb { Intent::Book } else { Intent::SelectOffer }
     } else if affairs.contains(&Affairs::Status) && !search || (booking_noun && !search && !book_verb) {
         Intent::BookingStatus
-    } else if search || (context.pending.is_some() && extraction.affirmation.is_some()) {
+    } else if search || (context.pending.is_some_and(PendingQuestion::asks_slot) && extraction.affirmation.is_some()) {
         Intent::SearchFlights
     } else if book_verb {
         Intent::Book
