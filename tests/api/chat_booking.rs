@@ -177,6 +177,25 @@ async fn a_spanish_conversation_goes_from_quiero_volar_to_a_confirmed_booking() 
     assert_eq!(stored["offer"]["id"], offers[1]["id"], "option 2 was booked");
     let departure = stored["offer"]["itineraries"][0]["segments"][0]["departure"]["at"].as_str().unwrap();
     assert!(departure.starts_with(&day.to_string()), "{departure} on {day}");
+
+    // And a notification, in Spanish, carries the reference too.
+    let mut newest = Value::Null;
+    let notified = eventually(WITHIN, async || {
+        let (_, body) = app
+            .graphql(
+                &crate::booking::document(crate::notifications::NOTIFICATIONS),
+                json!({ "first": 1 }),
+                Some(&token),
+            )
+            .await;
+        newest = body["data"]["notifications"][0].clone();
+        newest["kind"] == "BOOKING_CONFIRMED"
+    })
+    .await;
+    assert!(notified, "{newest}");
+    assert_eq!(newest["title"], "Reserva confirmada");
+    assert!(newest["body"].as_str().unwrap().contains(reference), "{newest}");
+    assert_eq!(newest["bookingId"], id.as_str());
     app.stop().await;
 }
 
