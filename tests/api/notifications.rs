@@ -459,8 +459,11 @@ async fn the_subscription_gauge_returns_to_zero_after_1000_churned_connections()
 
 #[tokio::test]
 async fn two_instances_on_one_redis_notify_once_and_stream_across() {
+    let smtp = crate::smtp_sink::SmtpSink::start().await;
+    let smtp_url = smtp.url();
     let (a, b, _sandbox) = crate::helpers::two_instances_on_one_sandbox(|settings| {
         settings.notifications.poll_interval = Duration::from_millis(200);
+        settings.notifications.email.smtp_url = Some(secrecy::SecretString::from(smtp_url.clone()));
     })
     .await;
     let on_a = Client::new(&a).await;
@@ -511,6 +514,92 @@ async fn two_instances_on_one_redis_notify_once_and_stream_across() {
     assert!(eventually(Duration::from_secs(5), async || processed() >= 5).await);
     assert_eq!(processed(), 5, "each event processed by exactly one instance");
     assert_eq!(a.state.store().pending_event_count().await.unwrap(), 0);
+
+    // E-mailed once each, though both instances saw every event.
+    let mails = smtp.wait_for(5, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(smtp.messages().len(), 5, "one mail per notification");
+    assert!(mails.iter().all(|m| m.rcpt_tos == ["ana.silva@example.com"]), "{mails:?}");
+    let reference = on_a.booking(&booking).await["data"]["booking"]["reference"].as_str().unwrap().to_owned();
+    let confirmation = mails
+        .iter()
+        .find(|m| m.subject.as_deref().is_some_and(|s| s.starts_with("Booking confirmed")))
+        .expect("the confirmation mail");
+    assert!(confirmation.subject.as_deref().unwrap().contains(&reference), "{:?}", confirmation.subject);
+    let text = confirmation.text.as_deref().unwrap();
+    assert!(text.contains(&format!("Booking reference: {reference}")), "{text}");
+    assert!(text.contains("Itinerary") && text.contains("Amount paid") && text.contains("Ana Silva"), "{text}");
+    let html = confirmation.html.as_deref().unwrap();
+    assert!(html.contains(&reference) && html.contains("Receipt"), "{html}");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_sms_sink_is_retried_then_dead_lettered_while_the_booking_confirms() {
+    let app = TestApp::spawn_with(Backend::Memory, |settings| {
+        settings.notifications.retry_base = Duration::from_millis(50);
+        settings.notifications.retry_max = Duration::from_millis(200);
+        settings.notifications.max_attempts = 3;
+    })
+    .await;
+    let client = Client::new(&app).await;
+    let on = client.run(UPDATE_NOTIFICATION_PREFERENCES, json!({ "input": { "sms": true } })).await;
+    assert_eq!(on["data"]["updateNotificationPreferences"]["sms"], true, "{on}");
+    crate::booking::sandbox(
+        &app,
+        reqwest::Method::PUT,
+        "/_sandbox/personalities/twilio",
+        Some(json!({ "outage": true })),
+    )
+    .await;
+
+    // The booking is not held up by the channel: it confirms.
+    let booking = book_and_pay(&client, "sms-outage-0001").await;
+    assert_eq!(client.booking(&booking).await["data"]["booking"]["status"], "CONFIRMED");
+    let notifications = wait_for(&client, 3).await;
+    assert_eq!(notifications.len(), 3);
+
+    // Each notification's SMS: three tries, then a dead letter with the error.
+    let session = app.state.store().booking(&booking).await.unwrap().unwrap().session_id;
+    let mut deliveries = Vec::new();
+    let settled = eventually(Duration::from_secs(10), async || {
+        deliveries = app.state.store().deliveries_for_session(&session).await.unwrap();
+        deliveries.len() == 3
+            && deliveries.iter().all(|d| d.status == wayfarer::store::notifications::DeliveryStatus::Dead)
+    })
+    .await;
+    assert!(settled, "{deliveries:?}");
+    assert!(deliveries.iter().all(|d| d.channel == "sms" && d.attempts == 3), "{deliveries:?}");
+    assert!(
+        deliveries.iter().all(|d| d.last_error.as_deref().is_some_and(|e| e.contains("temporary"))),
+        "{deliveries:?}"
+    );
+    let calls = crate::booking::sandbox(&app, reqwest::Method::GET, "/_sandbox/calls", None).await;
+    assert_eq!(calls["twilio"]["messageCreate"], 9, "3 notifications × 3 tries: {calls}");
+    assert_eq!(app.state.notifications().status().dead_letters, 3);
+    let status: Value = reqwest::get(app.url("/api/status")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["notifications"]["deliveries"]["deadLetters"], 3, "{status}");
+
+    // Back up: the next notification's SMS goes through at once.
+    crate::booking::sandbox(
+        &app,
+        reqwest::Method::PUT,
+        "/_sandbox/personalities/twilio",
+        Some(json!({ "outage": false })),
+    )
+    .await;
+    client.cancel(&booking).await;
+    let sent = eventually(Duration::from_secs(10), async || {
+        let messages = crate::booking::sandbox(&app, reqwest::Method::GET, "/_sandbox/sms/messages", None).await;
+        messages["messages"].as_array().map_or(0, Vec::len) >= 2
+    })
+    .await;
+    assert!(sent, "the cancellation and refund texts were sent");
+    let messages = crate::booking::sandbox(&app, reqwest::Method::GET, "/_sandbox/sms/messages", None).await;
+    let bodies: Vec<&str> =
+        messages["messages"].as_array().unwrap().iter().filter_map(|m| m["body"].as_str()).collect();
+    assert!(bodies.iter().any(|b| b.contains("Booking cancelled")), "{bodies:?}");
+    assert!(messages["messages"].as_array().unwrap().iter().all(|m| m["to"] == "+351912345678"), "{messages}");
+    app.stop().await;
 }
