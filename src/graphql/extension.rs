@@ -34,6 +34,12 @@ pub struct DocumentLimits {
     pub max_aliases: usize,
     /// Most directives in the selected operation.
     pub max_directives: usize,
+    /// Deepest field nesting in the selected operation, introspection
+    /// (`__schema`, `__type`) not counted: the standard introspection query
+    /// that GraphiQL and code generators send is 13 levels deep, and its
+    /// shape is bounded by the schema, not by the client (GraphQL Armor's
+    /// `ignoreIntrospection`). Tokens and complexity still bound it.
+    pub max_depth: usize,
 }
 
 /// Creates the per-request [`RequestPolicy`].
@@ -174,6 +180,9 @@ impl Extension for RequestPolicy {
                     format!("Aliases limit of {} exceeded, found {}.", self.limits.max_aliases, counts.aliases),
                 ));
             }
+            if selection_depth(&document, &operation.selection_set.node, &mut Vec::new()) > self.limits.max_depth {
+                return Err(request_error(Code::QueryTooComplex, "Query is nested too deep."));
+            }
             if directives > self.limits.max_directives {
                 return Err(request_error(
                     Code::QueryTooComplex,
@@ -217,6 +226,40 @@ pub(crate) fn select_operation<'d>(
             Some((op.node.ty, Some(op_name.to_string()), &op.node))
         }
     }
+}
+
+/// How deeply fields nest in `set` (a field is one level; fragments add
+/// none), skipping introspection subtrees; a fragment already on the path (a
+/// cycle, reported by validation) adds nothing.
+fn selection_depth<'d>(document: &'d ExecutableDocument, set: &'d SelectionSet, path: &mut Vec<&'d str>) -> usize {
+    let mut deepest = 0;
+    for item in &set.items {
+        let depth = match &item.node {
+            Selection::Field(field) => {
+                let name = field.node.name.node.as_str();
+                if name == "__schema" || name == "__type" {
+                    1
+                } else {
+                    1 + selection_depth(document, &field.node.selection_set.node, path)
+                }
+            }
+            Selection::InlineFragment(fragment) => selection_depth(document, &fragment.node.selection_set.node, path),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                match document.fragments.get(&spread.node.fragment_name.node) {
+                    Some(fragment) if !path.contains(&name) => {
+                        path.push(name);
+                        let depth = selection_depth(document, &fragment.node.selection_set.node, path);
+                        path.pop();
+                        depth
+                    }
+                    _ => 0,
+                }
+            }
+        };
+        deepest = deepest.max(depth);
+    }
+    deepest
 }
 
 #[derive(Debug, Default)]

@@ -75,7 +75,6 @@ fn builder(
     performance: Arc<PerformanceWindow>,
 ) -> SchemaBuilder<Query, Mutation, Subscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .limit_directives(settings.max_directives)
         .extension(RequestPolicyFactory::new(
@@ -83,6 +82,7 @@ fn builder(
                 max_tokens: settings.max_tokens,
                 max_aliases: settings.max_aliases,
                 max_directives: settings.max_directives,
+                max_depth: settings.max_depth,
             },
             performance,
         ));

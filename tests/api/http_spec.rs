@@ -89,6 +89,28 @@ async fn document_errors_are_400_under_graphql_response_json_and_200_under_json(
 }
 
 #[tokio::test]
+async fn the_standard_introspection_query_passes_the_depth_limit() {
+    // graphql-js's getIntrospectionQuery() shape: TypeRef nests `ofType`
+    // seven times, 13 levels in all — what GraphiQL and codegen send.
+    let app = TestApp::spawn(Backend::Memory).await;
+    let type_ref = "kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let query = format!(
+        "query IntrospectionQuery {{ __schema {{ queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }} \
+         types {{ kind name fields(includeDeprecated: true) {{ name args {{ name type {{ {type_ref} }} }} type {{ {type_ref} }} }} \
+         inputFields {{ name type {{ {type_ref} }} }} interfaces {{ {type_ref} }} enumValues(includeDeprecated: true) {{ name }} \
+         possibleTypes {{ {type_ref} }} }} directives {{ name locations args {{ name type {{ {type_ref} }} }} }} }} }}"
+    );
+    let (status, _, json) = post_raw(&app, Some("application/json"), GQL, json!({ "query": query }).to_string()).await;
+    assert_eq!(status, 200, "{json}");
+    assert!(json["data"]["__schema"]["types"].as_array().is_some_and(|t| t.len() > 20), "{json}");
+    // Outside introspection the limit holds: eleven levels of real fields.
+    let eleven = "{ bookings { offer { itineraries { segments { departure { airport { city { country { a { b { c } } } } } } } } } } }";
+    let (status, _, json) = post_raw(&app, Some("application/json"), GQL, json!({ "query": eleven }).to_string()).await;
+    assert_eq!((status, code(&json)), (400, "QUERY_TOO_COMPLEX"), "{json}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn deep_wide_and_long_documents_are_query_too_complex() {
     let app = TestApp::spawn(Backend::Memory).await;
     let deep = "{ session { conversation { messages { role text } } } }";
