@@ -85,7 +85,26 @@ function operationKind(params, documentAST) {
 // (`[Booking!]!` needs three) and keep the whole query at depth 10.
 const INTROSPECTION = getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, typeDepth: 4 });
 
+// GraphiQL derives the operation name from the editor after a short debounce,
+// so a document run right after it changed (an example opened, then Run) can
+// carry the previous document's name and fail as "Unknown operation". A name
+// the document does not define, on a document with one operation, is stale:
+// send that operation's own name.
+function liveOperationName(params) {
+  if (!params.operationName) return params;
+  try {
+    const names = parse(params.query)
+      .definitions.filter((d) => d.kind === 'OperationDefinition')
+      .map((d) => d.name?.value);
+    if (names.length !== 1 || names.includes(params.operationName)) return params;
+    return { ...params, operationName: names[0] ?? undefined };
+  } catch {
+    return params; // the server reports the syntax error
+  }
+}
+
 async function fetcher(params, options = {}) {
+  params = liveOperationName(params);
   if (params.operationName === 'IntrospectionQuery') {
     params = { ...params, query: INTROSPECTION };
   }
