@@ -70,9 +70,11 @@ async function* subscribe(params, authorization) {
   }
 }
 
-function operationKind(params, documentAST) {
+// Parsed from the query sent, not GraphiQL's `documentAST`, which lags the
+// editor by the same debounce as the operation name.
+function operationKind(params) {
   try {
-    const document = documentAST ?? parse(params.query);
+    const document = parse(params.query);
     return getOperationAST(document, params.operationName ?? undefined)?.operation;
   } catch {
     return undefined; // the server reports the syntax error
@@ -114,7 +116,7 @@ async function fetcher(params, options = {}) {
     authorization = bearer(session.token);
     headers.Authorization = authorization;
   }
-  if (operationKind(params, options.documentAST) === 'subscription') {
+  if (operationKind(params) === 'subscription') {
     return subscribe(params, authorization);
   }
   const result = await postGraphQL(params, headers);
