@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `schema`, `doctor`, `sandbox`.
+//! The command line: `serve` (the default), `schema`, `doctor`, `sandbox`, `loadtest`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +44,9 @@ enum Command {
     /// Run the bundled provider sandbox alone (Amadeus at /, Duffel at /air, Twilio at /2010-04-01, FCM at
     /// /v1/projects, control at /_sandbox; default 127.0.0.1:8001).
     Sandbox(ListenArgs),
+    /// Drive a server (one it starts, with the sandbox, or --target) and report throughput, latency, errors,
+    /// provider calls and server CPU/RSS.
+    Loadtest(crate::loadtest::LoadtestArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -68,6 +71,7 @@ impl Cli {
             },
             Some(Command::Serve(listen)) => serve(&common, listen).await,
             Some(Command::Sandbox(listen)) => sandbox(listen).await,
+            Some(Command::Loadtest(args)) => crate::loadtest::run(args).await,
             None => serve(&common, ListenArgs::default()).await,
         }
     }

@@ -25,6 +25,7 @@
 //! - [`sandbox`] — the bundled provider sandbox (Amadeus, Duffel and Stripe wire formats, Twilio- and
 //!   FCM-style notification sinks, fault injection).
 //! - [`doctor`], [`cli`] — the command line.
+//! - [`loadtest`] — `wayfarer loadtest`: load scenarios over real HTTP and WebSocket, and their report.
 
 pub mod app;
 pub mod booking;
@@ -38,6 +39,7 @@ pub mod flights;
 pub mod graphql;
 pub mod health;
 pub mod http;
+pub mod loadtest;
 pub mod notifications;
 pub mod payments;
 pub mod redis_pool;

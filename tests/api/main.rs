@@ -16,6 +16,7 @@ mod helpers;
 mod http_audit;
 mod http_spec;
 mod instances;
+mod loadtest;
 mod notification_channels;
 mod notifications;
 mod ops;
