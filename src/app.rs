@@ -298,9 +298,8 @@ impl Application {
         // Bound before the sandbox starts and the schema is built: the hosted
         // payment page returns the payer here, and the bundled sandbox sends
         // its webhooks here.
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
+        let listener =
+            listen(settings.listen).map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
         let local_addr =
             listener.local_addr().map_err(|e| StartupError::Bind { addr: settings.listen, reason: e.to_string() })?;
         let own_base = own_base_url(local_addr);
@@ -590,6 +589,22 @@ pub(crate) fn needs_sandbox(settings: &Settings) -> bool {
         || settings.payments.base_url.is_none()
 }
 
+/// Connections the kernel may queue before the server accepts them.
+/// tokio's `TcpListener::bind` asks for 1,024; a burst of new clients (a
+/// load balancer reconnecting, thousands of browsers after a deploy) beyond
+/// that waits a SYN retransmission (a second or more) for nothing. The
+/// kernel caps the figure at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// A listener on `addr` (SO_REUSEADDR, as `TcpListener::bind` sets) with
+/// [`LISTEN_BACKLOG`].
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Where the payment webhooks are received.
 pub const WEBHOOK_PATH: &str = "/webhooks/payments";
 
@@ -620,7 +635,7 @@ pub(crate) async fn start_sandbox_with(
     webhook_url: Option<String>,
 ) -> Result<SandboxEndpoint, StartupError> {
     let failed = |e: std::io::Error| StartupError::Provider { provider: "sandbox", reason: e.to_string() };
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(failed)?;
+    let listener = listen(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).map_err(failed)?;
     let addr = listener.local_addr().map_err(failed)?;
     let config = crate::sandbox::SandboxConfig { stripe_webhook_url: webhook_url, ..Default::default() };
     let endpoint = SandboxEndpoint::new(format!("http://{addr}"), &config);

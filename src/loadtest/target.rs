@@ -11,14 +11,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::net::TcpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::sandbox::SandboxConfig;
-
-/// A listen backlog large enough for the fan-out rounds' bursts of new
-/// connections (tokio's default is 1,024; the kernel caps it at somaxconn).
-const BACKLOG: u32 = 8192;
 
 /// Configuration a spawned server runs with, beyond the sandbox wiring.
 #[derive(Debug, Clone)]
@@ -71,7 +66,8 @@ impl Target {
     /// wired to it; returns when the server answers `/api/health`.
     pub async fn spawn(options: &ServerOptions) -> Result<Self, String> {
         let server_port = free_port()?;
-        let sandbox_listener = listen(0)?;
+        let sandbox_listener =
+            crate::app::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())?;
         let sandbox_addr = sandbox_listener.local_addr().map_err(|e| e.to_string())?;
         let sandbox_url = format!("http://{sandbox_addr}");
         let server_url = format!("http://127.0.0.1:{server_port}");
@@ -192,14 +188,6 @@ fn sandbox_env(url: &str, config: &SandboxConfig, options: &ServerOptions) -> Ve
     .collect();
     env.extend(options.env.iter().cloned());
     env
-}
-
-/// A loopback listener with a deep backlog.
-pub fn listen(port: u16) -> Result<tokio::net::TcpListener, String> {
-    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    socket.set_reuseaddr(true).map_err(|e| e.to_string())?;
-    socket.bind(([127, 0, 0, 1], port).into()).map_err(|e| e.to_string())?;
-    socket.listen(BACKLOG).map_err(|e| e.to_string())
 }
 
 fn free_port() -> Result<u16, String> {
