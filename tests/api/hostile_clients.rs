@@ -186,6 +186,8 @@ async fn thousands_of_idle_websockets_cost_bounded_memory_and_the_uninitialised_
     let open = status_of(server.addr).await["websocket"]["connections"].as_u64().unwrap_or(0);
     assert_eq!(open, total as u64, "every socket is open");
     let per_connection = rss_bytes(pid).saturating_sub(before) / total as u64;
+    // The figure, for the record (`--nocapture`); the bound is what is asserted.
+    println!("{total} idle WebSockets: {per_connection} bytes of server RSS each");
     assert!(per_connection < 64 * 1024, "{per_connection} bytes of server memory per idle socket");
     let health = http.get(format!("http://{}/api/health", server.addr)).send().await.expect("health");
     assert_eq!(health.status(), 200, "a normal request is served beside them");
@@ -275,6 +277,7 @@ async fn a_subscriber_that_never_reads_is_dropped_and_the_others_keep_receiving(
         }
     };
     assert!(dropped, "the slow consumer was dropped (connections {}, heard {heard})", live.connections());
+    println!("the slow consumer was dropped after the reader heard {heard} events");
     // Still receiving after the drop.
     for _ in 0..20 {
         assert_eq!(reader.next_json().await["type"], "next");
