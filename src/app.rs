@@ -468,11 +468,9 @@ impl Application {
             }
         });
         let serve_token = token.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { serve_token.cancelled().await })
-                .await
-        });
+        let header_read_timeout = settings.server.header_read_timeout;
+        let server =
+            tokio::spawn(async move { crate::http::serve(listener, router, header_read_timeout, serve_token).await });
 
         let server_abort = server.abort_handle();
         let mut server = server;

@@ -94,6 +94,10 @@ pub struct ServerSettings {
     /// Longest a single HTTP request may take before it is answered 408.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers before the
+    /// connection is closed (slowloris); the body is bounded by `request_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     /// How long in-flight requests get to finish after SIGTERM/SIGINT.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace_period: Duration,
@@ -107,6 +111,7 @@ impl Default for ServerSettings {
         Self {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             shutdown_grace_period: Duration::from_secs(10),
             allowed_origins: Vec::new(),
         }
@@ -765,6 +770,7 @@ impl Settings {
         }
         let durations = [
             ("server.request_timeout", self.server.request_timeout),
+            ("server.header_read_timeout", self.server.header_read_timeout),
             ("http_client.timeout", self.http_client.timeout),
             ("redis.connection_timeout", self.redis.connection_timeout),
             ("redis.command_timeout", self.redis.command_timeout),

@@ -8,6 +8,14 @@
 //! metrics are counted → CORS → the request timeout (408) → the body limit
 //! (413). The timeout wraps only the HTTP exchange: an upgraded WebSocket
 //! lives on in its own task.
+//!
+//! [`serve`] is the accept loop. It is hyper-util's connection builder with a
+//! timer rather than `axum::serve`, which sets none, so hyper's header-read
+//! timeout never fires there and a slowloris client holds its connection
+//! forever. Here headers must arrive within `server.header_read_timeout`
+//! (hyper then closes the connection), a slow body is bounded by the request
+//! timeout (408), and graceful shutdown stops accepting, lets each
+//! connection finish its in-flight request, and waits for them.
 
 mod assets;
 pub mod graphql;
@@ -16,15 +24,22 @@ mod pages;
 mod webhooks;
 pub mod ws;
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use tower::ServiceBuilder;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::{ServiceBuilder, ServiceExt as _};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -82,6 +97,68 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(settings.server.body_limit)),
         )
         .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then waits
+/// for the open connections to finish their in-flight requests (upgraded
+/// WebSockets are tracked by their own handler, not here). Each request
+/// carries [`ConnectInfo`] with the peer address.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, or a connection reset before it
+                // was accepted: keep serving the others, without spinning.
+                tracing::warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            request.map(axum::body::Body::new)
+        });
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+            builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
+            let connection =
+                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+            let mut connection = std::pin::pin!(connection);
+            let finished = tokio::select! {
+                result = connection.as_mut() => Some(result),
+                () = shutdown.cancelled() => None,
+            };
+            let result = match finished {
+                Some(result) => result,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                // Header timeouts, resets and malformed requests end here.
+                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
 }
 
 async fn count_requests(request: Request, next: Next) -> Response {

@@ -209,7 +209,13 @@ impl Connection {
         let Some(mut outbound_rx) = self.outbound_rx.take() else {
             return;
         };
+        // Set when the writer gives up (a write timed out or failed): the
+        // peer does not read, so the connection ends instead of living on
+        // with subscriptions blocked on a queue nobody drains.
+        let writer_gone = tokio_util::sync::CancellationToken::new();
+        let writer_done = writer_gone.clone().drop_guard();
         let writer = tokio::spawn(async move {
+            let _done = writer_done;
             while let Some(message) = outbound_rx.recv().await {
                 let (frame, last) = match message {
                     Outbound::Text(text) => (Message::Text(text.into()), false),
@@ -247,6 +253,11 @@ impl Connection {
                         break Ending::Close(4403, "Forbidden: session ended");
                     }
                 }
+                () = writer_gone.cancelled() => {
+                    tracing::warn!("dropping a WebSocket client that does not read what it is sent (slow consumer)");
+                    metrics::counter!("wayfarer_websocket_slow_consumers_total").increment(1);
+                    break Ending::Vanished;
+                }
                 () = tokio::time::sleep_until(init_deadline), if self.auth.is_none() => {
                     break Ending::Close(4408, "Connection initialisation timeout");
                 }
@@ -258,7 +269,9 @@ impl Connection {
                     if self.protocol == Protocol::LegacyWs && self.auth.is_some() {
                         self.send_json(json!({ "type": "ka" })).await;
                     }
-                    let _ = self.outbound.send(Outbound::Ping).await;
+                    // Never wait to queue a ping: a full queue already means
+                    // the peer is behind, and the writer's timeout handles it.
+                    let _ = self.outbound.try_send(Outbound::Ping);
                 }
                 Some(finished) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     if let Ok(id) = finished {

@@ -21,6 +21,21 @@
 //!   hold lifetimes, the crash-test delays and confirm failures; request
 //!   counters; the orders ledger ([`ledger`], `GET /_sandbox/orders`); reset.
 //!
+//! Wire faults, for the adapters' timeouts and parsers (token calls are
+//! spared, as with `errorNext`), each a share of requests and an exact
+//! "next N" count:
+//!
+//! - `hangRate` / `hangNext`: the request is accepted and never answered;
+//!   the sandbox holds it until the client gives up (or [`HANG_LIMIT`]).
+//! - `garbageRate` / `garbageNext`: a 200 in the personality's content type
+//!   whose body is not JSON at all (an HTML error page from a proxy).
+//! - `truncateRate` / `truncateNext`: the real answer, its full
+//!   `Content-Length` announced, the connection closed after half the body.
+//!
+//! A request draws outage, then 429, then 500, then hang, garbage and
+//! truncation, each only when switched on; the counted (`…Next`) faults
+//! come first in the same order.
+//!
 //! Offers come from [`generator`] (deterministic: same search, same
 //! offers). Orders, tokens and quoted offers live in memory. Random faults
 //! draw from a seeded generator per personality, so a test that sets an
@@ -180,6 +195,18 @@ struct Settings {
     cancel_delay_ms: u64,
     /// The next this many confirm requests are answered 500 without confirming.
     fail_confirm_next: u64,
+    /// Share of requests accepted and never answered.
+    hang_rate: f64,
+    /// The next this many API requests are accepted and never answered.
+    hang_next: u64,
+    /// Share of requests answered 200 with a body that is not JSON.
+    garbage_rate: f64,
+    /// The next this many API requests are answered 200 with a non-JSON body.
+    garbage_next: u64,
+    /// Share of requests whose answer is cut off mid-body.
+    truncate_rate: f64,
+    /// The next this many API requests have their answer cut off mid-body.
+    truncate_next: u64,
 }
 
 impl Settings {
@@ -211,6 +238,12 @@ impl Default for Settings {
             confirm_delay_ms: 0,
             cancel_delay_ms: 0,
             fail_confirm_next: 0,
+            hang_rate: 0.0,
+            hang_next: 0,
+            garbage_rate: 0.0,
+            garbage_next: 0,
+            truncate_rate: 0.0,
+            truncate_next: 0,
         }
     }
 }
@@ -236,6 +269,12 @@ struct SettingsUpdate {
     confirm_delay_ms: Option<u64>,
     cancel_delay_ms: Option<u64>,
     fail_confirm_next: Option<u64>,
+    hang_rate: Option<f64>,
+    hang_next: Option<u64>,
+    garbage_rate: Option<f64>,
+    garbage_next: Option<u64>,
+    truncate_rate: Option<f64>,
+    truncate_next: Option<u64>,
 }
 
 /// Where a counted request went; the names are the `/_sandbox/calls` keys.
@@ -393,6 +432,23 @@ enum Fault {
     ServerError,
 }
 
+/// A fault below the HTTP semantics: the answer never comes, is not the
+/// format, or breaks off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WireFault {
+    Hang,
+    Garbage,
+    Truncated,
+}
+
+/// Longest a hung request is held: past any client's timeout, short enough
+/// that a sandbox whose client never hangs up still shuts down eventually.
+pub const HANG_LIMIT: Duration = Duration::from_secs(300);
+
+/// What a proxy in front of a provider sends when it breaks: not JSON.
+const GARBAGE_BODY: &str = "<html><head><title>502 Bad Gateway</title></head><body>upstream sent \
+                            garbage (injected by the sandbox)</body></html>";
+
 async fn amadeus_gate(state: State<Sandbox>, request: Request, next: Next) -> Response {
     gate(state, Personality::Amadeus, request, next).await
 }
@@ -411,47 +467,109 @@ async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request:
         *lock(&state.calls).entry(kind).or_insert(0) += 1;
     }
     let settings = state.settings();
-    let counted_fault = {
+    let spared = kind == Some("token");
+    let (counted_fault, counted_wire) = {
         let mut live = lock(&state.settings);
-        if kind == Some("token") {
-            None
+        if spared {
+            (None, None)
         } else if kind == Some("orderConfirm") && live.fail_confirm_next > 0 {
             // Before the handler: the confirm fails without confirming.
             live.fail_confirm_next -= 1;
-            Some(Fault::ServerError)
+            (Some(Fault::ServerError), None)
         } else if live.rate_limit_next > 0 {
             live.rate_limit_next -= 1;
-            Some(Fault::RateLimited)
+            (Some(Fault::RateLimited), None)
         } else if live.error_next > 0 {
             live.error_next -= 1;
-            Some(Fault::ServerError)
+            (Some(Fault::ServerError), None)
+        } else if live.hang_next > 0 {
+            live.hang_next -= 1;
+            (None, Some(WireFault::Hang))
+        } else if live.garbage_next > 0 {
+            live.garbage_next -= 1;
+            (None, Some(WireFault::Garbage))
+        } else if live.truncate_next > 0 {
+            live.truncate_next -= 1;
+            (None, Some(WireFault::Truncated))
         } else {
-            None
+            (None, None)
         }
     };
-    let (delay, fault) = {
+    let (delay, fault, wire) = {
         let mut rng = lock(&state.rng);
         let jitter = if settings.jitter_ms > 0 { rng.random_range(0..=settings.jitter_ms) } else { 0 };
         // Draw only for the faults that are switched on, so turning one on
         // does not shift the sequence of the other.
+        let mut draw = |rate: f64| rate > 0.0 && rng.random::<f64>() < rate;
         let fault = if settings.outage {
             Some(Fault::Outage)
-        } else if settings.rate_limit_rate > 0.0 && rng.random::<f64>() < settings.rate_limit_rate {
+        } else if draw(settings.rate_limit_rate) {
             Some(Fault::RateLimited)
-        } else if settings.error_rate > 0.0 && rng.random::<f64>() < settings.error_rate {
+        } else if draw(settings.error_rate) {
             Some(Fault::ServerError)
         } else {
             None
         };
-        (settings.latency_ms.saturating_add(jitter), counted_fault.or(fault))
+        let wire = if fault.is_some() || spared {
+            None
+        } else if draw(settings.hang_rate) {
+            Some(WireFault::Hang)
+        } else if draw(settings.garbage_rate) {
+            Some(WireFault::Garbage)
+        } else if draw(settings.truncate_rate) {
+            Some(WireFault::Truncated)
+        } else {
+            None
+        };
+        let fault = counted_fault.or(fault);
+        let wire = if fault.is_some() { None } else { counted_wire.or(wire) };
+        (settings.latency_ms.saturating_add(jitter), fault, wire)
     };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     match (fault, personality) {
-        (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, kind == Some("token")),
+        (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, spared),
         (Some(fault), Personality::Duffel) => duffel::fault_response(fault),
-        (None, _) => next.run(request).await,
+        (None, _) => match wire {
+            None => next.run(request).await,
+            Some(wire) => wire_fault(wire, personality, request, next).await,
+        },
+    }
+}
+
+/// Answers with a [`WireFault`]. A hang holds the request (the client's
+/// hang-up drops this future); a truncated answer is the handler's real one,
+/// cut off after half its body with the connection closed, as a proxy or
+/// provider crashing mid-write does.
+async fn wire_fault(wire: WireFault, personality: Personality, request: Request, next: Next) -> Response {
+    let content_type = match personality {
+        Personality::Amadeus => "application/vnd.amadeus+json",
+        Personality::Duffel => "application/json",
+    };
+    match wire {
+        WireFault::Hang => {
+            tokio::time::sleep(HANG_LIMIT).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        WireFault::Garbage => {
+            let mut response = Response::new(Body::from(GARBAGE_BODY));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        WireFault::Truncated => {
+            let (mut parts, body) = next.run(request).await.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len().max(2)));
+            // The stream yields half the body, then fails: hyper aborts the
+            // connection instead of finishing the announced length.
+            let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "truncated by the sandbox")),
+            ];
+            Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
+        }
     }
 }
 
@@ -501,10 +619,18 @@ async fn put_personality(
         Err(error) => return control_error(StatusCode::BAD_REQUEST, &format!("invalid settings: {error}")),
     };
     let rate_ok = |r: Option<f64>| r.is_none_or(|r| (0.0..=1.0).contains(&r));
-    if !rate_ok(update.error_rate) || !rate_ok(update.rate_limit_rate) || !rate_ok(update.price_change_rate) {
+    let rates = [
+        update.error_rate,
+        update.rate_limit_rate,
+        update.price_change_rate,
+        update.hang_rate,
+        update.garbage_rate,
+        update.truncate_rate,
+    ];
+    if !rates.into_iter().all(rate_ok) {
         return control_error(
             StatusCode::BAD_REQUEST,
-            "errorRate, rateLimitRate and priceChangeRate are between 0 and 1",
+            "errorRate, rateLimitRate, priceChangeRate, hangRate, garbageRate and truncateRate are between 0 and 1",
         );
     }
     if update.price_drift_percent.is_some_and(|d| !d.is_finite() || d <= -100.0 || d > 1000.0) {
@@ -539,6 +665,12 @@ async fn put_personality(
         confirm_delay_ms,
         cancel_delay_ms,
         fail_confirm_next,
+        hang_rate,
+        hang_next,
+        garbage_rate,
+        garbage_next,
+        truncate_rate,
+        truncate_next,
     } = update;
     settings.latency_ms = latency_ms.unwrap_or(settings.latency_ms);
     settings.jitter_ms = jitter_ms.unwrap_or(settings.jitter_ms);
@@ -557,6 +689,12 @@ async fn put_personality(
     settings.confirm_delay_ms = confirm_delay_ms.unwrap_or(settings.confirm_delay_ms);
     settings.cancel_delay_ms = cancel_delay_ms.unwrap_or(settings.cancel_delay_ms);
     settings.fail_confirm_next = fail_confirm_next.unwrap_or(settings.fail_confirm_next);
+    settings.hang_rate = hang_rate.unwrap_or(settings.hang_rate);
+    settings.hang_next = hang_next.unwrap_or(settings.hang_next);
+    settings.garbage_rate = garbage_rate.unwrap_or(settings.garbage_rate);
+    settings.garbage_next = garbage_next.unwrap_or(settings.garbage_next);
+    settings.truncate_rate = truncate_rate.unwrap_or(settings.truncate_rate);
+    settings.truncate_next = truncate_next.unwrap_or(settings.truncate_next);
     Json(settings.clone()).into_response()
 }
 
