@@ -3,8 +3,8 @@
 //! One extension instance per request: it refuses documents over the token,
 //! alias and directive limits before and right after parsing (async-graphql
 //! has no such limits), counts the operation's root fields against the
-//! caller's rate limits ([`super::rate_limit`]), gives every pre-execution error its contract code,
-//! masks unexpected ones, names the operation in the request's span, and
+//! caller's rate limits ([`super::rate_limit`]), gives every pre-execution
+//! error its contract code, masks unexpected ones, names the operation in the request's span, and
 //! records the operation's latency and error codes.
 
 use std::collections::HashSet;
@@ -300,8 +300,10 @@ fn selection_depth<'d>(document: &'d ExecutableDocument, set: &'d SelectionSet, 
     deepest
 }
 
-/// The root fields an operation runs, through fragments at the root
-/// (aliases each count; a fragment spread twice counts twice, as it runs twice).
+/// The root fields an operation runs, through fragments at the root.
+/// Aliases each count. Every occurrence counts, even of identical fields
+/// that execution would merge into one: over-counting a client that repeats
+/// itself is harmless, under-counting an alias batch is not.
 fn root_cost(document: &ExecutableDocument, root: &SelectionSet) -> OperationCost {
     let mut cost = OperationCost::default();
     let mut stack: Vec<(&SelectionSet, usize)> = vec![(root, 0)];
