@@ -18,6 +18,7 @@ use crate::chat::cache::{ExtractionCache, MemoryExtractionCache, RedisExtraction
 use crate::chat::llm::LlmExtractor;
 use crate::chat::service::ChatService;
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::GraphqlSettings;
 use crate::config::Settings;
 use crate::events::{EventBus, MemoryEventBus, RedisEventBus};
 use crate::flights::FlightService;
@@ -30,6 +31,7 @@ use crate::flights::providers::amadeus::AmadeusProvider;
 use crate::flights::providers::duffel::DuffelProvider;
 use crate::flights::providers::{FlightProvider, ProviderHttp};
 use crate::graphql::context::RequestAuth;
+use crate::graphql::rate_limit::{ClientAddrResolver, RateLimiter};
 use crate::graphql::{AppSchema, SchemaServices, build_schema};
 use crate::health::HealthChecker;
 use crate::notifications::NotificationService;
@@ -135,6 +137,8 @@ struct AppShared {
     sandbox_stop: CancellationToken,
     /// What `/webhooks/payments` verifies signatures with.
     webhook_secret: SecretString,
+    /// Finds each request's client address (for the rate limits).
+    client_addrs: ClientAddrResolver,
 }
 
 impl std::fmt::Debug for AppShared {
@@ -216,6 +220,10 @@ impl AppState {
     /// The payment webhooks' signing secret.
     pub fn webhook_secret(&self) -> &SecretString {
         &self.inner.webhook_secret
+    }
+    /// Finds a request's client address.
+    pub fn client_addrs(&self) -> &ClientAddrResolver {
+        &self.inner.client_addrs
     }
     /// Adds what each GraphQL request needs of its own (session auth, loaders).
     pub fn request_data(&self, request: async_graphql::Request, auth: RequestAuth) -> async_graphql::Request {
@@ -379,8 +387,23 @@ impl Application {
             performance.clone(),
         )
         .with_bookings(bookings.clone());
+        let rate_limiter = settings.rate_limits.enabled.then(|| {
+            let backend = if redis.is_some() { "redis" } else { "memory" };
+            tracing::info!(
+                component = "rateLimits",
+                backend,
+                window = ?settings.rate_limits.window,
+                per_session = settings.rate_limits.per_session,
+                per_ip = settings.rate_limits.per_ip,
+                "rate limits on"
+            );
+            Arc::new(RateLimiter::new(&settings.rate_limits, redis.clone()))
+        });
+        // The production profile never serves introspection or suggestions.
+        let graphql_settings =
+            GraphqlSettings { introspection: settings.introspection_enabled(), ..settings.graphql.clone() };
         let schema = build_schema(
-            &settings.graphql,
+            &graphql_settings,
             SchemaServices {
                 sessions: sessions.clone(),
                 health: health.clone(),
@@ -392,6 +415,7 @@ impl Application {
                 bookings: bookings.clone(),
                 notifications: notifications.clone(),
                 public_base: crate::booking::resolvers::PublicBase(public_base),
+                rate_limiter,
             },
         );
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
@@ -400,6 +424,7 @@ impl Application {
 
         crate::telemetry::metrics::prometheus();
 
+        let client_addrs = ClientAddrResolver::new(&settings.rate_limits);
         let state = AppState {
             inner: Arc::new(AppShared {
                 settings,
@@ -421,6 +446,7 @@ impl Application {
                 sandbox,
                 sandbox_stop,
                 webhook_secret,
+                client_addrs,
             }),
         };
         Ok(Self { listener, local_addr, state, background })

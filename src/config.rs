@@ -25,6 +25,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "wayfarer.toml";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// `development` (the default) or `production`, which turns GraphQL
+    /// introspection and "Did you mean" suggestions off whatever
+    /// `graphql.introspection` says (`WAYFARER_PROFILE=production`).
+    pub profile: Profile,
     /// Address the HTTP server binds (`HOST:PORT`; port 0 picks a free one).
     pub listen: SocketAddr,
     /// Directory of the embedded default's files (the SQLite database).
@@ -53,6 +57,8 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     /// GraphQL over WebSocket.
     pub websocket: WebSocketSettings,
+    /// Per-session and per-client-IP operation budgets.
+    pub rate_limits: RateLimitSettings,
     /// The old service's feature toggles.
     pub features: FeatureToggles,
     /// The `serviceStatus` snapshots.
@@ -64,6 +70,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            profile: Profile::Development,
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             data_dir: PathBuf::from("./data"),
             server: ServerSettings::default(),
@@ -78,6 +85,7 @@ impl Default for Settings {
             chat: ChatSettings::default(),
             graphql: GraphqlSettings::default(),
             websocket: WebSocketSettings::default(),
+            rate_limits: RateLimitSettings::default(),
             features: FeatureToggles::default(),
             status: StatusSettings::default(),
             telemetry: TelemetrySettings::default(),
@@ -613,6 +621,78 @@ impl Default for WebSocketSettings {
     }
 }
 
+/// The deployment profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Local use: introspection as `graphql.introspection` says.
+    Development,
+    /// A public deployment: no introspection, no field suggestions.
+    Production,
+}
+
+/// Operation budgets, counted in the GraphQL layer: every root field of an
+/// operation counts once (so `a: startSession b: startSession` is two), each
+/// operation of an HTTP batch counts, and a subscription counts when it
+/// starts. Budgets are per fixed `window`; with Redis configured the
+/// counters live there and hold across instances.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Count and refuse at all (`false` turns every budget off).
+    pub enabled: bool,
+    /// Length of one counting window; a refused client is told to retry when it ends.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Root fields one session may run per window.
+    pub per_session: u32,
+    /// Root fields one client IP (an IPv6 client: its /64) may run per window.
+    pub per_ip: u32,
+    /// `startSession` calls per client IP per window.
+    pub start_session: u32,
+    /// `createBooking` calls per session, and per client IP, per window.
+    pub create_booking: u32,
+    /// `payForBooking` calls per session, and per client IP, per window.
+    pub pay_for_booking: u32,
+    /// Peers (IPs or CIDRs, e.g. `"10.0.0.0/8"`) whose `forwarded_header` is
+    /// believed. Empty: the client IP is always the TCP peer address.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy puts the client address in; the last
+    /// address in it that is not itself a trusted proxy is the client.
+    pub forwarded_header: String,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(60),
+            per_session: 600,
+            per_ip: 1200,
+            start_session: 20,
+            create_booking: 10,
+            pay_for_booking: 10,
+            trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".to_owned(),
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// The trusted proxies, parsed (bare IPs become /32 or /128 networks).
+    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|raw| {
+                let raw = raw.trim();
+                raw.parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| raw.to_owned())
+            })
+            .collect()
+    }
+}
+
 /// The old service's toggles, kept under their own names so its operators
 /// find them. Later issues give them effect in the flight search.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -832,6 +912,7 @@ impl Settings {
         }
         self.validate_payments()?;
         self.validate_booking()?;
+        self.validate_rate_limits()?;
         self.validate_notification_channels()?;
         if self.sessions.idle_ttl < Duration::from_secs(1) {
             return Err(invalid("sessions.idle_ttl", "at least \"1s\""));
@@ -858,6 +939,43 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn validate_rate_limits(&self) -> Result<(), ConfigError> {
+        let limits = &self.rate_limits;
+        if limits.window < Duration::from_secs(1) {
+            return Err(invalid("rate_limits.window", "at least \"1s\""));
+        }
+        for (key, value) in [
+            ("rate_limits.per_session", limits.per_session),
+            ("rate_limits.per_ip", limits.per_ip),
+            ("rate_limits.start_session", limits.start_session),
+            ("rate_limits.create_booking", limits.create_booking),
+            ("rate_limits.pay_for_booking", limits.pay_for_booking),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    key,
+                    "a whole number of at least 1 (set rate_limits.enabled = false to turn limits off)",
+                ));
+            }
+        }
+        if let Err(bad) = limits.trusted_networks() {
+            return Err(invalid(
+                "rate_limits.trusted_proxies",
+                &format!("IP addresses or CIDR networks like \"10.0.0.0/8\" (not {bad:?})"),
+            ));
+        }
+        if axum::http::HeaderName::from_bytes(limits.forwarded_header.as_bytes()).is_err() {
+            return Err(invalid("rate_limits.forwarded_header", "a header name like \"x-forwarded-for\""));
+        }
+        Ok(())
+    }
+
+    /// Whether introspection and suggestions are served: never under the
+    /// production profile.
+    pub fn introspection_enabled(&self) -> bool {
+        self.graphql.introspection && self.profile != Profile::Production
     }
 
     fn validate_booking(&self) -> Result<(), ConfigError> {
@@ -1258,6 +1376,35 @@ mod tests {
         let printed = format!("{s:?}\n{}", s.to_redacted_toml());
         assert!(!printed.contains("hunter2") && !printed.contains("hunter3"), "{printed}");
         assert!(printed.contains("mail.example.com"), "the relay is shown, its password is not");
+    }
+
+    #[test]
+    fn rate_limits_and_the_production_profile_come_from_the_environment() {
+        let s = load(&[]).expect("defaults");
+        assert!(s.rate_limits.enabled && s.introspection_enabled());
+        assert_eq!(s.profile, Profile::Development);
+        let s = load(&[
+            ("WAYFARER_PROFILE", "production"),
+            ("WAYFARER_RATE_LIMITS__ENABLED", "false"),
+            ("WAYFARER_RATE_LIMITS__PER_IP", "50"),
+            ("WAYFARER_RATE_LIMITS__WINDOW", "10s"),
+            ("WAYFARER_RATE_LIMITS__TRUSTED_PROXIES", "[\"10.0.0.0/8\", \"192.0.2.1\"]"),
+        ])
+        .expect("loads");
+        assert_eq!(s.profile, Profile::Production);
+        assert!(!s.introspection_enabled(), "production never serves introspection");
+        assert!(!s.rate_limits.enabled);
+        assert_eq!((s.rate_limits.per_ip, s.rate_limits.window), (50, Duration::from_secs(10)));
+        assert_eq!(s.rate_limits.trusted_networks().expect("networks").len(), 2);
+        for (key, value, named) in [
+            ("WAYFARER_RATE_LIMITS__TRUSTED_PROXIES", "[\"not-an-ip\"]", "rate_limits.trusted_proxies"),
+            ("WAYFARER_RATE_LIMITS__START_SESSION", "0", "rate_limits.start_session"),
+            ("WAYFARER_RATE_LIMITS__WINDOW", "10ms", "rate_limits.window"),
+            ("WAYFARER_PROFILE", "staging", "profile"),
+        ] {
+            let err = load(&[(key, value)]).expect_err("rejected").to_string();
+            assert!(err.contains(named), "{key}: {err}");
+        }
     }
 
     #[test]

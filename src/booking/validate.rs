@@ -168,6 +168,9 @@ pub fn check_booking(
         });
     }
     let email = input.contact.email.trim();
+    if contains_card_number(email) {
+        return Err(refuse("input.contact.email", "an email address, not a card number"));
+    }
     if !is_email(email) {
         return Err(refuse("input.contact.email", "an email address like ana@example.com"));
     }
@@ -330,6 +333,10 @@ pub fn person_name(field: &str, raw: &str) -> Result<String, InputError> {
 
 fn travel_document(field: &str, input: &TravelDocumentInput, today: NaiveDate) -> Result<TravelDocument, InputError> {
     let number: String = input.number.trim().to_ascii_uppercase();
+    if contains_card_number(&number) {
+        // Never stored, and the message does not repeat it.
+        return Err(refuse(format!("{field}.number"), "a passport or ID number, not a card number"));
+    }
     if !(5..=20).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(refuse(format!("{field}.number"), "5 to 20 letters and digits"));
     }

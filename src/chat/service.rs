@@ -132,10 +132,13 @@ pub struct ChatService {
     bookings: Option<BookingService>,
 }
 
-/// Strips control characters and surrounding space; refuses empty or over-long text.
+/// Strips control characters and surrounding space and redacts card
+/// numbers (so the transcript, the extraction cache, the logs and any LLM
+/// never see one); refuses empty or over-long text.
 pub fn clean_message(text: &str) -> Result<String, InputError> {
     let cleaned: String =
         text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned();
+    let cleaned = crate::payments::card::redact_card_numbers(&cleaned).into_owned();
     if cleaned.is_empty() {
         return Err(InputError { field: "text".into(), message: "`text` must not be empty".into() });
     }

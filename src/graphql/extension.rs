@@ -2,8 +2,9 @@
 //!
 //! One extension instance per request: it refuses documents over the token,
 //! alias and directive limits before and right after parsing (async-graphql
-//! has no such limits), gives every pre-execution error its contract code,
-//! masks unexpected ones, names the operation in the request's span, and
+//! has no such limits), counts the operation's root fields against the
+//! caller's rate limits ([`super::rate_limit`]), gives every pre-execution
+//! error its contract code, masks unexpected ones, names the operation in the request's span, and
 //! records the operation's latency and error codes.
 
 use std::collections::HashSet;
@@ -21,7 +22,9 @@ use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResu
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
+use super::context::RequestAuth;
 use super::errors::{Code, classify_request_error, code_of, enforce_codes, request_error, set_code};
+use super::rate_limit::{ClientAddr, OperationCost, RateLimiter};
 use crate::telemetry::metrics::{operation_label, record_errors, record_operation};
 use crate::telemetry::performance::PerformanceWindow;
 
@@ -47,12 +50,18 @@ pub struct DocumentLimits {
 pub struct RequestPolicyFactory {
     limits: DocumentLimits,
     performance: Arc<PerformanceWindow>,
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl RequestPolicyFactory {
-    /// A factory recording into `performance`.
-    pub fn new(limits: DocumentLimits, performance: Arc<PerformanceWindow>) -> Self {
-        Self { limits, performance }
+    /// A factory recording into `performance`, counting operations in
+    /// `rate_limiter` when given.
+    pub fn new(
+        limits: DocumentLimits,
+        performance: Arc<PerformanceWindow>,
+        rate_limiter: Option<Arc<RateLimiter>>,
+    ) -> Self {
+        Self { limits, performance, rate_limiter }
     }
 }
 
@@ -61,6 +70,7 @@ impl ExtensionFactory for RequestPolicyFactory {
         Arc::new(RequestPolicy {
             limits: self.limits,
             performance: self.performance.clone(),
+            rate_limiter: self.rate_limiter.clone(),
             operation: Mutex::new(OperationInfo::default()),
         })
     }
@@ -87,10 +97,34 @@ impl OperationInfo {
 struct RequestPolicy {
     limits: DocumentLimits,
     performance: Arc<PerformanceWindow>,
+    rate_limiter: Option<Arc<RateLimiter>>,
     operation: Mutex<OperationInfo>,
 }
 
 impl RequestPolicy {
+    /// Draws `cost` from the caller's budgets: its session's (when it sent
+    /// a live one) and its client address's.
+    async fn count(&self, ctx: &ExtensionContext<'_>, cost: OperationCost) -> ServerResult<()> {
+        let Some(limiter) = &self.rate_limiter else {
+            return Ok(());
+        };
+        let session = match ctx.data_opt::<RequestAuth>() {
+            Some(RequestAuth::Session(session)) => Some(session.session.id.0.as_str()),
+            _ => None,
+        };
+        let client = ctx.data_opt::<ClientAddr>().copied().unwrap_or(ClientAddr(None));
+        limiter.admit(session, client, cost).await.map_err(|refusal| {
+            let seconds = refusal.retry_after_seconds();
+            metrics::counter!("wayfarer_rate_limited_total").increment(1);
+            let mut error = request_error(Code::RateLimited, format!("Too many requests: retry in {seconds} s."));
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("retryAfterSeconds", async_graphql::Value::from(seconds));
+            error
+        })
+    }
+
     fn info(&self) -> std::sync::MutexGuard<'_, OperationInfo> {
         self.operation.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -189,6 +223,10 @@ impl Extension for RequestPolicy {
                     format!("Directives limit of {} exceeded, found {directives}.", self.limits.max_directives),
                 ));
             }
+            self.count(ctx, root_cost(&document, &operation.selection_set.node)).await?;
+        } else {
+            // No operation to run (validation will say why): still one request.
+            self.count(ctx, OperationCost { fields: 1, ..OperationCost::default() }).await?;
         }
         Ok(document)
     }
@@ -260,6 +298,39 @@ fn selection_depth<'d>(document: &'d ExecutableDocument, set: &'d SelectionSet, 
         deepest = deepest.max(depth);
     }
     deepest
+}
+
+/// The root fields an operation runs, through fragments at the root.
+/// Aliases each count. Every occurrence counts, even of identical fields
+/// that execution would merge into one: over-counting a client that repeats
+/// itself is harmless, under-counting an alias batch is not.
+fn root_cost(document: &ExecutableDocument, root: &SelectionSet) -> OperationCost {
+    let mut cost = OperationCost::default();
+    let mut stack: Vec<(&SelectionSet, usize)> = vec![(root, 0)];
+    // Spreads can fan out exponentially before validation refuses a cycle;
+    // this bounds the walk (the token limit already bounds a real document).
+    let mut budget = 10_000usize;
+    while let Some((set, depth)) = stack.pop() {
+        for item in &set.items {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                return cost;
+            }
+            match &item.node {
+                Selection::Field(field) => cost.add(field.node.name.node.as_str()),
+                Selection::InlineFragment(fragment) => stack.push((&fragment.node.selection_set.node, depth + 1)),
+                // A fragment cycle is a validation error; the depth bound only
+                // keeps the count finite until validation reports it.
+                Selection::FragmentSpread(spread) if depth < 16 => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                        stack.push((&fragment.node.selection_set.node, depth + 1));
+                    }
+                }
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    cost
 }
 
 #[derive(Debug, Default)]
@@ -396,5 +467,17 @@ mod tests {
         let counts = count_selection(&doc, &op.selection_set.node);
         assert_eq!(counts.aliases, 4);
         assert_eq!(counts.directives, 3);
+    }
+
+    #[test]
+    fn root_fields_count_through_aliases_and_fragments() {
+        let doc = async_graphql::parser::parse_query(
+            "mutation { a: startSession { token } b: startSession { token } ...M ... on Mutation { payForBooking(input: {}) { id } } } \
+             fragment M on Mutation { createBooking(input: {}) { id } startSession { token } }",
+        )
+        .expect("parses");
+        let (_, _, op) = select_operation(&doc, None).expect("one operation");
+        let cost = root_cost(&doc, &op.selection_set.node);
+        assert_eq!(cost, OperationCost { fields: 5, start_session: 3, create_booking: 1, pay_for_booking: 1 });
     }
 }

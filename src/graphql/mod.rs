@@ -5,6 +5,7 @@
 pub mod context;
 pub mod errors;
 pub mod extension;
+pub mod rate_limit;
 pub mod scalars;
 
 use std::sync::Arc;
@@ -68,11 +69,14 @@ pub struct SchemaServices {
     pub notifications: NotificationService,
     /// Where hosted payment pages send the payer back to.
     pub public_base: crate::booking::resolvers::PublicBase,
+    /// Operation budgets (none: nothing is counted).
+    pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 fn builder(
     settings: &GraphqlSettings,
     performance: Arc<PerformanceWindow>,
+    rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 ) -> SchemaBuilder<Query, Mutation, Subscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_complexity(settings.max_complexity)
@@ -85,6 +89,7 @@ fn builder(
                 max_depth: settings.max_depth,
             },
             performance,
+            rate_limiter,
         ));
     if !settings.introspection {
         // Suggestions leak the schema as surely as introspection does.
@@ -95,7 +100,7 @@ fn builder(
 
 /// Builds the schema over the application's services.
 pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> AppSchema {
-    builder(settings, services.performance.clone())
+    builder(settings, services.performance.clone(), services.rate_limiter.clone())
         .data(services.sessions)
         .data(services.health)
         .data(services.bus)
@@ -111,5 +116,5 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
     let performance = Arc::new(PerformanceWindow::new(std::time::Duration::from_secs(1)));
-    builder(&GraphqlSettings::default(), performance).finish().sdl()
+    builder(&GraphqlSettings::default(), performance, None).finish().sdl()
 }

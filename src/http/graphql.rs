@@ -10,18 +10,25 @@
 //! 400 for malformed requests, 405 with `Allow: POST` for a mutation over GET,
 //! and 400 without a `data` key for request errors under
 //! `application/graphql-response+json`. Every error body has the contract's
-//! `extensions.code`.
+//! `extensions.code`. An operation refused by the rate limits is answered
+//! 429 (when nothing else ran) with a `Retry-After` header that agrees with
+//! `extensions.retryAfterSeconds`; the client address the limits count
+//! under is resolved here, from the TCP peer (and a trusted proxy's header).
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::graphql::context::RequestAuth;
-use crate::graphql::errors::Code;
+use crate::graphql::errors::{Code, code_of};
+use crate::graphql::rate_limit::ClientAddr;
 use crate::sessions::AuthError;
 
 /// The response media types the server speaks.
@@ -79,8 +86,16 @@ pub fn error_response(status: StatusCode, media: MediaType, code: Code, message:
     response
 }
 
+/// The TCP peer, when the server was started with connect info.
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
 /// `POST /graphql`.
-pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn post(
+    State(app): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -121,6 +136,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<
         }
     };
     let auth = authenticate(&app, &headers).await;
+    let client = app.client_addrs().resolve(peer.map(|Extension(ConnectInfo(addr))| addr), &headers);
     match value {
         Value::Array(items) => {
             let max = app.settings().graphql.max_batch_size;
@@ -144,7 +160,7 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<
             for item in items {
                 match item {
                     Value::Object(map) => match parse_request(&map) {
-                        Ok(request) => requests.push(app.request_data(request, auth.clone())),
+                        Ok(request) => requests.push(app.request_data(request, auth.clone()).data(client)),
                         Err(message) => {
                             return error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message);
                         }
@@ -160,16 +176,19 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<
                 }
             }
             let responses = app.schema().execute_batch(async_graphql::BatchRequest::Batch(requests)).await;
-            let body = match responses {
-                async_graphql::BatchResponse::Batch(list) => {
-                    Value::Array(list.iter().map(|r| response_json(r).0).collect())
-                }
-                async_graphql::BatchResponse::Single(r) => response_json(&r).0,
+            let list = match responses {
+                async_graphql::BatchResponse::Batch(list) => list,
+                async_graphql::BatchResponse::Single(r) => vec![r],
             };
-            json_response(StatusCode::OK, media, &body, HeaderMap::new())
+            let body = Value::Array(list.iter().map(|r| response_json(r).0).collect());
+            let mut extra = HeaderMap::new();
+            if let Some(seconds) = list.iter().filter_map(retry_after_seconds).max() {
+                extra.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            json_response(StatusCode::OK, media, &body, extra)
         }
         Value::Object(map) => match parse_request(&map) {
-            Ok(request) => execute(&app, media, app.request_data(request, auth)).await,
+            Ok(request) => execute(&app, media, app.request_data(request, auth).data(client)).await,
             Err(message) => error_response(StatusCode::BAD_REQUEST, media, Code::BadUserInput, &message),
         },
         _ => error_response(
@@ -184,6 +203,8 @@ pub async fn post(State(app): State<AppState>, headers: HeaderMap, body: Result<
 /// `GET /graphql`: a WebSocket upgrade, or a query in the URL.
 pub async fn get(State(app): State<AppState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
+    let client = app.client_addrs().resolve(peer, &parts.headers);
     if super::ws::is_upgrade(&parts.headers) {
         return super::ws::upgrade(app, &mut parts).await;
     }
@@ -225,7 +246,13 @@ pub async fn get(State(app): State<AppState>, request: Request) -> Response {
         return response;
     }
     let auth = authenticate(&app, &parts.headers).await;
-    execute(&app, media, app.request_data(request, auth)).await
+    execute(&app, media, app.request_data(request, auth).data(client)).await
+}
+
+/// The client address of a request with these parts (the WebSocket upgrade uses it).
+pub fn client_of(app: &AppState, parts: &axum::http::request::Parts) -> ClientAddr {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
+    app.client_addrs().resolve(peer, &parts.headers)
 }
 
 /// Any other method on `/graphql`.
@@ -333,9 +360,34 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 async fn execute(app: &AppState, media: MediaType, request: async_graphql::Request) -> Response {
     let response = app.schema().execute(request).await;
     let (body, request_error) = response_json(&response);
-    let status =
-        if request_error && media == MediaType::GraphqlResponseJson { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    json_response(status, media, &body, response.http_headers.clone())
+    let retry_after = retry_after_seconds(&response);
+    let status = match (request_error, retry_after) {
+        // Refused before anything ran: the HTTP status says so too, under
+        // either media type, so proxies and plain HTTP clients back off.
+        (true, Some(_)) if response.errors.iter().all(|e| code_of(e) == Some(Code::RateLimited)) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        (true, _) if media == MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let mut extra = response.http_headers.clone();
+    if let Some(seconds) = retry_after {
+        extra.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    json_response(status, media, &body, extra)
+}
+
+/// The longest `extensions.retryAfterSeconds` of a `RATE_LIMITED` error in `response`.
+fn retry_after_seconds(response: &async_graphql::Response) -> Option<u64> {
+    response
+        .errors
+        .iter()
+        .filter(|e| code_of(e) == Some(Code::RateLimited))
+        .filter_map(|e| match e.extensions.as_ref()?.get("retryAfterSeconds")? {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max()
 }
 
 /// The response as JSON, and whether it is a request error (no execution

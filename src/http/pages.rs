@@ -8,15 +8,22 @@
 //! GraphiQL's editor (Monaco) writes `<style>` elements at run time and has
 //! no nonce support, so `/playground` alone also allows inline styles —
 //! never inline scripts. Files are revalidated by ETag (`no-cache` + 304).
+//! Every page also refuses framing (`frame-ancestors 'none'` and
+//! `X-Frame-Options: DENY`), MIME sniffing, referrers and the powerful
+//! browser features it never uses (`Permissions-Policy`), and, when this
+//! server's public URL (`payments.public_base_url`) is `https://`, asks
+//! browsers to use https only (HSTS) — never over plain http, where the
+//! header would pin a name that may not serve TLS at all.
 //!
 //! When the pages were not built (no npm at build time), both routes answer
 //! with a page that says how to build them, and the API works without them.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::assets::{self, Asset};
+use crate::app::AppState;
 use crate::graphql::errors::Code;
 use crate::http::graphql::{MediaType, error_response};
 
@@ -51,14 +58,35 @@ They are built from <code>playground/</code> with Node 20 and npm: install them 
 <a href="/api/metrics">/api/metrics</a> · <a href="/api/performance">/api/performance</a></p>
 </body></html>"#;
 
+/// Browser features the pages never use, denied to them and anything they embed.
+const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), \
+     magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()";
+
+/// HSTS for a year, sent only when the public URL is https.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000; includeSubDomains";
+
 /// `GET /playground`.
-pub(super) async fn playground(headers: HeaderMap) -> Response {
-    page(built("playground.html"), PLAYGROUND_POLICY, &headers)
+pub(super) async fn playground(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    with_transport_security(page(built("playground.html"), PLAYGROUND_POLICY, &headers), &app)
 }
 
 /// `GET /`.
-pub(super) async fn index(headers: HeaderMap) -> Response {
-    page(built("index.html"), CHAT_POLICY, &headers)
+pub(super) async fn index(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    with_transport_security(page(built("index.html"), CHAT_POLICY, &headers), &app)
+}
+
+fn with_transport_security(mut response: Response, app: &AppState) -> Response {
+    if serves_https(app.settings().payments.public_base_url.as_deref()) {
+        response
+            .headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(STRICT_TRANSPORT_SECURITY));
+    }
+    response
+}
+
+/// Whether the server's public URL is https (a TLS-terminating proxy in front).
+fn serves_https(public_base_url: Option<&str>) -> bool {
+    public_base_url.and_then(|u| url::Url::parse(u).ok()).is_some_and(|u| u.scheme() == "https")
 }
 
 /// `GET /assets/{*path}`: a script, stylesheet, font, worker or image of the pages.
@@ -119,6 +147,7 @@ fn protect(response: &mut Response, policy: &'static str) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    headers.insert(HeaderName::from_static("permissions-policy"), HeaderValue::from_static(PERMISSIONS_POLICY));
 }
 
 #[cfg(test)]
@@ -145,5 +174,13 @@ mod tests {
         let cached = page(Some(asset), PLAYGROUND_POLICY, &request);
         assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(cached.headers()[header::CONTENT_SECURITY_POLICY], PLAYGROUND_POLICY);
+        assert!(cached.headers()["permissions-policy"].to_str().expect("ascii").contains("camera=()"));
+    }
+
+    #[test]
+    fn hsts_only_behind_https() {
+        assert!(serves_https(Some("https://wayfarer.example")));
+        assert!(!serves_https(Some("http://wayfarer.example")));
+        assert!(!serves_https(None));
     }
 }

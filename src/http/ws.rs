@@ -36,6 +36,7 @@ use crate::app::AppState;
 use crate::events::{BusEvent, EventStream, Topic};
 use crate::graphql::context::{RejectReason, RequestAuth};
 use crate::graphql::errors::Code;
+use crate::graphql::rate_limit::ClientAddr;
 use crate::telemetry::metrics::{LiveGuard, LiveKind};
 
 /// Frames above this are refused by the WebSocket layer itself (the socket
@@ -147,6 +148,7 @@ pub async fn upgrade(app: AppState, parts: &mut Parts) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return axum::response::IntoResponse::into_response(rejection),
     };
+    let client = super::graphql::client_of(&app, parts);
     let tasks = app.websocket_tasks().clone();
     upgrade
         .protocols([protocol.name()])
@@ -156,7 +158,7 @@ pub async fn upgrade(app: AppState, parts: &mut Parts) -> Response {
         // tungstenite reserves by default.
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| tasks.track_future(Connection::new(app, protocol, header_token).run(socket)))
+        .on_upgrade(move |socket| tasks.track_future(Connection::new(app, protocol, header_token, client).run(socket)))
 }
 
 /// What the connection loop sends to the writer task.
@@ -173,6 +175,8 @@ struct Connection {
     app: AppState,
     protocol: Protocol,
     header_token: Option<String>,
+    /// Where the socket comes from: each operation counts against its rate limits.
+    client: ClientAddr,
     auth: Option<RequestAuth>,
     revocations: Option<EventStream>,
     active: HashMap<String, AbortHandle>,
@@ -188,12 +192,13 @@ enum Ending {
 }
 
 impl Connection {
-    fn new(app: AppState, protocol: Protocol, header_token: Option<String>) -> Self {
+    fn new(app: AppState, protocol: Protocol, header_token: Option<String>, client: ClientAddr) -> Self {
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         Self {
             app,
             protocol,
             header_token,
+            client,
             auth: None,
             revocations: None,
             active: HashMap::new(),
@@ -447,7 +452,7 @@ impl Connection {
             },
             _ => return Some(Ending::Close(4403, "Forbidden")),
         };
-        let request = self.app.request_data(request, auth);
+        let request = self.app.request_data(request, auth).data(self.client);
         let schema = self.app.schema().clone();
         let outbound = self.outbound.clone();
         let protocol = self.protocol;

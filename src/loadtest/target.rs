@@ -162,7 +162,8 @@ impl Target {
 ///
 /// Provider concurrency and rate limits are lifted: they exist for real
 /// providers' quotas, and the sandbox has none, so the figures show the
-/// server, not a configured throttle.
+/// server, not a configured throttle. The server's own client rate limits
+/// are off for the same reason (`rate_limits.enabled`).
 fn sandbox_env(url: &str, config: &SandboxConfig, options: &ServerOptions) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("WAYFARER_PROVIDERS__AMADEUS__BASE_URL", url.to_owned()),
@@ -182,6 +183,9 @@ fn sandbox_env(url: &str, config: &SandboxConfig, options: &ServerOptions) -> Ve
         ("WAYFARER_NOTIFICATIONS__PUSH__ENABLED", "false".into()),
         ("WAYFARER_FEATURES__PARALLEL_PROCESSING", options.parallel.to_string()),
         ("WAYFARER_FEATURES__CACHING", options.caching.to_string()),
+        // Every virtual user comes from 127.0.0.1: per-IP budgets would
+        // measure the limiter refusing one address, not the server.
+        ("WAYFARER_RATE_LIMITS__ENABLED", "false".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -465,7 +465,12 @@ impl NotificationService {
         let mut preferences = self.inner.store.notification_preferences(session_id).await?;
         if let Some(token) = update.push_token {
             let token = token.trim().to_owned();
-            if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_control) {
+            // A card number is never a device token, and must never be stored.
+            if token.is_empty()
+                || token.len() > 4096
+                || token.chars().any(char::is_control)
+                || crate::payments::looks_like_card_number(&token)
+            {
                 return Err(NotificationError::BadInput {
                     field: "input.pushToken",
                     message: "pushToken must be a device registration token (1–4096 printable characters).".into(),

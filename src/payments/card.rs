@@ -51,9 +51,92 @@ pub fn contains_card_number(text: &str) -> bool {
     false
 }
 
+/// Whether a digit string passes the Luhn check every real card number passes.
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let Some(d) = (b as char).to_digit(10) else {
+            return false;
+        };
+        sum += if i % 2 == 1 {
+            let doubled = d * 2;
+            if doubled > 9 { doubled - 9 } else { doubled }
+        } else {
+            d
+        };
+    }
+    !digits.is_empty() && sum.is_multiple_of(10)
+}
+
+/// Free text with every card number in it replaced by `[card ending NNNN]`:
+/// what the chat stores, caches, logs and sends to an extractor instead of
+/// the traveller's words. A card number here is a run of 13–19 digits
+/// (spaces or dashes between) that passes Luhn — every real card does.
+/// Unlike the payment-method guard, free text needs Luhn: a date range or a
+/// reference written as digits is shaped like a card far more often than a
+/// mistyped card is typed into a chat, and replacing those would change
+/// what the traveller asked for.
+pub fn redact_card_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut start = 0;
+    while start < bytes.len() {
+        if !bytes[start].is_ascii_digit() {
+            start += 1;
+            continue;
+        }
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b' ' || bytes[end] == b'-') {
+            end += 1;
+        }
+        // The run is ASCII, so these are char boundaries.
+        let run = text.get(start..end).unwrap_or("").trim_end_matches([' ', '-']);
+        let digits: String = run.chars().filter(char::is_ascii_digit).collect();
+        let phone = start > 0 && bytes[start - 1] == b'+';
+        if !phone && DIGITS.contains(&digits.len()) && luhn_valid(&digits) {
+            let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buffer.push_str(&text[copied..start]);
+            buffer.push_str("[card ending ");
+            buffer.push_str(&digits[digits.len() - 4..]);
+            buffer.push(']');
+            copied = start + run.len();
+        }
+        start = end;
+    }
+    match out {
+        Some(mut buffer) => {
+            buffer.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(buffer)
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_numbers_in_free_text_are_redacted_to_their_last_four() {
+        assert_eq!(
+            redact_card_numbers("my card is 4242 4242 4242 4242, exp 12/30"),
+            "my card is [card ending 4242], exp 12/30"
+        );
+        assert_eq!(
+            redact_card_numbers("4000-0000-0000-0002 and 378282246310005"),
+            "[card ending 0002] and [card ending 0005]"
+        );
+        for kept in [
+            "two adults from LIS to NRT on 2026-03-01",
+            "4242424242424241 fails Luhn",
+            "call +4915112345678",
+            "ref 424242424242",
+        ] {
+            assert_eq!(redact_card_numbers(kept), kept);
+        }
+        assert!(luhn_valid("4242424242424242") && !luhn_valid("4242424242424241") && !luhn_valid(""));
+    }
 
     #[test]
     fn grouped_and_plain_card_numbers_are_recognised() {

@@ -69,6 +69,11 @@ pub(crate) async fn test_settings(backend: Backend, data_dir: PathBuf) -> Settin
     let mut settings = Settings { listen: "127.0.0.1:0".parse().expect("addr"), data_dir, ..Settings::default() };
     settings.status.interval = Duration::from_millis(250);
     settings.server.shutdown_grace_period = Duration::from_secs(3);
+    // Every test client is 127.0.0.1 and the suite starts hundreds of
+    // sessions a minute: the production budgets (20 startSession per IP per
+    // minute) would refuse tests that are not about rate limits. Those
+    // turn them on with their own small budgets (tests/api/rate_limits.rs).
+    settings.rate_limits.enabled = false;
     if backend == Backend::Redis {
         settings.redis.url = Some(SecretString::from(redis_url()));
         settings.redis.key_prefix = unique_prefix();
@@ -354,6 +359,8 @@ impl ServerProcess {
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            // As in `test_settings`; `env` may turn them back on.
+            .env("WAYFARER_RATE_LIMITS__ENABLED", "false")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::inherit())
