@@ -231,7 +231,7 @@ pub struct Offer {
     /// Outbound, then return.
     pub itineraries: Vec<Itinerary>,
     /// The provider's own offer, kept verbatim: pricing and booking send it back unchanged.
-    pub provider_offer: serde_json::Value,
+    pub provider_offer: std::sync::Arc<serde_json::Value>,
     /// Who it was priced for, one entry per traveller in the provider's
     /// order; a booking must bring exactly these. Empty when the provider
     /// did not say (offers kept from before this field existed).

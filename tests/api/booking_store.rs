@@ -109,7 +109,8 @@ fn offer(id: &str, amount: &str, expires_at: DateTime<Utc>) -> Offer {
                 aircraft: Some("32N".to_owned()),
             }],
         }],
-        provider_offer: json!({ "id": format!("off_{id}"), "total_amount": amount, "slices": [{ "segments": [1, 2] }] }),
+        provider_offer:
+            json!({ "id": format!("off_{id}"), "total_amount": amount, "slices": [{ "segments": [1, 2] }] }).into(),
         passengers: vec![PassengerType::Adult, PassengerType::Adult],
     }
 }

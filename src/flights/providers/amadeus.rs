@@ -555,7 +555,7 @@ fn map_offer(wire: WireOffer, raw: Value, expires_at: chrono::DateTime<Utc>) -> 
         seats_available: wire.number_of_bookable_seats,
         expires_at,
         itineraries,
-        provider_offer: raw,
+        provider_offer: raw.into(),
         passengers,
     })
 }
@@ -900,13 +900,13 @@ mod tests {
         let offer = searched();
         let body = pricing_body(&offer);
         assert_eq!(body["data"]["type"], "flight-offers-pricing");
-        assert_eq!(body["data"]["flightOffers"][0], offer.provider_offer);
+        assert_eq!(body["data"]["flightOffers"][0], *offer.provider_offer);
     }
 
     #[test]
     fn a_pricing_answer_keeps_the_id_and_reports_drift() {
         let offer = searched();
-        let mut priced_json = offer.provider_offer.clone();
+        let mut priced_json = (*offer.provider_offer).clone();
         priced_json["price"]["grandTotal"] = json!("1400.00");
         priced_json["price"]["total"] = json!("1400.00");
         let body = json!({ "data": { "type": "flight-offers-pricing", "flightOffers": [priced_json] } }).to_string();
@@ -914,7 +914,7 @@ mod tests {
         assert!(priced.price_changed);
         assert_eq!(priced.offer.price, Money::new(Decimal::new(140_000, 2), "EUR"));
         assert_eq!(priced.offer.id, offer.id, "one name for the offer");
-        assert_eq!(priced.offer.provider_offer, priced_json, "the priced JSON is what booking sends");
+        assert_eq!(*priced.offer.provider_offer, priced_json, "the priced JSON is what booking sends");
         let same = json!({ "data": { "flightOffers": [offer.provider_offer] } }).to_string();
         assert!(!map_pricing(same.as_bytes(), &offer).expect("maps").price_changed);
     }
@@ -935,7 +935,7 @@ mod tests {
     #[test]
     fn order_bodies_match_travelers_to_the_priced_offer() {
         let mut offer = searched();
-        offer.provider_offer["travelerPricings"] = json!([
+        std::sync::Arc::make_mut(&mut offer.provider_offer)["travelerPricings"] = json!([
             { "travelerId": "1", "travelerType": "ADULT" },
             { "travelerId": "2", "travelerType": "CHILD" }
         ]);
@@ -950,7 +950,7 @@ mod tests {
         let body = order_body(&offer, &travelers, &contact(), "bk_42").expect("builds");
         let data = &body["data"];
         assert_eq!(data["type"], "flight-order");
-        assert_eq!(data["flightOffers"][0], offer.provider_offer);
+        assert_eq!(data["flightOffers"][0], *offer.provider_offer);
         assert_eq!(data["travelers"][0]["id"], "2", "the child takes the child's place");
         assert_eq!(data["travelers"][1]["id"], "1");
         assert_eq!(data["travelers"][1]["name"], json!({ "firstName": "ANA", "lastName": "LÓPEZ" }));

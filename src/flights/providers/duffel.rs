@@ -337,7 +337,7 @@ fn map_offer(wire: WireOffer, raw: Value, fallback_expiry: DateTime<Utc>) -> Opt
         seats_available: wire.available_seats,
         expires_at: wire.expires_at.unwrap_or(fallback_expiry),
         itineraries,
-        provider_offer: raw,
+        provider_offer: raw.into(),
         passengers,
     })
 }
@@ -649,7 +649,7 @@ mod tests {
 
     fn searched() -> Offer {
         let mut offer = map_offer_request(FIXTURE.as_bytes()).expect("maps").remove(0);
-        offer.provider_offer["passengers"] = json!([
+        std::sync::Arc::make_mut(&mut offer.provider_offer)["passengers"] = json!([
             { "id": "pas_a", "type": "adult" },
             { "id": "pas_c", "type": null, "age": 8 },
             { "id": "pas_i", "type": "infant_without_seat" }
@@ -715,7 +715,7 @@ mod tests {
     #[test]
     fn a_single_offer_get_reprices_the_searched_offer() {
         let offer = searched();
-        let mut again = offer.provider_offer.clone();
+        let mut again = (*offer.provider_offer).clone();
         again["total_amount"] = json!("1354.61");
         let body = json!({ "data": again }).to_string();
         let priced = map_priced_offer(body.as_bytes(), &offer).expect("maps");
