@@ -25,6 +25,7 @@ mod payments_gateway;
 mod provider_orders;
 mod sandbox;
 mod schema;
+mod schemathesis;
 mod session_store;
 mod sessions;
 mod smtp_sink;
