@@ -36,6 +36,8 @@ pub mod config;
 pub mod doctor;
 pub mod events;
 pub mod flights;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 pub mod health;
 pub mod http;

@@ -188,9 +188,14 @@ pub fn enforce_codes(errors: &mut [ServerError]) {
 }
 
 /// async-graphql's messages for an argument that could not be coerced at
-/// execution time: the client's value, not our failure.
+/// execution time: the client's value, not our failure. That includes a
+/// required variable the request left out of `variables`: async-graphql does
+/// not check that before execution and reports it from the resolver as
+/// "Variable x is not defined." (found by `fuzz/` target `graphql_request`).
 fn is_argument_error(message: &str) -> bool {
-    message.starts_with("Failed to parse") || message.starts_with("Invalid value for argument")
+    message.starts_with("Failed to parse")
+        || message.starts_with("Invalid value for argument")
+        || (message.starts_with("Variable ") && message.ends_with(" is not defined."))
 }
 
 /// Limits exceeded → `QUERY_TOO_COMPLEX`; any other pre-execution failure is
@@ -221,6 +226,19 @@ mod tests {
         assert!(errors[1].message.contains("sesion"), "the client's own mistake is explained");
         assert_eq!(code_of(&errors[2]), Some(Code::QueryTooComplex));
         assert_eq!(code_of(&errors[3]), Some(Code::NotFound));
+    }
+
+    #[test]
+    fn a_required_variable_left_out_is_the_clients_mistake() {
+        // What async-graphql reports for `mutation($upTo: ID!) { markNotificationsRead(upTo: $upTo) }`
+        // sent without `variables` (fuzz/artifacts crash-189638fe…).
+        let mut errors = vec![
+            ServerError::new("Variable upTo is not defined.", None)
+                .with_path(vec![async_graphql::PathSegment::Field("markNotificationsRead".to_owned())]),
+        ];
+        enforce_codes(&mut errors);
+        assert_eq!(code_of(&errors[0]), Some(Code::BadUserInput));
+        assert_eq!(errors[0].message, "Variable upTo is not defined.");
     }
 
     #[test]

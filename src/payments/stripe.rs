@@ -182,7 +182,7 @@ fn parse<T: serde::de::DeserializeOwned>(reply: &HttpReply) -> Result<T, Gateway
 }
 
 /// The error a non-2xx answer stands for.
-fn error_of(reply: &HttpReply) -> GatewayError {
+pub(crate) fn error_of(reply: &HttpReply) -> GatewayError {
     let body: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
     let error = body.error;
     let message = error.message.clone().unwrap_or_else(|| format!("HTTP {}", reply.status));
@@ -240,7 +240,7 @@ fn charge_of(pi: WirePaymentIntent) -> Charge {
 }
 
 /// A PaymentIntent answer: 200, or a 402 decline carrying the PI.
-fn charge_reply(reply: &HttpReply) -> Result<Charge, GatewayError> {
+pub(crate) fn charge_reply(reply: &HttpReply) -> Result<Charge, GatewayError> {
     match reply.status {
         200 => Ok(charge_of(parse(reply)?)),
         402 => {
@@ -285,7 +285,7 @@ fn session_of(session: WireSession) -> CheckoutSession {
     }
 }
 
-fn session_reply(reply: &HttpReply) -> Result<CheckoutSession, GatewayError> {
+pub(crate) fn session_reply(reply: &HttpReply) -> Result<CheckoutSession, GatewayError> {
     match reply.status {
         200 => Ok(session_of(parse(reply)?)),
         _ => Err(error_of(reply)),

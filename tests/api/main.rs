@@ -31,6 +31,7 @@ mod provider_orders;
 mod rate_limits;
 mod sandbox;
 mod schema;
+mod schemathesis;
 mod security;
 mod services;
 mod session_store;

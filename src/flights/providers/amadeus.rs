@@ -609,7 +609,7 @@ fn offer_unknown(code: &str, pointer: Option<&str>) -> bool {
     code == "4926" || (code == "32171" && pointer.is_some_and(|p| p.starts_with("/data/flightOffers")))
 }
 
-fn pricing_error(reply: &HttpReply) -> ProviderError {
+pub(crate) fn pricing_error(reply: &HttpReply) -> ProviderError {
     match (reply.status, first_error(reply)) {
         (400, Some((code, _, pointer))) if offer_unknown(&code, pointer.as_deref()) => ProviderError::OfferExpired,
         (401 | 403, _) => ProviderError::Unauthorized(error_detail(reply)),
@@ -617,7 +617,7 @@ fn pricing_error(reply: &HttpReply) -> ProviderError {
     }
 }
 
-fn order_error(reply: &HttpReply, currency: &str) -> ProviderError {
+pub(crate) fn order_error(reply: &HttpReply, currency: &str) -> ProviderError {
     if let Some(error) = super::server_trouble(reply.status) {
         return error;
     }
