@@ -65,7 +65,7 @@ pub struct LoadtestArgs {
     /// The running server's process id, for its CPU time and memory (with --target).
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Concurrent clients (hot path, old table's throughput phase).
+    /// Concurrent clients (hot path, old table's throughput phase; the journey's travellers).
     #[arg(long)]
     concurrency: Option<usize>,
     /// Length of each timed phase (e.g. 10s).

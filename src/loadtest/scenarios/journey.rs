@@ -45,13 +45,20 @@ type Steps = Arc<Mutex<BTreeMap<&'static str, Recorder>>>;
 
 /// Runs the scenario.
 pub async fn run(ctx: &Context, latency: Duration) -> Result<Report, String> {
-    let levels = ctx.levels.clone().unwrap_or_else(|| if ctx.smoke { vec![2] } else { vec![10, 50, 100, 200] });
+    // `--levels` steps through traveller counts; `--concurrency` is one level.
+    let levels = ctx
+        .levels
+        .clone()
+        .or_else(|| ctx.concurrency.map(|c| vec![c]))
+        .unwrap_or_else(|| if ctx.smoke { vec![2] } else { vec![10, 50, 100, 200] });
     let window = if ctx.smoke { Duration::from_secs(2) } else { ctx.duration };
     let target = ctx.server(&ServerOptions::default()).await?;
     let sandbox = SandboxControl::new(&target.sandbox_url);
     sandbox.set_latency(latency).await?;
     let largest = levels.iter().copied().max().unwrap_or(1);
-    let client = GraphqlClient::new(http_client(largest * 2), &target.urls[0]);
+    // Travellers take the instances in turn (several with --target A,B).
+    let clients: Arc<Vec<GraphqlClient>> =
+        Arc::new(target.urls.iter().map(|url| GraphqlClient::new(http_client(largest * 2), url)).collect());
     let mut table = Table::new(
         format!(
             "journey: chat → search → price → book → pay → notification, providers at {} ms, {} s per level",
@@ -76,12 +83,12 @@ pub async fn run(ctx: &Context, latency: Duration) -> Result<Report, String> {
     for &travellers in &levels {
         let steps: Steps = Arc::default();
         let journey_steps = steps.clone();
-        let journey_client = client.clone();
+        let journey_clients = clients.clone();
         let sequence = sequence.clone();
         let run = closed_loop(travellers, Stop::After(window), move |_| {
-            let client = journey_client.clone();
-            let steps = journey_steps.clone();
             let n = sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let client = journey_clients[(n as usize) % journey_clients.len()].clone();
+            let steps = journey_steps.clone();
             async move { journey(&client, &steps, n).await }
         })
         .await;
