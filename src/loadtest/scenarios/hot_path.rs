@@ -55,41 +55,21 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
         closed_loop(users, ctx.stop(window), cached_searcher(client.clone(), tokens.clone(), search.clone())).await;
     let cached_rate = cached.recorder.summary(cached.elapsed).throughput_per_s;
     rows.push(("searchFlights, cached (20 offers)", cached));
-    let chat = {
-        let client = client.clone();
-        let tokens = tokens.clone();
-        closed_loop(users, ctx.stop(window), move |i| {
-            let client = client.clone();
-            let tokens = tokens.clone();
-            async move {
-                let token = &tokens[(i as usize) % tokens.len()];
-                let text = CHAT[(i as usize / tokens.len()) % CHAT.len()];
-                let reply = client
-                    .execute(
-                        "mutation($text: String!) { sendMessage(text: $text) { reply { text language } stage missing suggestedReplies } }",
-                        json!({ "text": text }),
-                        Some(token),
-                    )
-                    .await;
-                reply.outcome
-            }
-        })
-        .await
-    };
+    let chat = closed_loop(
+        users,
+        ctx.stop(window),
+        authenticated(&client, &tokens, "mutation($text: String!) { sendMessage(text: $text) { reply { text language } stage missing suggestedReplies } }", |i, sessions| {
+            json!({ "text": CHAT[(i as usize / sessions) % CHAT.len()] })
+        }),
+    )
+    .await;
     rows.push(("sendMessage, no search", chat));
-    let session = {
-        let client = client.clone();
-        let tokens = tokens.clone();
-        closed_loop(users, ctx.stop(window), move |i| {
-            let client = client.clone();
-            let tokens = tokens.clone();
-            async move {
-                let token = &tokens[(i as usize) % tokens.len()];
-                client.execute("{ session { id locale timeZone expiresAt } }", json!({}), Some(token)).await.outcome
-            }
-        })
-        .await
-    };
+    let session = closed_loop(
+        users,
+        ctx.stop(window),
+        authenticated(&client, &tokens, "{ session { id locale timeZone expiresAt } }", |_, _| json!({})),
+    )
+    .await;
     rows.push(("session", session));
     let cpu_after = target.sample();
     let provider_calls = sandbox.search_calls().await? - calls_before;
@@ -150,6 +130,26 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
     data.insert("cachedOverTypename".into(), json!(ratio));
     data.insert("openLoopRate".into(), json!(open_rate));
     Ok(Report { scenario: "hot-path", tables: vec![table], notes, data: Value::Object(data) })
+}
+
+/// A request function for the drivers: `document` with `variables(i,
+/// sessions)`, sent with the sessions' tokens in turn.
+fn authenticated(
+    client: &GraphqlClient,
+    tokens: &Arc<Vec<String>>,
+    document: &'static str,
+    variables: fn(u64, usize) -> Value,
+) -> impl Fn(u64) -> futures_util::future::BoxFuture<'static, Outcome> + Send + Sync + 'static {
+    let client = client.clone();
+    let tokens = tokens.clone();
+    move |i| {
+        let client = client.clone();
+        let tokens = tokens.clone();
+        Box::pin(async move {
+            let token = &tokens[(i as usize) % tokens.len()];
+            client.execute(document, variables(i, tokens.len()), Some(token)).await.outcome
+        })
+    }
 }
 
 /// The same closed loop against a bare axum handler in a child process
