@@ -19,11 +19,12 @@ use wayfarer::flights::aggregator::rank;
 use wayfarer::flights::model::{Cabin, FlightSearch, OfferSort, Passengers, ResultFilters};
 use wayfarer::flights::providers::{amadeus, duffel};
 
-/// A long-haul route with many offers from both providers.
+/// A long-haul route between two multi-airport cities: the most offers
+/// both providers give (each caps a search at 50).
 fn search() -> FlightSearch {
     FlightSearch {
-        origin: "LHR".into(),
-        destination: "JFK".into(),
+        origin: "LON".into(),
+        destination: "NYC".into(),
         departure_date: Utc::now().date_naive().checked_add_days(Days::new(30)).unwrap(),
         return_date: None,
         passengers: Passengers { adults: 1, children: 0, infants: 0 },
@@ -156,7 +157,7 @@ fn search_benches(c: &mut Criterion) {
     group.finish();
 
     let variables = json!({ "input": {
-        "origin": "LHR", "destination": "JFK",
+        "origin": "LON", "destination": "NYC",
         "departureDate": search().departure_date.to_string(), "first": 100 } });
     let execute = || {
         let request =

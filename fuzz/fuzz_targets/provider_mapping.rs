@@ -30,7 +30,7 @@ static SEARCHED: LazyLock<Offer> = LazyLock::new(|| Offer {
     seats_available: Some(9),
     expires_at: DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
     itineraries: Vec::new(),
-    provider_offer: serde_json::json!({ "id": "off_seed" }).into(),
+    provider_offer: wayfarer::flights::model::ProviderOffer::from_value(&serde_json::json!({ "id": "off_seed" })),
     passengers: Vec::new(),
 });
 

@@ -448,7 +448,7 @@ impl BookingService {
     async fn view(&self, record: &BookingRecord) -> Result<BookingView, BookingError> {
         let payments = self.inner.store.payments_for_booking(&record.id).await?;
         let mut offer = record.offer.clone();
-        offer.provider_offer = std::sync::Arc::default();
+        offer.provider_offer = crate::flights::model::ProviderOffer::default();
         Ok(BookingView {
             id: record.id.clone(),
             status: record.status,

@@ -509,7 +509,7 @@ mod tests {
             seats_available: Some(9),
             expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
             itineraries: vec![Itinerary { duration_minutes: duration, segments }],
-            provider_offer: std::sync::Arc::default(),
+            provider_offer: crate::flights::model::ProviderOffer::default(),
             passengers: Vec::new(),
         }
     }

@@ -215,6 +215,68 @@ impl Itinerary {
     }
 }
 
+/// A provider's own offer, kept as the exact JSON text it sent: pricing and
+/// booking send it back unchanged, and nothing on the search path reads it.
+/// Text rather than a parsed `serde_json::Value` because a parsed tree costs
+/// several times the bytes and a dozen allocations per object, for every
+/// offer of every search, to serve the few that are booked; those parse it
+/// on demand ([`ProviderOffer::to_value`]). Shared, so copies of an offer
+/// (cache, progress, ranking) do not copy it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderOffer(std::sync::Arc<serde_json::value::RawValue>);
+
+impl ProviderOffer {
+    /// The JSON text as the provider sent it.
+    pub fn from_raw(raw: Box<serde_json::value::RawValue>) -> Self {
+        Self(raw.into())
+    }
+
+    /// A parsed value, written out compactly (tests, and offers built here).
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        // A Value always serialises, and its text is always valid JSON.
+        serde_json::value::to_raw_value(value).map(Self::from_raw).unwrap_or_default()
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The offer parsed, for the booking steps that read or amend it.
+    pub fn to_value(&self) -> serde_json::Value {
+        // The text was valid JSON when it was stored.
+        serde_json::from_str(self.as_str()).unwrap_or_default()
+    }
+
+    /// A string member of the top-level object (`id`), without building a tree.
+    pub fn str_field(&self, name: &str) -> Option<String> {
+        let members: std::collections::HashMap<&str, &serde_json::value::RawValue> =
+            serde_json::from_str(self.as_str()).ok()?;
+        serde_json::from_str::<String>(members.get(name)?.get()).ok()
+    }
+}
+
+impl Default for ProviderOffer {
+    /// JSON `null`: no provider offer (booking views, stored snapshots).
+    fn default() -> Self {
+        Self::from_raw(serde_json::value::RawValue::NULL.to_owned())
+    }
+}
+
+impl PartialEq for ProviderOffer {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for ProviderOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Offers are logged in errors; the provider's JSON is long and says nothing new.
+        write!(f, "ProviderOffer({} bytes)", self.as_str().len())
+    }
+}
+
 /// An offer from a provider, normalised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offer {
@@ -231,7 +293,7 @@ pub struct Offer {
     /// Outbound, then return.
     pub itineraries: Vec<Itinerary>,
     /// The provider's own offer, kept verbatim: pricing and booking send it back unchanged.
-    pub provider_offer: std::sync::Arc<serde_json::Value>,
+    pub provider_offer: ProviderOffer,
     /// Who it was priced for, one entry per traveller in the provider's
     /// order; a booking must bring exactly these. Empty when the provider
     /// did not say (offers kept from before this field existed).

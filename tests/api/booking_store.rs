@@ -17,7 +17,8 @@ use serde_json::json;
 use wayfarer::booking::model::{BookingStatus, PaymentStatus, RefundStatus, SagaStep};
 use wayfarer::config::DatabaseSettings;
 use wayfarer::flights::model::{
-    Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, Segment, SegmentEnd, TravelDocument,
+    Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, ProviderOffer, Segment, SegmentEnd,
+    TravelDocument,
 };
 use wayfarer::store::bookings::{BookingChange, BookingGuard, NewBooking, new_booking_id};
 use wayfarer::store::idempotency::{KeyClaim, RecoveryPoint, StoredResponse, request_fingerprint};
@@ -109,8 +110,9 @@ fn offer(id: &str, amount: &str, expires_at: DateTime<Utc>) -> Offer {
                 aircraft: Some("32N".to_owned()),
             }],
         }],
-        provider_offer:
-            json!({ "id": format!("off_{id}"), "total_amount": amount, "slices": [{ "segments": [1, 2] }] }).into(),
+        provider_offer: ProviderOffer::from_value(
+            &json!({ "id": format!("off_{id}"), "total_amount": amount, "slices": [{ "segments": [1, 2] }] }),
+        ),
         passengers: vec![PassengerType::Adult, PassengerType::Adult],
     }
 }

@@ -38,13 +38,14 @@ use chrono::{NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, RwLock};
 
 use super::{FlightProvider, HttpReply, HttpStats, ProviderError, ProviderHttp, offer_id};
 use crate::flights::model::{
-    FlightSearch, Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, PricedOffer, ProviderOrder,
-    ProviderOrderStatus, Segment, SegmentEnd, parse_iso_duration,
+    FlightSearch, Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, PricedOffer, ProviderOffer,
+    ProviderOrder, ProviderOrderStatus, Segment, SegmentEnd, parse_iso_duration,
 };
 
 /// Media type of Amadeus API bodies.
@@ -104,10 +105,26 @@ struct TokenBody {
     expires_in: u64,
 }
 
+// The search body is read once into borrowed slices of its own text: each
+// offer's JSON is kept verbatim (`ProviderOffer`) and parsed once more, into
+// the typed fields below only — never into a `serde_json::Value` tree.
 #[derive(Deserialize)]
-struct SearchBody {
-    #[serde(default)]
-    data: Vec<Value>,
+struct SearchBody<'a> {
+    #[serde(default, borrow)]
+    data: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PricingBody<'a> {
+    #[serde(borrow)]
+    data: PricingData<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PricingData<'a> {
+    #[serde(default, borrow)]
+    flight_offers: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +134,15 @@ struct WireOffer {
     number_of_bookable_seats: Option<u8>,
     itineraries: Vec<WireItinerary>,
     price: WirePrice,
+    #[serde(default)]
+    traveler_pricings: Vec<WireTravelerPricing>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTravelerPricing {
+    #[serde(default)]
+    traveler_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -482,12 +508,12 @@ impl FlightProvider for AmadeusProvider {
 
 /// Maps a Flight Offers Search body to domain offers.
 pub fn map_search(body: &[u8]) -> Result<Vec<Offer>, ProviderError> {
-    let body: SearchBody =
+    let body: SearchBody<'_> =
         serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable search: {e}")))?;
     let expires_at = Utc::now() + OFFER_LIFETIME;
     let mut offers = Vec::with_capacity(body.data.len());
     for raw in body.data {
-        let wire: WireOffer = match serde_json::from_value(raw.clone()) {
+        let wire: WireOffer = match serde_json::from_str(raw.get()) {
             Ok(wire) => wire,
             Err(error) => {
                 tracing::debug!(%error, "skipping an offer that does not parse");
@@ -500,7 +526,7 @@ pub fn map_search(body: &[u8]) -> Result<Vec<Offer>, ProviderError> {
     Ok(offers)
 }
 
-fn map_offer(wire: WireOffer, raw: Value, expires_at: chrono::DateTime<Utc>) -> Option<Offer> {
+fn map_offer(wire: WireOffer, raw: &RawValue, expires_at: chrono::DateTime<Utc>) -> Option<Offer> {
     let total = wire.price.grand_total.as_deref().unwrap_or(&wire.price.total).parse::<Decimal>().ok()?;
     let mut itineraries = Vec::with_capacity(wire.itineraries.len());
     for itinerary in wire.itineraries {
@@ -539,23 +565,16 @@ fn map_offer(wire: WireOffer, raw: Value, expires_at: chrono::DateTime<Utc>) -> 
     if itineraries.is_empty() {
         return None;
     }
-    let passengers = raw
-        .get("travelerPricings")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|t| passenger_type(t.get("travelerType").and_then(Value::as_str).unwrap_or("ADULT")))
-                .collect()
-        })
-        .unwrap_or_default();
+    let passengers =
+        wire.traveler_pricings.iter().map(|t| passenger_type(t.traveler_type.as_deref().unwrap_or("ADULT"))).collect();
     Some(Offer {
-        id: offer_id("amadeus", &raw),
+        id: offer_id("amadeus", raw.get()),
         provider: "amadeus".to_owned(),
         price: Money::new(total, &wire.price.currency),
         seats_available: wire.number_of_bookable_seats,
         expires_at,
         itineraries,
-        provider_offer: raw.into(),
+        provider_offer: ProviderOffer::from_raw(raw.to_owned()),
         passengers,
     })
 }
@@ -573,15 +592,14 @@ pub(crate) fn pricing_body(offer: &Offer) -> Value {
 
 /// Maps a Flight Offers Price answer onto the searched `offer`.
 pub(crate) fn map_pricing(body: &[u8], searched: &Offer) -> Result<PricedOffer, ProviderError> {
-    let body: Value =
+    let body: PricingBody<'_> =
         serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable pricing: {e}")))?;
-    let raw = body
-        .get("data")
-        .and_then(|d| d.get("flightOffers"))
-        .and_then(|o| o.get(0))
-        .cloned()
+    let raw = *body
+        .data
+        .flight_offers
+        .first()
         .ok_or_else(|| ProviderError::Unavailable("pricing without a flight offer".into()))?;
-    let wire: WireOffer = serde_json::from_value(raw.clone())
+    let wire: WireOffer = serde_json::from_str(raw.get())
         .map_err(|e| ProviderError::Unavailable(format!("unreadable priced offer: {e}")))?;
     let mut offer = map_offer(wire, raw, searched.expires_at)
         .ok_or_else(|| ProviderError::Unavailable("a priced offer without flights or price".into()))?;
@@ -663,6 +681,7 @@ pub(crate) fn order_body(
 ) -> Result<Value, ProviderError> {
     let mut slots: Vec<(String, PassengerType)> = offer
         .provider_offer
+        .to_value()
         .get("travelerPricings")
         .and_then(Value::as_array)
         .map(|list| {
@@ -857,7 +876,7 @@ mod tests {
         assert_eq!(segment.duration_minutes, 505);
         assert_eq!(segment.departure.terminal.as_deref(), Some("1"));
         assert_eq!(segment.arrival.at.to_string(), "2027-01-10 13:55:00");
-        assert_eq!(offer.provider_offer["id"], "1", "kept verbatim for pricing");
+        assert_eq!(offer.provider_offer.to_value()["id"], "1", "kept verbatim for pricing");
     }
 
     #[test]
@@ -900,13 +919,13 @@ mod tests {
         let offer = searched();
         let body = pricing_body(&offer);
         assert_eq!(body["data"]["type"], "flight-offers-pricing");
-        assert_eq!(body["data"]["flightOffers"][0], *offer.provider_offer);
+        assert_eq!(body["data"]["flightOffers"][0], offer.provider_offer.to_value());
     }
 
     #[test]
     fn a_pricing_answer_keeps_the_id_and_reports_drift() {
         let offer = searched();
-        let mut priced_json = (*offer.provider_offer).clone();
+        let mut priced_json = offer.provider_offer.to_value();
         priced_json["price"]["grandTotal"] = json!("1400.00");
         priced_json["price"]["total"] = json!("1400.00");
         let body = json!({ "data": { "type": "flight-offers-pricing", "flightOffers": [priced_json] } }).to_string();
@@ -914,7 +933,7 @@ mod tests {
         assert!(priced.price_changed);
         assert_eq!(priced.offer.price, Money::new(Decimal::new(140_000, 2), "EUR"));
         assert_eq!(priced.offer.id, offer.id, "one name for the offer");
-        assert_eq!(*priced.offer.provider_offer, priced_json, "the priced JSON is what booking sends");
+        assert_eq!(priced.offer.provider_offer.to_value(), priced_json, "the priced JSON is what booking sends");
         let same = json!({ "data": { "flightOffers": [offer.provider_offer] } }).to_string();
         assert!(!map_pricing(same.as_bytes(), &offer).expect("maps").price_changed);
     }
@@ -935,10 +954,12 @@ mod tests {
     #[test]
     fn order_bodies_match_travelers_to_the_priced_offer() {
         let mut offer = searched();
-        std::sync::Arc::make_mut(&mut offer.provider_offer)["travelerPricings"] = json!([
+        let mut json = offer.provider_offer.to_value();
+        json["travelerPricings"] = json!([
             { "travelerId": "1", "travelerType": "ADULT" },
             { "travelerId": "2", "travelerType": "CHILD" }
         ]);
+        offer.provider_offer = ProviderOffer::from_value(&json);
         let mut child = traveler("Rui", PassengerType::Child);
         child.document = Some(crate::flights::model::TravelDocument {
             number: "X123".into(),
@@ -950,7 +971,7 @@ mod tests {
         let body = order_body(&offer, &travelers, &contact(), "bk_42").expect("builds");
         let data = &body["data"];
         assert_eq!(data["type"], "flight-order");
-        assert_eq!(data["flightOffers"][0], *offer.provider_offer);
+        assert_eq!(data["flightOffers"][0], offer.provider_offer.to_value());
         assert_eq!(data["travelers"][0]["id"], "2", "the child takes the child's place");
         assert_eq!(data["travelers"][1]["id"], "1");
         assert_eq!(data["travelers"][1]["name"], json!({ "firstName": "ANA", "lastName": "LÓPEZ" }));

@@ -23,12 +23,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::{FlightProvider, HttpReply, HttpStats, ProviderError, ProviderHttp, offer_id};
 use crate::flights::model::{
-    FlightSearch, Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, PricedOffer, ProviderOrder,
-    ProviderOrderStatus, Segment, SegmentEnd, parse_iso_duration,
+    FlightSearch, Itinerary, Money, Offer, OrderContact, OrderTraveler, PassengerType, PricedOffer, ProviderOffer,
+    ProviderOrder, ProviderOrderStatus, Segment, SegmentEnd, parse_iso_duration,
 };
 
 /// The API version this adapter speaks.
@@ -44,15 +45,19 @@ pub struct DuffelProvider {
     http: ProviderHttp,
 }
 
+// The answer is read once into borrowed slices of its own text: each offer's
+// JSON is kept verbatim (`ProviderOffer`) and parsed once more, into the typed
+// fields below only — never into a `serde_json::Value` tree.
 #[derive(Deserialize)]
-struct Envelope {
-    data: OfferRequest,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    data: OfferRequest<'a>,
 }
 
 #[derive(Deserialize)]
-struct OfferRequest {
-    #[serde(default)]
-    offers: Vec<Value>,
+struct OfferRequest<'a> {
+    #[serde(default, borrow)]
+    offers: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +69,16 @@ struct WireOffer {
     slices: Vec<WireSlice>,
     #[serde(default)]
     available_seats: Option<u8>,
+    #[serde(default)]
+    passengers: Vec<WirePassenger>,
+}
+
+#[derive(Deserialize)]
+struct WirePassenger {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    age: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -272,7 +287,7 @@ impl FlightProvider for DuffelProvider {
 
 /// Maps an offer request body to domain offers.
 pub fn map_offer_request(body: &[u8]) -> Result<Vec<Offer>, ProviderError> {
-    let envelope: Envelope = serde_json::from_slice(body)
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|e| ProviderError::Unavailable(format!("unreadable offer request: {e}")))?;
     let fallback_expiry = Utc::now() + chrono::Duration::minutes(30);
     Ok(envelope
@@ -280,13 +295,13 @@ pub fn map_offer_request(body: &[u8]) -> Result<Vec<Offer>, ProviderError> {
         .offers
         .into_iter()
         .filter_map(|raw| {
-            let wire: WireOffer = serde_json::from_value(raw.clone()).ok()?;
+            let wire: WireOffer = serde_json::from_str(raw.get()).ok()?;
             map_offer(wire, raw, fallback_expiry)
         })
         .collect())
 }
 
-fn map_offer(wire: WireOffer, raw: Value, fallback_expiry: DateTime<Utc>) -> Option<Offer> {
+fn map_offer(wire: WireOffer, raw: &RawValue, fallback_expiry: DateTime<Utc>) -> Option<Offer> {
     let total = wire.total_amount.parse::<Decimal>().ok()?;
     let mut itineraries = Vec::with_capacity(wire.slices.len());
     for slice in wire.slices {
@@ -325,41 +340,34 @@ fn map_offer(wire: WireOffer, raw: Value, fallback_expiry: DateTime<Utc>) -> Opt
     if itineraries.is_empty() {
         return None;
     }
-    let passengers = raw
-        .get("passengers")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().map(passenger_type).collect())
-        .unwrap_or_default();
+    let passengers = wire.passengers.iter().map(|p| passenger_kind(p.kind.as_deref(), p.age)).collect();
     Some(Offer {
-        id: offer_id("duffel", &raw),
+        id: offer_id("duffel", raw.get()),
         provider: "duffel".to_owned(),
         price: Money::new(total, &wire.total_currency),
         seats_available: wire.available_seats,
         expires_at: wire.expires_at.unwrap_or(fallback_expiry),
         itineraries,
-        provider_offer: raw.into(),
+        provider_offer: ProviderOffer::from_raw(raw.to_owned()),
         passengers,
     })
 }
 
 /// The provider's own offer id (`off_…`), from the verbatim offer.
-fn provider_offer_id(offer: &Offer) -> Result<&str, ProviderError> {
-    offer
-        .provider_offer
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError::Rejected("the offer has no Duffel id".into()))
+fn provider_offer_id(offer: &Offer) -> Result<String, ProviderError> {
+    offer.provider_offer.str_field("id").ok_or_else(|| ProviderError::Rejected("the offer has no Duffel id".into()))
 }
 
 /// Maps a single-offer GET onto the searched `offer`.
 pub(crate) fn map_priced_offer(body: &[u8], searched: &Offer) -> Result<PricedOffer, ProviderError> {
     #[derive(Deserialize)]
-    struct One {
-        data: Value,
+    struct One<'a> {
+        #[serde(borrow)]
+        data: &'a RawValue,
     }
-    let one: One =
+    let one: One<'_> =
         serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable offer: {e}")))?;
-    let wire: WireOffer = serde_json::from_value(one.data.clone())
+    let wire: WireOffer = serde_json::from_str(one.data.get())
         .map_err(|e| ProviderError::Unavailable(format!("unreadable offer: {e}")))?;
     let mut offer = map_offer(wire, one.data, searched.expires_at)
         .ok_or_else(|| ProviderError::Unavailable("an offer without flights or price".into()))?;
@@ -423,11 +431,16 @@ fn current_price(message: &str) -> Option<Money> {
 /// What an offer passenger books as: its `type`, or its age when Duffel
 /// identified it by age.
 fn passenger_type(passenger: &Value) -> PassengerType {
-    match passenger.get("type").and_then(Value::as_str) {
+    passenger_kind(passenger.get("type").and_then(Value::as_str), passenger.get("age").and_then(Value::as_u64))
+}
+
+/// [`passenger_type`] from an offer passenger's `type` and `age`.
+fn passenger_kind(kind: Option<&str>, age: Option<u64>) -> PassengerType {
+    match kind {
         Some("adult") => PassengerType::Adult,
         Some("child") => PassengerType::Child,
         Some(kind) if kind.starts_with("infant") => PassengerType::Infant,
-        _ => match passenger.get("age").and_then(Value::as_u64) {
+        _ => match age {
             Some(age) if age < 2 => PassengerType::Infant,
             Some(age) if age < 12 => PassengerType::Child,
             _ => PassengerType::Adult,
@@ -446,6 +459,7 @@ pub(crate) fn order_body(
     let id = provider_offer_id(offer)?;
     let mut slots: Vec<(String, PassengerType)> = offer
         .provider_offer
+        .to_value()
         .get("passengers")
         .and_then(Value::as_array)
         .map(|list| list.iter().filter_map(|p| Some((p.get("id")?.as_str()?.to_owned(), passenger_type(p)))).collect())
@@ -649,11 +663,13 @@ mod tests {
 
     fn searched() -> Offer {
         let mut offer = map_offer_request(FIXTURE.as_bytes()).expect("maps").remove(0);
-        std::sync::Arc::make_mut(&mut offer.provider_offer)["passengers"] = json!([
+        let mut json = offer.provider_offer.to_value();
+        json["passengers"] = json!([
             { "id": "pas_a", "type": "adult" },
             { "id": "pas_c", "type": null, "age": 8 },
             { "id": "pas_i", "type": "infant_without_seat" }
         ]);
+        offer.provider_offer = ProviderOffer::from_value(&json);
         offer
     }
 
@@ -715,14 +731,14 @@ mod tests {
     #[test]
     fn a_single_offer_get_reprices_the_searched_offer() {
         let offer = searched();
-        let mut again = (*offer.provider_offer).clone();
+        let mut again = offer.provider_offer.to_value();
         again["total_amount"] = json!("1354.61");
         let body = json!({ "data": again }).to_string();
         let priced = map_priced_offer(body.as_bytes(), &offer).expect("maps");
         assert!(priced.price_changed);
         assert_eq!(priced.offer.price, Money::new(Decimal::new(135_461, 2), "EUR"));
         assert_eq!(priced.offer.id, offer.id);
-        assert_eq!(priced.offer.provider_offer["total_amount"], "1354.61");
+        assert_eq!(priced.offer.provider_offer.to_value()["total_amount"], "1354.61");
         let same = json!({ "data": offer.provider_offer }).to_string();
         assert!(!map_priced_offer(same.as_bytes(), &offer).expect("maps").price_changed);
     }

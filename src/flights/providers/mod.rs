@@ -389,10 +389,11 @@ pub(crate) fn split_e164(phone: &str) -> Option<(&str, &str)> {
     Some(digits.split_at(code_len))
 }
 
-/// A stable, opaque offer id: the provider's name and a digest of its offer.
-pub fn offer_id(provider: &str, provider_offer: &serde_json::Value) -> String {
+/// A stable, opaque offer id: the provider's name and a digest of its offer's
+/// JSON text as the provider sent it (the same answer gives the same ids).
+pub fn offer_id(provider: &str, provider_offer: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(provider_offer.to_string().as_bytes());
+    let digest = Sha256::digest(provider_offer.as_bytes());
     format!("{provider}_{}", &hex::encode(digest)[..24])
 }
 
@@ -425,10 +426,10 @@ mod tests {
 
     #[test]
     fn offer_ids_are_stable_and_distinct() {
-        let a = serde_json::json!({ "id": "1", "price": "10.00" });
-        let b = serde_json::json!({ "id": "1", "price": "10.01" });
-        assert_eq!(offer_id("amadeus", &a), offer_id("amadeus", &a));
-        assert_ne!(offer_id("amadeus", &a), offer_id("amadeus", &b));
-        assert_ne!(offer_id("amadeus", &a), offer_id("duffel", &a));
+        let a = r#"{"id":"1","price":"10.00"}"#;
+        let b = r#"{"id":"1","price":"10.01"}"#;
+        assert_eq!(offer_id("amadeus", a), offer_id("amadeus", a));
+        assert_ne!(offer_id("amadeus", a), offer_id("amadeus", b));
+        assert_ne!(offer_id("amadeus", a), offer_id("duffel", a));
     }
 }
