@@ -72,9 +72,13 @@ impl Topic {
     }
 }
 
-/// What travels on the bus.
+/// What travels on the bus: `{"type": …, "event": …}`. Adjacently tagged,
+/// not internally: an internally tagged enum is read through serde's
+/// buffered `Content`, which cannot carry a verbatim provider offer
+/// ([`crate::flights::model::ProviderOffer`], a raw JSON value) — search
+/// progress would not parse. With the tag first, the event is read directly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(tag = "type", content = "event", rename_all = "camelCase")]
 pub enum BusEvent {
     /// An instance's periodic health snapshot.
     ServiceStatus(StatusSnapshot),
@@ -252,5 +256,37 @@ mod tests {
         drop(sub_b);
         fanout.deliver(&Topic::from_wire("b"), Arc::new(BusEvent::SessionEnded { session_id: "y".into() }));
         assert_eq!(fanout.active_topics(), 1);
+    }
+
+    #[test]
+    fn search_progress_with_verbatim_offers_survives_the_wire() {
+        use crate::flights::cache::StoredOutcome;
+        use crate::flights::model::{Money, Offer, ProviderOffer};
+        let raw = r#"{"id":"off_1","total_amount":"10.00","nested":{"a":[1,2.50,"x"]}}"#;
+        let offer = Offer {
+            id: "duffel_abc".into(),
+            provider: "duffel".into(),
+            price: Money::new(rust_decimal::Decimal::new(1_000, 2), "EUR"),
+            seats_available: Some(3),
+            expires_at: chrono::Utc::now(),
+            itineraries: Vec::new(),
+            provider_offer: ProviderOffer::from_raw(serde_json::value::RawValue::from_string(raw.into()).expect("raw")),
+            passengers: Vec::new(),
+        };
+        let event = BusEvent::SearchProgress(crate::flights::progress::ProgressEntry {
+            key: "k".into(),
+            outcome: Some(StoredOutcome {
+                provider: "duffel".into(),
+                status: crate::flights::aggregator::ProviderStatus::Ok,
+                offers: vec![offer],
+                latency_ms: 5,
+                error: None,
+            }),
+        });
+        let wire = serde_json::to_vec(&event).expect("encodes");
+        let back: BusEvent = serde_json::from_slice(&wire).expect("decodes");
+        let BusEvent::SearchProgress(entry) = back else { panic!("another event") };
+        let offers = entry.outcome.expect("an outcome").offers;
+        assert_eq!(offers[0].provider_offer.as_str(), raw, "the provider's JSON, byte for byte");
     }
 }
