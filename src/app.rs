@@ -735,7 +735,10 @@ pub(crate) fn build_flights(
     }
     let (cache, offers): (Arc<dyn SearchCache>, Arc<dyn OfferStore>) = match redis {
         Some(redis) => (Arc::new(RedisSearchCache::new(redis.clone())), Arc::new(RedisOfferStore::new(redis.clone()))),
-        None => (Arc::new(MemorySearchCache::default()), Arc::new(MemoryOfferStore::default())),
+        None => {
+            let budget = providers.memory_cache_mib.saturating_mul(1024 * 1024);
+            (Arc::new(MemorySearchCache::with_budget(budget)), Arc::new(MemoryOfferStore::with_budget(budget)))
+        }
     };
     let cache = settings.features.caching.then_some((cache, providers.cache_ttl));
     let flights = FlightService::new(Aggregator::new(slots, settings.features.parallel_processing, cache), offers);

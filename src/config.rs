@@ -167,6 +167,10 @@ pub struct ProvidersSettings {
     /// How long search results are reused (with `features.caching`).
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// Most memory, in MiB, the in-process search cache and offer store each
+    /// hold when Redis is not configured (they share their offers, so
+    /// together about this much); past it the oldest answers go first.
+    pub memory_cache_mib: usize,
     /// Consecutive failures that open a provider's circuit.
     pub breaker_failures: u32,
     /// How long an open circuit skips the provider before probing it again.
@@ -181,6 +185,7 @@ impl Default for ProvidersSettings {
             duffel: DuffelSettings::default(),
             search_timeout: Duration::from_secs(8),
             cache_ttl: Duration::from_secs(60),
+            memory_cache_mib: 64,
             breaker_failures: 5,
             breaker_cool_down: Duration::from_secs(30),
         }

@@ -221,6 +221,8 @@ pub struct Aggregator {
     parallel: bool,
     /// Where complete answers are kept, and for how long; `None`: not kept.
     cache: Option<(Arc<dyn SearchCache>, Duration)>,
+    /// Where the offers of each answer fetched from the providers are kept by id.
+    offers: Option<Arc<dyn super::cache::OfferStore>>,
     in_flight: Mutex<HashMap<FlightSearch, Pending>>,
 }
 
@@ -231,8 +233,16 @@ impl Aggregator {
             slots: slots.into_iter().map(Arc::new).collect(),
             parallel,
             cache,
+            offers: None,
             in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps the offers of every answer fetched from the providers in
+    /// `store` — once per fetch, not once per caller or per cache hit.
+    pub fn keeping_offers_in(mut self, store: Arc<dyn super::cache::OfferStore>) -> Self {
+        self.offers = Some(store);
+        self
     }
 
     /// The providers.
@@ -256,28 +266,37 @@ impl Aggregator {
                     let slots = self.slots.clone();
                     let parallel = self.parallel;
                     let key = search.clone();
-                    let future = async move { Arc::new(fan_out(&slots, &key, parallel).await) }.boxed().shared();
+                    let cache = self.cache.clone();
+                    let store = self.offers.clone();
+                    // Caching and keeping are part of the one shared fetch, so
+                    // callers coalesced onto it do not repeat them, and they
+                    // happen even if the caller who started it goes away.
+                    let future = async move {
+                        let outcomes = Arc::new(fan_out(&slots, &key, parallel).await);
+                        if let Some(store) = &store {
+                            for outcome in outcomes.iter().filter(|o| !o.offers.is_empty()) {
+                                store.keep(&outcome.offers).await;
+                            }
+                        }
+                        remember(cache.as_ref(), &key, &outcomes).await;
+                        outcomes
+                    }
+                    .boxed()
+                    .shared();
                     in_flight.insert(search.clone(), future.clone());
                     future
                 }
             }
         };
-        let outcomes = pending.await;
+        let outcomes = pending.clone().await;
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            in_flight.remove(search);
+            // Only this fetch's entry: a newer one for the same search may have replaced it.
+            if in_flight.get(search).is_some_and(|p| p.ptr_eq(&pending)) {
+                in_flight.remove(search);
+            }
         }
-        self.remember(search, &outcomes).await;
         outcomes
-    }
-
-    /// Caches a complete answer; a failed provider is asked again next time.
-    async fn remember(&self, search: &FlightSearch, outcomes: &Outcomes) {
-        if let Some((cache, ttl)) = &self.cache
-            && outcomes.iter().all(|o| o.status == ProviderStatus::Ok)
-        {
-            cache.put(search, outcomes, *ttl).await;
-        }
     }
 
     /// Each provider's answer as it arrives (the cached answer when there is
@@ -309,9 +328,18 @@ impl Aggregator {
                 let _ = sender.send(outcome.clone()).await;
                 all.push(outcome);
             }
-            aggregator.remember(&search, &Arc::new(all)).await;
+            remember(aggregator.cache.as_ref(), &search, &Arc::new(all)).await;
         });
         tokio_stream::wrappers::ReceiverStream::new(receiver)
+    }
+}
+
+/// Caches a complete answer; a failed provider is asked again next time.
+async fn remember(cache: Option<&(Arc<dyn SearchCache>, Duration)>, search: &FlightSearch, outcomes: &Outcomes) {
+    if let Some((cache, ttl)) = cache
+        && outcomes.iter().all(|o| o.status == ProviderStatus::Ok)
+    {
+        cache.put(search, outcomes, *ttl).await;
     }
 }
 
@@ -352,28 +380,24 @@ pub struct RankedOffers {
 /// Merges the providers' offers (the cheapest of identical journeys wins),
 /// applies the filters, sorts, labels and cuts.
 pub fn rank(outcomes: &[ProviderOutcome], filters: &ResultFilters) -> RankedOffers {
-    let mut journeys: HashMap<Vec<(String, chrono::NaiveDateTime)>, Vec<&Offer>> = HashMap::new();
+    // Everything works on borrowed offers; only the `first` returned are
+    // cloned (a search may bring hundreds, a page shows twenty).
+    let mut journeys: HashMap<Vec<(&str, chrono::NaiveDateTime)>, Vec<&Offer>> = HashMap::new();
     for offer in outcomes.iter().flat_map(|o| o.offers.iter()) {
         if passes(offer, filters) {
             journeys.entry(offer.journey_key()).or_default().push(offer);
         }
     }
-    let mut alternatives: HashMap<String, Vec<Alternative>> = HashMap::new();
-    let mut best: HashMap<Vec<(String, chrono::NaiveDateTime)>, Offer> = HashMap::new();
-    for (key, mut same) in journeys {
+    let mut best: Vec<(&Offer, Vec<&Offer>)> = Vec::with_capacity(journeys.len());
+    for mut same in journeys.into_values() {
         same.sort_by(|a, b| a.price.amount.cmp(&b.price.amount).then_with(|| a.id.cmp(&b.id)));
-        let Some((cheapest, others)) = same.split_first() else { continue };
-        alternatives.insert(
-            cheapest.id.clone(),
-            others
-                .iter()
-                .map(|o| Alternative { provider: o.provider.clone(), offer_id: o.id.clone(), price: o.price.clone() })
-                .collect(),
-        );
-        best.insert(key, (*cheapest).clone());
+        if same.is_empty() {
+            continue;
+        }
+        let cheapest = same.remove(0);
+        best.push((cheapest, same));
     }
-    let mut offers: Vec<Offer> = best.into_values().collect();
-    offers.sort_by(|a, b| {
+    best.sort_by(|(a, _), (b, _)| {
         let by_price = a.price.amount.cmp(&b.price.amount);
         let by_duration = a.total_minutes().cmp(&b.total_minutes());
         let by_departure = a.departure().map(|d| d.at).cmp(&b.departure().map(|d| d.at));
@@ -384,13 +408,13 @@ pub fn rank(outcomes: &[ProviderOutcome], filters: &ResultFilters) -> RankedOffe
         };
         primary.then_with(|| a.id.cmp(&b.id))
     });
-    let cheapest = offers.iter().map(|o| o.price.amount).min();
-    let fastest = offers.iter().map(Offer::total_minutes).min();
-    let total_count = offers.len();
-    let offers = offers
+    let cheapest = best.iter().map(|(o, _)| o.price.amount).min();
+    let fastest = best.iter().map(|(o, _)| o.total_minutes()).min();
+    let total_count = best.len();
+    let offers = best
         .into_iter()
         .take(filters.first)
-        .map(|offer| {
+        .map(|(offer, others)| {
             let mut labels = Vec::new();
             if Some(offer.price.amount) == cheapest {
                 labels.push(OfferLabel::Cheapest);
@@ -401,8 +425,11 @@ pub fn rank(outcomes: &[ProviderOutcome], filters: &ResultFilters) -> RankedOffe
             if offer.is_nonstop() {
                 labels.push(OfferLabel::Nonstop);
             }
-            let others = alternatives.remove(&offer.id).unwrap_or_default();
-            (offer, labels, others)
+            let others = others
+                .iter()
+                .map(|o| Alternative { provider: o.provider.clone(), offer_id: o.id.clone(), price: o.price.clone() })
+                .collect();
+            (offer.clone(), labels, others)
         })
         .collect();
     RankedOffers { offers, total_count }

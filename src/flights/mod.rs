@@ -35,7 +35,7 @@ impl FlightService {
     /// A service over an aggregator, keeping offers in `offers`.
     pub fn new(aggregator: Aggregator, offers: Arc<dyn OfferStore>) -> Self {
         Self {
-            aggregator: Arc::new(aggregator),
+            aggregator: Arc::new(aggregator.keeping_offers_in(offers.clone())),
             offers,
             airline_lookup: None,
             reference_batches: Arc::default(),
@@ -76,10 +76,9 @@ impl FlightService {
 
     /// Every provider's answer to a search; their offers become retrievable by id.
     pub async fn search(&self, search: &FlightSearch) -> Arc<Vec<ProviderOutcome>> {
-        let outcomes = self.aggregator.outcomes(search).await;
-        let found: Vec<Offer> = outcomes.iter().flat_map(|o| o.offers.iter().cloned()).collect();
-        self.offers.keep(&found).await;
-        outcomes
+        // The aggregator keeps the offers of what it fetches; a cache hit's
+        // offers were kept when they were fetched.
+        self.aggregator.outcomes(search).await
     }
 
     /// Each provider's answer to a search as it arrives; offers become retrievable by id.
@@ -108,7 +107,7 @@ impl FlightService {
     /// Keeps `offer` under its id, replacing what was kept: a re-priced offer
     /// becomes the one later lookups (and price comparisons) see.
     pub async fn keep_offer(&self, offer: &Offer) {
-        self.offers.keep(std::slice::from_ref(offer)).await;
+        self.offers.keep(&Arc::new(vec![offer.clone()])).await;
     }
 
     /// The provider named `name` (an offer's `provider`), for pricing and orders.

@@ -302,6 +302,37 @@ pub struct Offer {
 }
 
 impl Offer {
+    /// About how many bytes of memory it holds (its provider JSON, strings
+    /// and vectors): what the in-process caches budget by.
+    pub fn approx_bytes(&self) -> usize {
+        let text = |s: &str| s.len();
+        let optional = |s: &Option<String>| s.as_deref().map_or(0, str::len);
+        let segments: usize = self
+            .itineraries
+            .iter()
+            .flat_map(|i| &i.segments)
+            .map(|s| {
+                size_of::<Segment>()
+                    + text(&s.carrier)
+                    + text(&s.flight_number)
+                    + optional(&s.operating_carrier)
+                    + text(&s.departure.airport)
+                    + optional(&s.departure.terminal)
+                    + text(&s.arrival.airport)
+                    + optional(&s.arrival.terminal)
+                    + optional(&s.aircraft)
+            })
+            .sum();
+        size_of::<Self>()
+            + text(&self.id)
+            + text(&self.provider)
+            + text(&self.price.currency)
+            + self.itineraries.len() * size_of::<Itinerary>()
+            + segments
+            + self.passengers.len()
+            + self.provider_offer.as_str().len()
+    }
+
     /// Total travel time over all itineraries.
     pub fn total_minutes(&self) -> u32 {
         self.itineraries.iter().map(|i| i.duration_minutes).sum()
@@ -318,10 +349,10 @@ impl Offer {
     }
 
     /// What makes two offers the same journey: the same flights on the same days.
-    pub fn journey_key(&self) -> Vec<(String, NaiveDateTime)> {
+    pub fn journey_key(&self) -> Vec<(&str, NaiveDateTime)> {
         self.itineraries
             .iter()
-            .flat_map(|i| i.segments.iter().map(|s| (s.flight_number.clone(), s.departure.at)))
+            .flat_map(|i| i.segments.iter().map(|s| (s.flight_number.as_str(), s.departure.at)))
             .collect()
     }
 }
