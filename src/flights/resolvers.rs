@@ -91,8 +91,11 @@ impl FlightOfferObject {
             .collect()
     }
     /// Outbound, then return.
-    async fn itineraries(&self) -> Vec<ItineraryObject> {
-        self.offer.itineraries.iter().cloned().map(ItineraryObject).collect()
+    async fn itineraries(&self) -> &[Itinerary] {
+        // Resolved straight from the offer: the model types are the GraphQL
+        // objects, so a response borrows its itineraries and segments
+        // instead of copying each into a wrapper first.
+        &self.offer.itineraries
     }
 }
 
@@ -108,63 +111,65 @@ pub struct OfferAlternative {
 }
 
 /// One direction of a journey.
-#[derive(Debug, Clone)]
-pub struct ItineraryObject(Itinerary);
-
-/// One direction of a journey.
 #[Object(name = "Itinerary")]
-impl ItineraryObject {
+impl Itinerary {
     /// ISO 8601 duration, connections included (`PT7H25M`).
-    async fn duration(&self) -> String {
-        iso_duration(self.0.duration_minutes)
+    #[graphql(name = "duration")]
+    async fn iso_duration(&self) -> String {
+        iso_duration(self.duration_minutes)
     }
     /// Connections.
-    async fn stops(&self) -> i32 {
-        i32::try_from(self.0.stops()).unwrap_or(i32::MAX)
+    #[graphql(name = "stops")]
+    async fn stop_count(&self) -> i32 {
+        i32::try_from(self.stops()).unwrap_or(i32::MAX)
     }
     /// Its flights.
-    async fn segments(&self) -> Vec<SegmentObject> {
-        self.0.segments.iter().cloned().map(SegmentObject).collect()
+    #[graphql(name = "segments")]
+    async fn flights(&self) -> &[Segment] {
+        &self.segments
     }
 }
 
 /// One flight.
-#[derive(Debug, Clone)]
-pub struct SegmentObject(Segment);
-
-/// One flight.
 #[Object(name = "Segment")]
-impl SegmentObject {
+impl Segment {
     /// Carrier code and number, `TP1350`.
-    async fn flight_number(&self) -> &str {
-        &self.0.flight_number
+    #[graphql(name = "flightNumber")]
+    async fn flight_number_field(&self) -> &str {
+        &self.flight_number
     }
     /// Marketing carrier.
-    async fn carrier(&self, ctx: &Context<'_>) -> Carrier {
-        carrier(ctx, &self.0.carrier).await
+    #[graphql(name = "carrier")]
+    async fn marketing_carrier(&self, ctx: &Context<'_>) -> Carrier {
+        carrier(ctx, &self.carrier).await
     }
     /// Operating carrier when it differs.
-    async fn operating_carrier(&self, ctx: &Context<'_>) -> Option<Carrier> {
-        match self.0.operating_carrier.as_deref() {
+    #[graphql(name = "operatingCarrier")]
+    async fn operating_carrier_field(&self, ctx: &Context<'_>) -> Option<Carrier> {
+        match self.operating_carrier.as_deref() {
             Some(code) => Some(carrier(ctx, code).await),
             None => None,
         }
     }
     /// Departure.
-    async fn departure(&self) -> FlightEndpoint {
-        FlightEndpoint(self.0.departure.clone())
+    #[graphql(name = "departure")]
+    async fn departure_end(&self) -> &SegmentEnd {
+        &self.departure
     }
     /// Arrival.
-    async fn arrival(&self) -> FlightEndpoint {
-        FlightEndpoint(self.0.arrival.clone())
+    #[graphql(name = "arrival")]
+    async fn arrival_end(&self) -> &SegmentEnd {
+        &self.arrival
     }
     /// ISO 8601 flying time.
-    async fn duration(&self) -> String {
-        iso_duration(self.0.duration_minutes)
+    #[graphql(name = "duration")]
+    async fn iso_duration(&self) -> String {
+        iso_duration(self.duration_minutes)
     }
     /// IATA aircraft code.
-    async fn aircraft(&self) -> Option<&str> {
-        self.0.aircraft.as_deref()
+    #[graphql(name = "aircraft")]
+    async fn aircraft_code(&self) -> Option<&str> {
+        self.aircraft.as_deref()
     }
 }
 
@@ -195,30 +200,29 @@ impl Carrier {
 }
 
 /// Where a flight leaves or lands.
-#[derive(Debug, Clone)]
-pub struct FlightEndpoint(SegmentEnd);
-
-/// Where a flight leaves or lands.
-#[Object]
-impl FlightEndpoint {
+#[Object(name = "FlightEndpoint")]
+impl SegmentEnd {
     /// Local time at the airport, with its UTC offset.
-    async fn at(&self) -> DateTime {
-        local_time(&self.0)
+    #[graphql(name = "at")]
+    async fn local_at(&self) -> DateTime {
+        local_time(self)
     }
     /// Terminal, when known.
-    async fn terminal(&self) -> Option<&str> {
-        self.0.terminal.as_deref()
+    #[graphql(name = "terminal")]
+    async fn terminal_name(&self) -> Option<&str> {
+        self.terminal.as_deref()
     }
     /// The airport.
-    async fn airport(&self, ctx: &Context<'_>) -> AirportObject {
+    #[graphql(name = "airport")]
+    async fn airport_object(&self, ctx: &Context<'_>) -> AirportObject {
         match ctx.data_opt::<DataLoader<ReferenceLoader>>() {
             Some(loader) => loader
-                .load_one(AirportCode(self.0.airport.clone()))
+                .load_one(AirportCode(self.airport.clone()))
                 .await
                 .ok()
                 .flatten()
-                .unwrap_or_else(|| AirportObject::of(&self.0.airport)),
-            None => AirportObject::of(&self.0.airport),
+                .unwrap_or_else(|| AirportObject::of(&self.airport)),
+            None => AirportObject::of(&self.airport),
         }
     }
 }
