@@ -46,7 +46,7 @@ fn charge_amounts(offers: &[Offer]) {
 fuzz_target!(|data: &[u8]| {
     let Some((header, body)) = data.split_first_chunk::<3>() else { return };
     let status = u16::from_be_bytes([header[1], header[2]]) % 600;
-    let reply = HttpReply { status, body: body.to_vec() };
+    let reply = HttpReply { status, body: body.to_vec().into() };
     match header[0] % 14 {
         0 => {
             if let Ok(offers) = amadeus::map_search(body) {
@@ -90,13 +90,13 @@ fuzz_target!(|data: &[u8]| {
         }
         8 | 9 => {
             // 200 and 402 are the bodies that carry a PaymentIntent.
-            let reply = HttpReply { status: if header[0] % 14 == 8 { 200 } else { 402 }, body: body.to_vec() };
+            let reply = HttpReply { status: if header[0] % 14 == 8 { 200 } else { 402 }, body: body.to_vec().into() };
             if let Ok(charge) = fuzzing::stripe_charge(&reply) {
                 let _ = to_minor_units(&charge.amount);
             }
         }
         10 => {
-            let reply = HttpReply { status: 200, body: body.to_vec() };
+            let reply = HttpReply { status: 200, body: body.to_vec().into() };
             if let Ok(session) = fuzzing::stripe_session(&reply)
                 && let Some(amount) = session.amount
             {

@@ -430,7 +430,7 @@ mod tests {
     use super::*;
 
     fn reply(status: u16, body: serde_json::Value) -> HttpReply {
-        HttpReply { status, body: serde_json::to_vec(&body).expect("json") }
+        HttpReply { status, body: serde_json::to_vec(&body).expect("json").into() }
     }
 
     #[test]
@@ -470,7 +470,7 @@ mod tests {
             GatewayError::InvalidRequest { code: Some(c), .. } if c == "amount_too_large"
         ));
         assert!(matches!(
-            error_of(&HttpReply { status: 502, body: b"<html>".to_vec() }),
+            error_of(&HttpReply { status: 502, body: b"<html>".to_vec().into() }),
             GatewayError::Server { status: 502, .. }
         ));
     }

@@ -881,7 +881,7 @@ mod tests {
 
     #[test]
     fn error_bodies_of_either_shape_are_described() {
-        let reply = |status, body: &str| HttpReply { status, body: body.as_bytes().to_vec() };
+        let reply = |status, body: &str| HttpReply { status, body: body.as_bytes().to_vec().into() };
         let numeric =
             reply(400, r#"{"errors":[{"status":400,"code":477,"title":"INVALID FORMAT","detail":"bad date"}]}"#);
         assert_eq!(error_detail(&numeric), "HTTP 400 477 bad date");
@@ -893,7 +893,7 @@ mod tests {
     }
 
     fn reply(status: u16, body: &str) -> HttpReply {
-        HttpReply { status, body: body.as_bytes().to_vec() }
+        HttpReply { status, body: body.as_bytes().to_vec().into() }
     }
 
     fn searched() -> Offer {

@@ -658,7 +658,7 @@ mod tests {
     }
 
     fn reply(status: u16, body: &str) -> HttpReply {
-        HttpReply { status, body: body.as_bytes().to_vec() }
+        HttpReply { status, body: body.as_bytes().to_vec().into() }
     }
 
     fn searched() -> Offer {

@@ -213,8 +213,8 @@ pub struct ProviderHttp {
 pub struct HttpReply {
     /// Status code.
     pub status: u16,
-    /// Body bytes.
-    pub body: Vec<u8>,
+    /// Body bytes, as the HTTP client received them (not copied).
+    pub body: bytes::Bytes,
 }
 
 impl ProviderHttp {
@@ -330,7 +330,7 @@ impl ProviderHttp {
         self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = request.send().await.map_err(classify)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(classify)?.to_vec();
+        let body = response.bytes().await.map_err(classify)?;
         Ok(HttpReply { status, body })
     }
 }
