@@ -71,6 +71,10 @@ pub(super) struct Store {
     orders: Mutex<HashMap<String, StoredOrder>>,
     cancellations: Mutex<HashMap<String, StoredCancellation>>,
     sequence: AtomicU64,
+    /// Offers held when expired ones are next swept: twice what the last
+    /// sweep left, so sweeping stays amortised O(1) per offer instead of a
+    /// scan of every offer on every request.
+    sweep_at: std::sync::atomic::AtomicUsize,
 }
 
 impl Store {
@@ -590,7 +594,10 @@ async fn create_offer_request(
     let mut ids = Vec::new();
     {
         let mut stored_offers = lock(&store.offers);
-        stored_offers.retain(|_, o| o.expires_at + KEEP_EXPIRED > now);
+        if stored_offers.len() >= store.sweep_at.load(Ordering::Relaxed) {
+            stored_offers.retain(|_, o| o.expires_at + KEEP_EXPIRED > now);
+            store.sweep_at.store((stored_offers.len() * 2).max(1_024), Ordering::Relaxed);
+        }
         for offer in offers {
             let id = store.id("off");
             let stored = StoredOffer { offer, passengers: passengers.clone(), created_at: now, expires_at };
