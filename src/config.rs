@@ -135,8 +135,14 @@ pub struct HttpClientSettings {
     pub timeout: Duration,
     /// Most open connections across all providers.
     pub max_connections: usize,
-    /// Most idle pooled connections kept per provider host.
+    /// Most connections open at once per provider host (requests beyond wait).
     pub max_connections_per_host: usize,
+    /// Most idle connections kept pooled per provider host; more are closed
+    /// once their request is done. Separate from the cap above because an
+    /// idle connection keeps its read buffer, grown to fit the largest
+    /// body it carried (hundreds of KiB for a search answer): pooling every
+    /// connection of a 1,000-search burst kept ~300 MiB after it.
+    pub max_idle_per_host: usize,
     /// How long an idle pooled connection is kept open.
     #[serde(with = "humantime_serde")]
     pub keepalive_timeout: Duration,
@@ -148,6 +154,7 @@ impl Default for HttpClientSettings {
             timeout: Duration::from_secs(10),
             max_connections: 100,
             max_connections_per_host: 30,
+            max_idle_per_host: 32,
             keepalive_timeout: Duration::from_secs(30),
         }
     }

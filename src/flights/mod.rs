@@ -56,7 +56,7 @@ impl FlightService {
         self
     }
 
-    /// Reference batches loaded since start (carriers and airports count one each per request).
+    /// Airline-lookup batches loaded since start (at most one per request, only for carriers the dataset lacks).
     pub fn reference_batches(&self) -> u64 {
         self.reference_batches.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -132,13 +132,11 @@ impl FlightService {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CarrierCode(pub String);
 
-/// An airport code to resolve.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AirportCode(pub String);
-
-/// Resolves the carriers and the airports of a whole response in one batch
-/// per type: from the embedded dataset, and — for airlines the dataset does
-/// not know — one Airline Code Lookup call to the Amadeus-style provider.
+/// Resolves the carriers of a whole response the embedded dataset does not
+/// name in one batch: one Airline Code Lookup call to the Amadeus-style
+/// provider. Known carriers and every airport resolve straight from the
+/// dataset (`resolvers`): queueing a map lookup in a loader cost more than
+/// the lookup, on every segment of every response.
 #[derive(Debug)]
 pub struct ReferenceLoader {
     airline_lookup: Option<Arc<providers::amadeus::AmadeusProvider>>,
@@ -168,16 +166,6 @@ impl Loader<CarrierCode> for ReferenceLoader {
             }
         }
         Ok(found)
-    }
-}
-
-impl Loader<AirportCode> for ReferenceLoader {
-    type Value = resolvers::AirportObject;
-    type Error = Infallible;
-
-    async fn load(&self, keys: &[AirportCode]) -> Result<HashMap<AirportCode, Self::Value>, Self::Error> {
-        self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(keys.iter().map(|k| (k.clone(), resolvers::AirportObject::of(&k.0))).collect())
     }
 }
 

@@ -14,7 +14,7 @@ use super::model::{
     FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
 };
 use super::search::{CheapestDatesInput, FlightSearchInput};
-use super::{AirportCode, CarrierCode, FlightService, OfferLoader, ReferenceLoader, SearchLoader};
+use super::{CarrierCode, FlightService, OfferLoader, ReferenceLoader, SearchLoader};
 use crate::clock::SharedClock;
 use crate::graphql::context::{service, session};
 use crate::graphql::errors::{ApiError, Code};
@@ -182,8 +182,14 @@ pub struct Carrier {
     pub name: Option<String>,
 }
 
-/// A carrier through the request's reference loader (one batch for the whole response).
+/// A carrier: from the embedded dataset when it names it (a map lookup, no
+/// reason to queue it), otherwise through the request's reference loader,
+/// which asks the Airline Code Lookup for every unknown code of the response
+/// in one batch.
 async fn carrier(ctx: &Context<'_>, code: &str) -> Carrier {
+    if let Some(airline) = ReferenceData::embedded().airline(code) {
+        return Carrier { code: code.to_owned(), name: Some(airline.name.clone()) };
+    }
     match ctx.data_opt::<DataLoader<ReferenceLoader>>() {
         Some(loader) => {
             loader.load_one(CarrierCode(code.to_owned())).await.ok().flatten().unwrap_or_else(|| Carrier::of(code))
@@ -214,16 +220,10 @@ impl SegmentEnd {
     }
     /// The airport.
     #[graphql(name = "airport")]
-    async fn airport_object(&self, ctx: &Context<'_>) -> AirportObject {
-        match ctx.data_opt::<DataLoader<ReferenceLoader>>() {
-            Some(loader) => loader
-                .load_one(AirportCode(self.airport.clone()))
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| AirportObject::of(&self.airport)),
-            None => AirportObject::of(&self.airport),
-        }
+    async fn airport_object(&self) -> AirportObject {
+        // Airports come from the embedded dataset only: a lookup, nothing
+        // to batch (a loader per endpoint cost more than the lookup).
+        AirportObject::of(&self.airport)
     }
 }
 

@@ -474,21 +474,26 @@ async fn search_flights_works_over_websocket_too() {
 }
 
 #[tokio::test]
-async fn a_whole_response_resolves_its_carriers_and_airports_in_one_batch_each() {
+async fn carriers_and_airports_the_dataset_knows_resolve_without_a_loader_batch() {
     let app = TestApp::spawn(Backend::Memory).await;
     let token = app.start_session().await;
     let before = app.state.flights().reference_batches();
     let (_, body) = app.graphql(SEARCH_FLIGHTS, json!({ "input": input("NYC", "TYO", 27) }), Some(&token)).await;
-    let segments: usize = body["data"]["searchFlights"]["offers"]
+    let segments: Vec<Value> = body["data"]["searchFlights"]["offers"]
         .as_array()
         .expect("offers")
         .iter()
         .flat_map(|o| o["itineraries"].as_array().cloned().unwrap_or_default())
-        .map(|i| i["segments"].as_array().map_or(0, Vec::len))
-        .sum();
-    assert!(segments > 10, "many segments in this response: {segments}");
-    assert!(body["data"]["searchFlights"]["offers"][0]["itineraries"][0]["segments"][0]["carrier"]["name"].is_string());
-    assert_eq!(app.state.flights().reference_batches() - before, 2, "one carrier batch and one airport batch");
+        .flat_map(|i| i["segments"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert!(segments.len() > 10, "many segments in this response: {}", segments.len());
+    for segment in &segments {
+        assert!(segment["carrier"]["name"].is_string(), "every sandbox carrier is in the dataset: {segment}");
+        assert!(segment["departure"]["airport"]["timeZone"].is_string(), "{segment}");
+    }
+    // The loader is for carriers the dataset lacks (one Airline Code Lookup
+    // per response); none here, so no batch at all.
+    assert_eq!(app.state.flights().reference_batches() - before, 0);
     app.stop().await;
 }
 

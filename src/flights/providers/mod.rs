@@ -231,7 +231,7 @@ impl ProviderHttp {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(settings.keepalive_timeout)
-            .pool_max_idle_per_host(if pooling { settings.max_connections_per_host } else { 0 })
+            .pool_max_idle_per_host(if pooling { settings.max_idle_per_host } else { 0 })
             .user_agent(concat!("wayfarer/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ProviderError::Unavailable(format!("cannot build HTTP client: {e}")))?;

@@ -324,7 +324,7 @@ fn http_client(settings: &HttpClientSettings) -> Result<reqwest::Client, String>
     reqwest::Client::builder()
         .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
         .pool_idle_timeout(settings.keepalive_timeout)
-        .pool_max_idle_per_host(settings.max_connections_per_host)
+        .pool_max_idle_per_host(settings.max_idle_per_host)
         .user_agent(concat!("wayfarer/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
