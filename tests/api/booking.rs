@@ -104,7 +104,9 @@ pub(crate) const MY_BOOKINGS: &str = "query MyBookings {
 }";
 
 const SEARCH: &str = "query Search($input: FlightSearchInput!) {
-  searchFlights(input: $input) { offers { id provider price { amount currency } } }
+  searchFlights(input: $input) {
+    offers { id provider price { amount currency } alternatives { provider offerId price { amount currency } } }
+  }
 }";
 
 /// An operation with the fragments it needs.
@@ -157,13 +159,18 @@ impl<'a> Client<'a> {
             map.extend(extra.clone());
         }
         let body = self.run(SEARCH, json!({ "input": input })).await;
-        let offers: Vec<Value> = body["data"]["searchFlights"]["offers"]
-            .as_array()
-            .expect("offers")
-            .iter()
-            .filter(|o| o["provider"] == provider)
-            .cloned()
-            .collect();
+        let listed = body["data"]["searchFlights"]["offers"].as_array().expect("offers");
+        // The provider's offers that won their journey, then those it offers
+        // dearer than the other provider (alternatives: kept and bookable by
+        // id all the same). Which provider is cheaper moves with the date, so
+        // on some days one of them wins no journey at all.
+        let mut offers: Vec<Value> = listed.iter().filter(|o| o["provider"] == provider).cloned().collect();
+        offers.extend(
+            listed.iter().flat_map(|o| o["alternatives"].as_array().cloned().unwrap_or_default()).filter_map(|a| {
+                (a["provider"] == provider)
+                    .then(|| json!({ "id": a["offerId"], "provider": a["provider"], "price": a["price"] }))
+            }),
+        );
         assert!(!offers.is_empty(), "no {provider} offers: {body}");
         offers
     }

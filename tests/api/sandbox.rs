@@ -587,52 +587,65 @@ async fn duffel_offers_orders_and_cancellations_round_trip() {
 async fn personalities_overlap_but_price_differently() {
     let sandbox = start().await;
     let token = sandbox.token().await;
-    let date = day(35);
-    let amadeus = sandbox
-        .search(&token, &format!("originLocationCode=LHR&destinationLocationCode=CDG&departureDate={date}&adults=1"))
-        .await;
-    let duffel: Value = sandbox
-        .duffel(
-            reqwest::Method::POST,
-            "/air/offer_requests",
-            Some(json!({ "data": { "slices": [{ "origin": "LHR", "destination": "CDG", "departure_date": date }],
+    // Which flights each personality keeps is a hash of the flight and its
+    // date, so on one day of a short route the two can keep the same ones
+    // by chance (7 non-stop flights LHR–CDG: a few per cent of days). Over
+    // a week they overlap every day and differ on some.
+    let mut differing_days = 0;
+    for offset in 35..42 {
+        let date = day(offset);
+        let amadeus = sandbox
+            .search(
+                &token,
+                &format!("originLocationCode=LHR&destinationLocationCode=CDG&departureDate={date}&adults=1"),
+            )
+            .await;
+        let duffel: Value = sandbox
+            .duffel(
+                reqwest::Method::POST,
+                "/air/offer_requests",
+                Some(json!({ "data": { "slices": [{ "origin": "LHR", "destination": "CDG", "departure_date": date }],
                                    "passengers": [{ "type": "adult" }] } })),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-    let key = |carrier: &str, number: &str, at: &str| format!("{carrier}{number}@{at}");
-    let amadeus_flights: BTreeSet<String> = amadeus["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter(|o| o["itineraries"][0]["segments"].as_array().map(Vec::len) == Some(1))
-        .map(|o| {
-            let s = &o["itineraries"][0]["segments"][0];
-            key(
-                s["carrierCode"].as_str().unwrap_or(""),
-                s["number"].as_str().unwrap_or(""),
-                s["departure"]["at"].as_str().unwrap_or(""),
             )
-        })
-        .collect();
-    let duffel_flights: BTreeSet<String> = duffel["data"]["offers"]
-        .as_array()
-        .expect("offers")
-        .iter()
-        .filter(|o| o["slices"][0]["segments"].as_array().map(Vec::len) == Some(1))
-        .map(|o| {
-            let s = &o["slices"][0]["segments"][0];
-            key(
-                s["marketing_carrier"]["iata_code"].as_str().unwrap_or(""),
-                s["marketing_carrier_flight_number"].as_str().unwrap_or(""),
-                s["departing_at"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    assert!(amadeus_flights.intersection(&duffel_flights).count() > 0, "the same flights appear in both");
-    assert_ne!(amadeus_flights, duffel_flights, "each has its own subset");
+            .await
+            .json()
+            .await
+            .expect("json");
+        let key = |carrier: &str, number: &str, at: &str| format!("{carrier}{number}@{at}");
+        let amadeus_flights: BTreeSet<String> = amadeus["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|o| o["itineraries"][0]["segments"].as_array().map(Vec::len) == Some(1))
+            .map(|o| {
+                let s = &o["itineraries"][0]["segments"][0];
+                key(
+                    s["carrierCode"].as_str().unwrap_or(""),
+                    s["number"].as_str().unwrap_or(""),
+                    s["departure"]["at"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let duffel_flights: BTreeSet<String> = duffel["data"]["offers"]
+            .as_array()
+            .expect("offers")
+            .iter()
+            .filter(|o| o["slices"][0]["segments"].as_array().map(Vec::len) == Some(1))
+            .map(|o| {
+                let s = &o["slices"][0]["segments"][0];
+                key(
+                    s["marketing_carrier"]["iata_code"].as_str().unwrap_or(""),
+                    s["marketing_carrier_flight_number"].as_str().unwrap_or(""),
+                    s["departing_at"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert!(amadeus_flights.intersection(&duffel_flights).count() > 0, "the same flights appear in both on {date}");
+        if amadeus_flights != duffel_flights {
+            differing_days += 1;
+        }
+    }
+    assert!(differing_days > 0, "each has its own subset on some day of the week");
 }
 
 #[tokio::test]
