@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 
-use self::aggregator::{Aggregator, ProviderOutcome};
+use self::aggregator::{Aggregator, ProviderOutcome, RankedOffers};
 use self::cache::OfferStore;
-use self::model::{FlightSearch, Offer};
+use self::model::{FlightSearch, Offer, ResultFilters};
 
 /// Flight search as the resolvers use it.
 #[derive(Debug, Clone)]
@@ -29,6 +29,20 @@ pub struct FlightService {
     reference_batches: Arc<std::sync::atomic::AtomicU64>,
     /// Progress subscriptions through the bus; without it, straight from the aggregator.
     shared_progress: Option<progress::SharedProgress>,
+    /// Ranked pages of recent answers (see [`FlightService::ranked`]).
+    ranked: Arc<std::sync::Mutex<HashMap<(usize, ResultFilters), RankedPage>>>,
+}
+
+/// Most ranked pages remembered; past it the pages of answers gone are
+/// dropped, and if that is not enough, all of them.
+const RANKED_PAGES: usize = 1_024;
+
+/// A ranked page and the answer it was ranked from, held weakly: the page
+/// never keeps an answer alive, and a page whose answer is gone is stale.
+#[derive(Debug)]
+struct RankedPage {
+    answer: std::sync::Weak<Vec<ProviderOutcome>>,
+    page: Arc<RankedOffers>,
 }
 
 impl FlightService {
@@ -40,6 +54,7 @@ impl FlightService {
             airline_lookup: None,
             reference_batches: Arc::default(),
             shared_progress: None,
+            ranked: Arc::default(),
         }
     }
 
@@ -97,6 +112,35 @@ impl FlightService {
                 }
             },
         ))
+    }
+
+    /// `outcomes` merged, filtered, sorted and cut as `filters` say: ranked
+    /// once per answer and filters, then shared. A cached answer is the same
+    /// `Arc` for every request until it expires, so repeated searches skip
+    /// merging and sorting its offers (≈ 150 per search) each time; a new
+    /// answer is a new `Arc`, so a page never outlives what it was made from.
+    pub fn ranked(&self, outcomes: &Arc<Vec<ProviderOutcome>>, filters: &ResultFilters) -> Arc<RankedOffers> {
+        let key = (Arc::as_ptr(outcomes).addr(), filters.clone());
+        {
+            let memo = self.ranked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The weak reference keeps the answer's allocation, so its address
+            // cannot be reused by another answer while the entry exists.
+            if let Some(entry) = memo.get(&key)
+                && entry.answer.upgrade().is_some_and(|answer| Arc::ptr_eq(&answer, outcomes))
+            {
+                return entry.page.clone();
+            }
+        }
+        let page = Arc::new(aggregator::rank(outcomes, filters));
+        let mut memo = self.ranked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if memo.len() >= RANKED_PAGES {
+            memo.retain(|_, entry| entry.answer.strong_count() > 0);
+            if memo.len() >= RANKED_PAGES {
+                memo.clear();
+            }
+        }
+        memo.insert(key, RankedPage { answer: Arc::downgrade(outcomes), page: page.clone() });
+        page
     }
 
     /// An offer by id, while kept (it may have expired: check `expires_at`).
@@ -197,5 +241,39 @@ impl Loader<FlightSearch> for SearchLoader {
     async fn load(&self, keys: &[FlightSearch]) -> Result<HashMap<FlightSearch, Self::Value>, Self::Error> {
         let results = futures_util::future::join_all(keys.iter().map(|key| self.flights.search(key))).await;
         Ok(keys.iter().cloned().zip(results).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flights::aggregator::ProviderStatus;
+    use crate::flights::cache::MemoryOfferStore;
+
+    fn answer() -> Arc<Vec<ProviderOutcome>> {
+        Arc::new(vec![ProviderOutcome {
+            provider: "amadeus".into(),
+            status: ProviderStatus::Ok,
+            offers: Arc::new(Vec::new()),
+            latency: std::time::Duration::ZERO,
+            error: None,
+        }])
+    }
+
+    #[test]
+    fn a_page_is_ranked_once_per_answer_and_filters() {
+        let flights =
+            FlightService::new(Aggregator::new(Vec::new(), true, None), Arc::new(MemoryOfferStore::default()));
+        let twenty = ResultFilters { first: 20, ..ResultFilters::default() };
+        let five = ResultFilters { first: 5, ..ResultFilters::default() };
+        let cached = answer();
+        let page = flights.ranked(&cached, &twenty);
+        assert!(Arc::ptr_eq(&page, &flights.ranked(&cached, &twenty)), "the same answer and filters: the same page");
+        assert!(!Arc::ptr_eq(&page, &flights.ranked(&cached, &five)), "other filters: another page");
+        let fresh = answer();
+        assert!(!Arc::ptr_eq(&page, &flights.ranked(&fresh, &twenty)), "a new answer is ranked again");
+        drop((cached, fresh));
+        let memo = flights.ranked.lock().expect("lock");
+        assert!(memo.values().all(|entry| entry.answer.strong_count() == 0), "pages never keep their answers alive");
     }
 }

@@ -343,10 +343,18 @@ impl FlightQuery {
         for failed in outcomes.iter().filter(|o| matches!(o.status, ProviderStatus::Error | ProviderStatus::Timeout)) {
             ctx.add_error(provider_error(ctx, failed));
         }
-        let ranked = rank(&outcomes, &filters);
+        let ranked = service::<FlightService>(ctx)?.ranked(&outcomes, &filters);
         let total_count = i32::try_from(ranked.total_count).unwrap_or(i32::MAX);
         Ok(SearchResult {
-            offers: cards(ranked),
+            offers: ranked
+                .offers
+                .iter()
+                .map(|(offer, labels, alternatives)| FlightOfferObject {
+                    offer: offer.clone(),
+                    labels: labels.clone(),
+                    alternatives: alternatives.clone(),
+                })
+                .collect(),
             providers: outcomes.iter().map(ProviderReport::from).collect(),
             total_count,
         })
