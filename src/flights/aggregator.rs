@@ -325,6 +325,13 @@ impl Aggregator {
                 .collect();
             let mut all = Vec::with_capacity(aggregator.slots.len());
             while let Some(outcome) = futures_util::StreamExt::next(&mut calls).await {
+                // Kept before anyone hears of them, so any instance can fetch
+                // them by id; a cached answer's offers were kept when fetched.
+                if let Some(store) = &aggregator.offers
+                    && !outcome.offers.is_empty()
+                {
+                    store.keep(&outcome.offers).await;
+                }
                 let _ = sender.send(outcome.clone()).await;
                 all.push(outcome);
             }

@@ -98,20 +98,11 @@ impl FlightService {
 
     /// Each provider's answer to a search as it arrives; offers become retrievable by id.
     pub fn progress(&self, search: FlightSearch) -> futures_util::stream::BoxStream<'static, ProviderOutcome> {
+        // The aggregator keeps each fetched answer's offers before yielding it.
         if let Some(shared) = &self.shared_progress {
-            return shared.stream(self.aggregator.clone(), self.offers.clone(), search);
+            return shared.stream(self.aggregator.clone(), search);
         }
-        let offers = self.offers.clone();
-        futures_util::StreamExt::boxed(futures_util::StreamExt::then(
-            self.aggregator.progress(search),
-            move |outcome| {
-                let offers = offers.clone();
-                async move {
-                    offers.keep(&outcome.offers).await;
-                    outcome
-                }
-            },
-        ))
+        futures_util::StreamExt::boxed(self.aggregator.progress(search))
     }
 
     /// `outcomes` merged, filtered, sorted and cut as `filters` say: ranked

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::aggregator::{Aggregator, ProviderOutcome};
-use super::cache::{OfferStore, StoredOutcome};
+use super::cache::StoredOutcome;
 use super::model::FlightSearch;
 use crate::events::{BusEvent, EventBus, Topic};
 use crate::redis_pool::RedisPool;
@@ -166,12 +166,7 @@ impl SharedProgress {
 
     /// Each provider's answer to `search` as it arrives, from whichever
     /// instance runs it.
-    pub fn stream(
-        &self,
-        aggregator: Arc<Aggregator>,
-        offers: Arc<dyn OfferStore>,
-        search: FlightSearch,
-    ) -> BoxStream<'static, ProviderOutcome> {
+    pub fn stream(&self, aggregator: Arc<Aggregator>, search: FlightSearch) -> BoxStream<'static, ProviderOutcome> {
         let shared = self.clone();
         let providers = aggregator.slots().len();
         let key = search_key(&search);
@@ -180,7 +175,7 @@ impl SharedProgress {
         let events = self.bus.subscribe(&topic);
         let started = async move {
             if shared.board.claim(&key, shared.run_timeout * 2).await {
-                tokio::spawn(shared.clone().run(aggregator.clone(), offers, search.clone(), key.clone()));
+                tokio::spawn(shared.clone().run(aggregator.clone(), search.clone(), key.clone()));
             }
             let listened = Listener {
                 key: key.clone(),
@@ -202,13 +197,11 @@ impl SharedProgress {
     }
 
     /// Runs the search and records each answer, then the end.
-    async fn run(self, aggregator: Arc<Aggregator>, offers: Arc<dyn OfferStore>, search: FlightSearch, key: String) {
+    async fn run(self, aggregator: Arc<Aggregator>, search: FlightSearch, key: String) {
         let topic = Topic::search_progress(&key);
         let ttl = self.run_timeout * 2;
         let mut outcomes = aggregator.progress(search);
         while let Some(outcome) = outcomes.next().await {
-            // Kept before anyone hears of them, so any instance can fetch them by id.
-            offers.keep(&outcome.offers).await;
             self.record(&topic, ProgressEntry { key: key.clone(), outcome: Some(StoredOutcome::from(&outcome)) }, ttl)
                 .await;
         }
@@ -320,7 +313,6 @@ mod tests {
     use super::*;
     use crate::events::MemoryEventBus;
     use crate::flights::aggregator::{ProviderSlot, ProviderStatus};
-    use crate::flights::cache::MemoryOfferStore;
     use crate::flights::model::{Cabin, Offer, Passengers};
     use crate::flights::providers::{FlightProvider, ProviderError};
 
@@ -356,7 +348,7 @@ mod tests {
         }
     }
 
-    fn setup() -> (Arc<Counting>, Arc<Counting>, Arc<Aggregator>, Arc<dyn OfferStore>) {
+    fn setup() -> (Arc<Counting>, Arc<Counting>, Arc<Aggregator>) {
         let a = Arc::new(Counting { name: "a", calls: AtomicUsize::new(0) });
         let b = Arc::new(Counting { name: "b", calls: AtomicUsize::new(0) });
         let aggregator = Arc::new(Aggregator::new(
@@ -367,7 +359,7 @@ mod tests {
             true,
             None,
         ));
-        (a, b, aggregator, Arc::new(MemoryOfferStore::default()))
+        (a, b, aggregator)
     }
 
     async fn providers_of(stream: BoxStream<'static, ProviderOutcome>) -> Vec<String> {
@@ -378,25 +370,24 @@ mod tests {
 
     #[tokio::test]
     async fn identical_concurrent_subscriptions_share_one_run() {
-        let (a, b, aggregator, offers) = setup();
+        let (a, b, aggregator) = setup();
         let shared = SharedProgress::new(
             Arc::new(MemoryEventBus::new()),
             Arc::new(MemoryProgressBoard::default()),
             Duration::from_secs(5),
         );
-        let streams: Vec<_> =
-            (0..10).map(|_| shared.stream(aggregator.clone(), offers.clone(), search())).map(providers_of).collect();
+        let streams: Vec<_> = (0..10).map(|_| shared.stream(aggregator.clone(), search())).map(providers_of).collect();
         let all = futures_util::future::join_all(streams).await;
         assert!(all.iter().all(|names| names == &["a", "b"]), "{all:?}");
         assert_eq!((a.calls.load(Ordering::SeqCst), b.calls.load(Ordering::SeqCst)), (1, 1));
         // A late subscriber within the run's lifetime reads the finished list.
-        assert_eq!(providers_of(shared.stream(aggregator.clone(), offers, search())).await, ["a", "b"]);
+        assert_eq!(providers_of(shared.stream(aggregator.clone(), search())).await, ["a", "b"]);
         assert_eq!(a.calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn a_run_whose_runner_vanished_is_finished_here() {
-        let (a, b, aggregator, offers) = setup();
+        let (a, b, aggregator) = setup();
         let board = Arc::new(MemoryProgressBoard::default());
         // Claimed by an instance that then died, with one answer recorded.
         let key = search_key(&search());
@@ -412,7 +403,7 @@ mod tests {
             .append(&ProgressEntry { key, outcome: Some(StoredOutcome::from(&answered)) }, Duration::from_secs(60))
             .await;
         let shared = SharedProgress::new(Arc::new(MemoryEventBus::new()), board, Duration::from_millis(100));
-        let names = providers_of(shared.stream(aggregator, offers, search())).await;
+        let names = providers_of(shared.stream(aggregator, search())).await;
         assert_eq!(names, ["a", "b"], "the recorded answer, then the missing provider asked here");
         // Only the missing provider's answer is passed on; both were asked once.
         assert_eq!(b.calls.load(Ordering::SeqCst), 1);
