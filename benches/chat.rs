@@ -147,11 +147,13 @@ fn send_message_throughput(c: &mut Criterion) {
                                 let request = async_graphql::Request::new(document).variables(
                                     async_graphql::Variables::from_json(serde_json::json!({ "text": text })),
                                 );
-                                let request = state.request_data(
-                                    request,
-                                    wayfarer::graphql::context::RequestAuth::Session(Box::new(auth)),
+                                let auth = wayfarer::graphql::context::RequestAuth::Session(Box::new(auth));
+                                let caller = wayfarer::graphql::policy::Caller::of(
+                                    &auth,
+                                    wayfarer::graphql::rate_limit::ClientAddr(None),
                                 );
-                                let response = state.schema().execute(request).await;
+                                let request = state.request_data(request, auth);
+                                let response = state.execute(request, &caller).await;
                                 assert!(response.errors.is_empty(), "{:?}", response.errors);
                             })
                         })

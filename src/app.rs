@@ -31,8 +31,9 @@ use crate::flights::providers::amadeus::AmadeusProvider;
 use crate::flights::providers::duffel::DuffelProvider;
 use crate::flights::providers::{FlightProvider, ProviderHttp};
 use crate::graphql::context::RequestAuth;
+use crate::graphql::policy::{Caller, RequestPolicy};
 use crate::graphql::rate_limit::{ClientAddrResolver, RateLimiter};
-use crate::graphql::{AppSchema, SchemaServices, build_schema};
+use crate::graphql::{AppSchema, SchemaServices, build_schema, request_policy};
 use crate::health::HealthChecker;
 use crate::notifications::NotificationService;
 use crate::notifications::channels::Channels;
@@ -104,6 +105,8 @@ struct AppShared {
     settings: Arc<Settings>,
     /// The GraphQL schema with its services.
     schema: AppSchema,
+    /// What every operation on the schema runs under.
+    policy: RequestPolicy,
     /// Session life cycle and authentication.
     sessions: SessionService,
     /// Cross-instance events.
@@ -155,6 +158,18 @@ impl AppState {
     /// The schema.
     pub fn schema(&self) -> &AppSchema {
         &self.inner.schema
+    }
+    /// Runs a query or mutation under the request policy.
+    pub async fn execute(&self, request: async_graphql::Request, caller: &Caller) -> async_graphql::Response {
+        self.inner.policy.execute(&self.inner.schema, request, caller).await
+    }
+    /// Runs an operation as a stream of responses (WebSocket) under the request policy.
+    pub fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        caller: Caller,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        self.inner.policy.execute_stream(self.inner.schema.clone(), request, caller)
     }
     /// Sessions.
     pub fn sessions(&self) -> &SessionService {
@@ -408,16 +423,15 @@ impl Application {
                 sessions: sessions.clone(),
                 health: health.clone(),
                 bus: bus.clone(),
-                performance: performance.clone(),
                 flights: flights.clone(),
                 clock: clock.clone(),
                 chat: chat.clone(),
                 bookings: bookings.clone(),
                 notifications: notifications.clone(),
                 public_base: crate::booking::resolvers::PublicBase(public_base),
-                rate_limiter,
             },
         );
+        let policy = request_policy(&graphql_settings, performance.clone(), rate_limiter);
         if let Err(error) = store.register_instance(&instance, env!("CARGO_PKG_VERSION"), clock.now()).await {
             return Err(StartupError::Database { url: store.display_url().to_owned(), reason: error.to_string() });
         }
@@ -429,6 +443,7 @@ impl Application {
             inner: Arc::new(AppShared {
                 settings,
                 schema,
+                policy,
                 sessions,
                 bus,
                 health,

@@ -4,7 +4,7 @@
 
 pub mod context;
 pub mod errors;
-pub mod extension;
+pub mod policy;
 pub mod rate_limit;
 pub mod scalars;
 
@@ -29,7 +29,7 @@ use crate::sessions::SessionService;
 use crate::sessions::resolvers::{SessionMutation, SessionQuery};
 use crate::telemetry::performance::PerformanceWindow;
 
-use self::extension::{DocumentLimits, RequestPolicyFactory};
+use self::policy::{DocumentLimits, RequestPolicy};
 
 /// The root query type.
 #[derive(MergedObject, Default)]
@@ -55,8 +55,6 @@ pub struct SchemaServices {
     pub health: HealthChecker,
     /// The event bus.
     pub bus: Arc<dyn EventBus>,
-    /// Latency window for `/api/performance`.
-    pub performance: Arc<PerformanceWindow>,
     /// Flight search.
     pub flights: FlightService,
     /// The time source ("today" for date rules).
@@ -69,28 +67,12 @@ pub struct SchemaServices {
     pub notifications: NotificationService,
     /// Where hosted payment pages send the payer back to.
     pub public_base: crate::booking::resolvers::PublicBase,
-    /// Operation budgets (none: nothing is counted).
-    pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
-fn builder(
-    settings: &GraphqlSettings,
-    performance: Arc<PerformanceWindow>,
-    rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
-) -> SchemaBuilder<Query, Mutation, Subscription> {
+fn builder(settings: &GraphqlSettings) -> SchemaBuilder<Query, Mutation, Subscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_complexity(settings.max_complexity)
-        .limit_directives(settings.max_directives)
-        .extension(RequestPolicyFactory::new(
-            DocumentLimits {
-                max_tokens: settings.max_tokens,
-                max_aliases: settings.max_aliases,
-                max_directives: settings.max_directives,
-                max_depth: settings.max_depth,
-            },
-            performance,
-            rate_limiter,
-        ));
+        .limit_directives(settings.max_directives);
     if !settings.introspection {
         // Suggestions leak the schema as surely as introspection does.
         builder = builder.disable_introspection().disable_suggestions();
@@ -98,9 +80,28 @@ fn builder(
     builder
 }
 
+/// The policy every operation on the schema runs under (limits from
+/// `settings`, latency into `performance`, budgets in `rate_limiter`).
+pub fn request_policy(
+    settings: &GraphqlSettings,
+    performance: Arc<PerformanceWindow>,
+    rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
+) -> RequestPolicy {
+    RequestPolicy::new(
+        DocumentLimits {
+            max_tokens: settings.max_tokens,
+            max_aliases: settings.max_aliases,
+            max_directives: settings.max_directives,
+            max_depth: settings.max_depth,
+        },
+        performance,
+        rate_limiter,
+    )
+}
+
 /// Builds the schema over the application's services.
 pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> AppSchema {
-    builder(settings, services.performance.clone(), services.rate_limiter.clone())
+    builder(settings)
         .data(services.sessions)
         .data(services.health)
         .data(services.bus)
@@ -115,6 +116,5 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
 
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    let performance = Arc::new(PerformanceWindow::new(std::time::Duration::from_secs(1)));
-    builder(&GraphqlSettings::default(), performance, None).finish().sdl()
+    builder(&GraphqlSettings::default()).finish().sdl()
 }

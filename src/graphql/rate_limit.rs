@@ -1,6 +1,6 @@
 //! Operation budgets: who may run how many root fields per window.
 //!
-//! Counting happens in the GraphQL layer ([`super::extension`]), once the
+//! Counting happens in the GraphQL layer ([`super::policy`]), once the
 //! document is parsed, because HTTP request counting misses aliases and
 //! batches: every root field of the selected operation counts once against
 //! the caller's session and client IP, and `startSession`, `createBooking`

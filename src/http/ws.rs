@@ -31,11 +31,12 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::graphql::{MediaType, bearer_token, error_response, parse_request, response_json};
+use super::graphql::{MediaType, ResponseBody, bearer_token, error_response, parse_request};
 use crate::app::AppState;
 use crate::events::{BusEvent, EventStream, Topic};
 use crate::graphql::context::{RejectReason, RequestAuth};
 use crate::graphql::errors::Code;
+use crate::graphql::policy::Caller;
 use crate::graphql::rate_limit::ClientAddr;
 use crate::telemetry::metrics::{LiveGuard, LiveKind};
 
@@ -452,30 +453,28 @@ impl Connection {
             },
             _ => return Some(Ending::Close(4403, "Forbidden")),
         };
+        let caller = Caller::of(&auth, self.client);
         let request = self.app.request_data(request, auth).data(self.client);
-        let schema = self.app.schema().clone();
+        let mut responses = self.app.execute_stream(request, caller);
         let outbound = self.outbound.clone();
         let protocol = self.protocol;
         let guard = LiveGuard::new(self.app.live_counts(), LiveKind::Subscription);
         let task_id = id.clone();
         let handle = self.tasks.spawn(async move {
             let _guard = guard;
-            let mut responses = schema.execute_stream(request);
             let mut first = true;
             while let Some(response) = responses.next().await {
-                let (body, request_error) = response_json(&response);
-                let message = if first && request_error {
-                    let errors = body.get("errors").cloned().unwrap_or(Value::Array(Vec::new()));
-                    let sent = outbound
-                        .send(Outbound::Text(json!({ "type": "error", "id": task_id, "payload": errors }).to_string()));
-                    let _ = sent.await;
+                let body = ResponseBody::of(&response);
+                let message = if first && body.is_request_error() {
+                    let message = OperationMessage { kind: "error", id: &task_id, payload: body.errors() };
+                    let _ = outbound.send(Outbound::Text(message.to_json())).await;
                     return task_id;
                 } else {
                     let kind = if protocol == Protocol::TransportWs { "next" } else { "data" };
-                    json!({ "type": kind, "id": task_id, "payload": body })
+                    OperationMessage { kind, id: &task_id, payload: &body }.to_json()
                 };
                 first = false;
-                if outbound.send(Outbound::Text(message.to_string())).await.is_err() {
+                if outbound.send(Outbound::Text(message)).await.is_err() {
                     return task_id;
                 }
             }
@@ -484,6 +483,22 @@ impl Connection {
         });
         self.active.insert(id, handle);
         None
+    }
+}
+
+/// A server message about one operation (`next`/`data`, `error`), serialised
+/// straight from its payload.
+#[derive(serde::Serialize)]
+struct OperationMessage<'a, P: serde::Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    payload: P,
+}
+
+impl<P: serde::Serialize> OperationMessage<'_, P> {
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 

@@ -1,29 +1,38 @@
 //! The request policy every operation passes through, HTTP and WebSocket alike.
 //!
-//! One extension instance per request: it refuses documents over the token,
-//! alias and directive limits before and right after parsing (async-graphql
-//! has no such limits), counts the operation's root fields against the
-//! caller's rate limits ([`super::rate_limit`]), gives every pre-execution
-//! error its contract code, masks unexpected ones, names the operation in the request's span, and
-//! records the operation's latency and error codes.
+//! [`RequestPolicy`] runs an operation on the schema: before execution it
+//! refuses documents over the token, alias, depth and directive limits
+//! (async-graphql has no such limits) and counts the operation's root fields
+//! against the caller's rate limits ([`super::rate_limit`]); after, it gives
+//! every error its contract code, masks unexpected ones, names the operation
+//! in the request's span, and records the operation's latency and error codes.
+//!
+//! It wraps `Schema::execute` instead of being an async-graphql extension on
+//! purpose: with any extension registered, async-graphql sends every field of
+//! every response through `Extensions::resolve` (a registry lookup, a boxed
+//! future and, for each list item, two type-name strings), which a policy
+//! with no per-field work would pay on the ≈ 1,200 fields of a 20-offer
+//! search. The document is parsed here once and handed to the schema parsed;
+//! recently seen documents are kept parsed ([`DocumentCache`]): clients send
+//! the same few operations over and over, and async-graphql's parser is the
+//! larger part of a small operation's cost (≈ 7 % of the server's CPU in
+//! an uncached search, more in a cached one).
 
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextSubscribe,
-    NextValidation,
-};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, Response, ServerError};
 use futures_util::StreamExt as _;
-use futures_util::stream::BoxStream;
+use futures_util::stream::{self, BoxStream};
 
+use super::AppSchema;
 use super::context::RequestAuth;
-use super::errors::{Code, classify_request_error, code_of, enforce_codes, request_error, set_code};
+use super::errors::{Code, code_of, enforce_codes, request_error};
 use super::rate_limit::{ClientAddr, OperationCost, RateLimiter};
 use crate::telemetry::metrics::{operation_label, record_errors, record_operation};
 use crate::telemetry::performance::PerformanceWindow;
@@ -45,40 +54,116 @@ pub struct DocumentLimits {
     pub max_depth: usize,
 }
 
-/// Creates the per-request [`RequestPolicy`].
+/// Who sent an operation: the budgets it is counted against.
 #[derive(Debug, Clone)]
-pub struct RequestPolicyFactory {
+pub struct Caller {
+    /// The live session it authenticated with, if any.
+    pub session: Option<String>,
+    /// Its client address.
+    pub client: ClientAddr,
+}
+
+impl Caller {
+    /// The caller behind `auth`, from `client`.
+    pub fn of(auth: &RequestAuth, client: ClientAddr) -> Self {
+        let session = match auth {
+            RequestAuth::Session(session) => Some(session.session.id.0.clone()),
+            _ => None,
+        };
+        Self { session, client }
+    }
+}
+
+/// Runs operations on the schema under the document limits and rate limits,
+/// recording each into the metrics and `performance`.
+#[derive(Debug, Clone)]
+pub struct RequestPolicy {
     limits: DocumentLimits,
     performance: Arc<PerformanceWindow>,
     rate_limiter: Option<Arc<RateLimiter>>,
+    documents: Arc<DocumentCache>,
 }
 
-impl RequestPolicyFactory {
-    /// A factory recording into `performance`, counting operations in
-    /// `rate_limiter` when given.
-    pub fn new(
-        limits: DocumentLimits,
-        performance: Arc<PerformanceWindow>,
-        rate_limiter: Option<Arc<RateLimiter>>,
-    ) -> Self {
-        Self { limits, performance, rate_limiter }
+/// Parsed documents by their text, bounded: two generations of at most
+/// [`DocumentCache::GENERATION_ENTRIES`] documents and
+/// [`DocumentCache::GENERATION_BYTES`] of text each; a full generation
+/// becomes the old one and the old one is dropped, and a hit in the old one
+/// moves up. What a client sends often stays; a flood of distinct documents
+/// only costs each its own parse. Only documents that parsed are kept.
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    generations: Mutex<Generations>,
+}
+
+#[derive(Debug, Default)]
+struct Generations {
+    current: HashMap<String, ExecutableDocument>,
+    current_bytes: usize,
+    previous: HashMap<String, ExecutableDocument>,
+}
+
+impl DocumentCache {
+    /// Most documents per generation.
+    pub const GENERATION_ENTRIES: usize = 128;
+    /// Most document text per generation (the parsed tree is ≈ 10–20 × it).
+    pub const GENERATION_BYTES: usize = 256 * 1024;
+    /// Longest document kept (the introspection query is ≈ 2 KiB).
+    pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
+
+    /// The parsed `query`, if it is kept.
+    pub fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        let mut generations = self.lock();
+        if let Some(document) = generations.current.get(query) {
+            return Some(document.clone());
+        }
+        let (text, document) = generations.previous.remove_entry(query)?;
+        let copy = document.clone();
+        generations.insert(text, document);
+        Some(copy)
+    }
+
+    /// Keeps `document`, the parse of `query`.
+    pub fn insert(&self, query: String, document: &ExecutableDocument) {
+        if query.len() > Self::MAX_DOCUMENT_BYTES {
+            return;
+        }
+        self.lock().insert(query, document.clone());
+    }
+
+    /// Documents kept, in both generations.
+    pub fn len(&self) -> usize {
+        let generations = self.lock();
+        generations.current.len() + generations.previous.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-impl ExtensionFactory for RequestPolicyFactory {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestPolicy {
-            limits: self.limits,
-            performance: self.performance.clone(),
-            rate_limiter: self.rate_limiter.clone(),
-            operation: Mutex::new(OperationInfo::default()),
-        })
+impl Generations {
+    fn insert(&mut self, text: String, document: ExecutableDocument) {
+        if self.current.len() >= DocumentCache::GENERATION_ENTRIES
+            || self.current_bytes + text.len() > DocumentCache::GENERATION_BYTES
+        {
+            self.previous = std::mem::take(&mut self.current);
+            self.current_bytes = 0;
+        }
+        let bytes = text.len();
+        if self.current.insert(text, document).is_none() {
+            self.current_bytes += bytes;
+        }
     }
 }
 
+/// The operation a request selected, once its document parsed.
 #[derive(Debug, Clone, Default)]
 struct OperationInfo {
-    requested_name: Option<String>,
     kind: Option<OperationType>,
     name: Option<String>,
 }
@@ -94,26 +179,117 @@ impl OperationInfo {
     }
 }
 
-struct RequestPolicy {
-    limits: DocumentLimits,
-    performance: Arc<PerformanceWindow>,
-    rate_limiter: Option<Arc<RateLimiter>>,
-    operation: Mutex<OperationInfo>,
-}
-
 impl RequestPolicy {
+    /// A policy with these limits, recording into `performance`, counting
+    /// operations in `rate_limiter` when given.
+    pub fn new(
+        limits: DocumentLimits,
+        performance: Arc<PerformanceWindow>,
+        rate_limiter: Option<Arc<RateLimiter>>,
+    ) -> Self {
+        Self { limits, performance, rate_limiter, documents: Arc::default() }
+    }
+
+    /// Runs a query or mutation.
+    pub async fn execute(&self, schema: &AppSchema, mut request: Request, caller: &Caller) -> Response {
+        let started = Instant::now();
+        let mut info = OperationInfo::default();
+        let mut response = match self.admit(&mut request, caller, &mut info).await {
+            Ok(()) => schema.execute(request).await,
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        enforce_codes(&mut response.errors);
+        let label = operation_label(info.name.as_deref());
+        let elapsed = started.elapsed();
+        record_operation(info.kind_label(), &label, elapsed, &codes(&response.errors));
+        if info.kind.is_some() {
+            self.performance.record(&format!("{}:{label}", info.kind_label()), elapsed);
+        }
+        response
+    }
+
+    /// Runs a subscription (or, over a WebSocket, any operation): the
+    /// admission first, then the schema's stream, every response coded.
+    pub fn execute_stream(
+        &self,
+        schema: AppSchema,
+        mut request: Request,
+        caller: Caller,
+    ) -> BoxStream<'static, Response> {
+        let policy = self.clone();
+        stream::once(async move {
+            let mut info = OperationInfo::default();
+            match policy.admit(&mut request, &caller, &mut info).await {
+                Ok(()) => schema.execute_stream(request),
+                Err(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
+            }
+        })
+        .flatten()
+        .map(|mut response| {
+            enforce_codes(&mut response.errors);
+            record_errors(&codes(&response.errors));
+            response
+        })
+        .boxed()
+    }
+
+    /// Checks `request` before it runs — token limit, parse (the document
+    /// stays in the request, so the schema does not parse it again), alias,
+    /// depth and directive limits — and draws it from the caller's budgets.
+    async fn admit(&self, request: &mut Request, caller: &Caller, info: &mut OperationInfo) -> Result<(), ServerError> {
+        let tokens = count_tokens(&request.query, self.limits.max_tokens);
+        if tokens > self.limits.max_tokens {
+            return Err(request_error(
+                Code::QueryTooComplex,
+                format!("The document has more than {} tokens.", self.limits.max_tokens),
+            ));
+        }
+        let requested = request.operation_name.clone();
+        match self.documents.get(&request.query) {
+            Some(document) => request.set_parsed_query(document),
+            // A syntax error is the client's: `enforce_codes` gives it its code.
+            None => self.documents.insert(request.query.clone(), request.parsed_query()?),
+        }
+        let document = request.parsed_query()?;
+        let cost = match select_operation(document, requested.as_deref()) {
+            Some((kind, name, operation)) => {
+                let span = tracing::Span::current();
+                span.record("graphql.operation", name.as_deref().unwrap_or("anonymous"));
+                span.record("graphql.type", format!("{kind}"));
+                info.kind = Some(kind);
+                info.name = name;
+                let counts = count_selection(document, &operation.selection_set.node);
+                let directives = counts.directives + operation.directives.len();
+                if counts.aliases > self.limits.max_aliases {
+                    return Err(request_error(
+                        Code::QueryTooComplex,
+                        format!("Aliases limit of {} exceeded, found {}.", self.limits.max_aliases, counts.aliases),
+                    ));
+                }
+                if selection_depth(document, &operation.selection_set.node, &mut Vec::new()) > self.limits.max_depth {
+                    return Err(request_error(Code::QueryTooComplex, "Query is nested too deep."));
+                }
+                if directives > self.limits.max_directives {
+                    return Err(request_error(
+                        Code::QueryTooComplex,
+                        format!("Directives limit of {} exceeded, found {directives}.", self.limits.max_directives),
+                    ));
+                }
+                root_cost(document, &operation.selection_set.node)
+            }
+            // No operation to run (validation will say why): still one request.
+            None => OperationCost { fields: 1, ..OperationCost::default() },
+        };
+        self.count(caller, cost).await
+    }
+
     /// Draws `cost` from the caller's budgets: its session's (when it sent
     /// a live one) and its client address's.
-    async fn count(&self, ctx: &ExtensionContext<'_>, cost: OperationCost) -> ServerResult<()> {
+    async fn count(&self, caller: &Caller, cost: OperationCost) -> Result<(), ServerError> {
         let Some(limiter) = &self.rate_limiter else {
             return Ok(());
         };
-        let session = match ctx.data_opt::<RequestAuth>() {
-            Some(RequestAuth::Session(session)) => Some(session.session.id.0.as_str()),
-            _ => None,
-        };
-        let client = ctx.data_opt::<ClientAddr>().copied().unwrap_or(ClientAddr(None));
-        limiter.admit(session, client, cost).await.map_err(|refusal| {
+        limiter.admit(caller.session.as_deref(), caller.client, cost).await.map_err(|refusal| {
             let seconds = refusal.retry_after_seconds();
             metrics::counter!("wayfarer_rate_limited_total").increment(1);
             let mut error = request_error(Code::RateLimited, format!("Too many requests: retry in {seconds} s."));
@@ -124,128 +300,10 @@ impl RequestPolicy {
             error
         })
     }
-
-    fn info(&self) -> std::sync::MutexGuard<'_, OperationInfo> {
-        self.operation.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 fn codes(errors: &[ServerError]) -> Vec<&'static str> {
     errors.iter().map(|e| code_of(e).unwrap_or(Code::Internal).as_str()).collect()
-}
-
-#[async_trait::async_trait]
-impl Extension for RequestPolicy {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let mut response = next.run(ctx).await;
-        enforce_codes(&mut response.errors);
-        let info = self.info().clone();
-        let label = operation_label(info.name.as_deref());
-        let elapsed = started.elapsed();
-        record_operation(info.kind_label(), &label, elapsed, &codes(&response.errors));
-        if info.kind.is_some() {
-            self.performance.record(&format!("{}:{label}", info.kind_label()), elapsed);
-        }
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                enforce_codes(&mut response.errors);
-                record_errors(&codes(&response.errors));
-                response
-            })
-            .boxed()
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.info().requested_name = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let tokens = count_tokens(query, self.limits.max_tokens);
-        if tokens > self.limits.max_tokens {
-            return Err(request_error(
-                Code::QueryTooComplex,
-                format!("The document has more than {} tokens.", self.limits.max_tokens),
-            ));
-        }
-        let document = next.run(ctx, query, variables).await.map_err(|mut error| {
-            if code_of(&error).is_none() {
-                let code = classify_request_error(&error.message);
-                set_code(&mut error, code);
-            }
-            error
-        })?;
-        let requested = self.info().requested_name.clone();
-        if let Some((kind, name, operation)) = select_operation(&document, requested.as_deref()) {
-            let span = tracing::Span::current();
-            span.record("graphql.operation", name.as_deref().unwrap_or("anonymous"));
-            span.record("graphql.type", format!("{kind}"));
-            let counts = count_selection(&document, &operation.selection_set.node);
-            {
-                let mut info = self.info();
-                info.kind = Some(kind);
-                info.name = name;
-            }
-            let directives = counts.directives + operation.directives.len();
-            if counts.aliases > self.limits.max_aliases {
-                return Err(request_error(
-                    Code::QueryTooComplex,
-                    format!("Aliases limit of {} exceeded, found {}.", self.limits.max_aliases, counts.aliases),
-                ));
-            }
-            if selection_depth(&document, &operation.selection_set.node, &mut Vec::new()) > self.limits.max_depth {
-                return Err(request_error(Code::QueryTooComplex, "Query is nested too deep."));
-            }
-            if directives > self.limits.max_directives {
-                return Err(request_error(
-                    Code::QueryTooComplex,
-                    format!("Directives limit of {} exceeded, found {directives}.", self.limits.max_directives),
-                ));
-            }
-            self.count(ctx, root_cost(&document, &operation.selection_set.node)).await?;
-        } else {
-            // No operation to run (validation will say why): still one request.
-            self.count(ctx, OperationCost { fields: 1, ..OperationCost::default() }).await?;
-        }
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for error in &mut errors {
-                if code_of(error).is_none() {
-                    let code = classify_request_error(&error.message);
-                    set_code(error, code);
-                }
-            }
-            errors
-        })
-    }
 }
 
 /// The operation a request runs: by name, or the only one.
@@ -446,6 +504,57 @@ pub fn count_tokens(source: &str, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).expect("parses")
+    }
+
+    #[test]
+    fn parsed_documents_are_kept_in_two_bounded_generations() {
+        let cache = DocumentCache::default();
+        let first = "{ __typename }".to_owned();
+        cache.insert(first.clone(), &parse(&first));
+        let kept = cache.get(&first).expect("kept");
+        assert!(matches!(kept.operations, DocumentOperations::Single(_)));
+        assert!(cache.get("{ other }").is_none());
+        // Filling a generation moves the first document to the old one...
+        for i in 1..DocumentCache::GENERATION_ENTRIES {
+            let query = format!("{{ f{i} }}");
+            cache.insert(query.clone(), &parse(&query));
+        }
+        let query = "{ pushes }".to_owned();
+        cache.insert(query.clone(), &parse(&query));
+        assert_eq!(cache.len(), DocumentCache::GENERATION_ENTRIES + 1);
+        // ...where a hit moves it up again, so it outlives the next rotation.
+        assert!(cache.get(&first).is_some());
+        for i in 0..DocumentCache::GENERATION_ENTRIES - 2 {
+            let query = format!("{{ g{i} }}");
+            cache.insert(query.clone(), &parse(&query));
+        }
+        assert!(cache.get(&first).is_some(), "used recently, so still kept");
+        assert!(cache.get("{ f1 }").is_some(), "one generation back");
+        for i in 0..2 * DocumentCache::GENERATION_ENTRIES {
+            let query = format!("{{ h{i} }}");
+            cache.insert(query.clone(), &parse(&query));
+        }
+        assert!(cache.get("{ f2 }").is_none(), "two generations back: dropped");
+        assert!(cache.len() <= 2 * DocumentCache::GENERATION_ENTRIES, "bounded");
+    }
+
+    #[test]
+    fn long_documents_are_not_kept_and_text_bounds_a_generation() {
+        let cache = DocumentCache::default();
+        let long = format!("{{ {} }}", "a ".repeat(DocumentCache::MAX_DOCUMENT_BYTES));
+        cache.insert(long.clone(), &parse(&long));
+        assert!(cache.is_empty());
+        let field = "x".repeat(DocumentCache::MAX_DOCUMENT_BYTES - 10);
+        for i in 0..40 {
+            let query = format!("{{ {field}{i} }}");
+            cache.insert(query.clone(), &parse(&query));
+        }
+        let per_generation = DocumentCache::GENERATION_BYTES / (DocumentCache::MAX_DOCUMENT_BYTES - 4);
+        assert!(cache.len() <= 2 * per_generation, "{} documents kept", cache.len());
+    }
 
     #[test]
     fn tokens_are_counted_like_a_lexer() {
