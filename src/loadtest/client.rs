@@ -201,16 +201,23 @@ impl SandboxControl {
         &self.base_url
     }
 
-    /// Sets both flight providers' latency (no jitter, no faults).
-    pub async fn set_latency(&self, latency: Duration) -> Result<(), String> {
+    /// Sets both flight providers' latency and the most offers a search
+    /// answers (`maxOffers`, 0: every offer of the route); no jitter, no faults.
+    pub async fn set_providers(&self, latency: Duration, max_offers: u64) -> Result<(), String> {
         let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         for personality in ["amadeus", "duffel"] {
             let url = format!("{}/_sandbox/personalities/{personality}", self.base_url);
-            let body =
-                json!({ "latencyMs": millis, "jitterMs": 0, "errorRate": 0.0, "rateLimitRate": 0.0, "outage": false });
+            let body = json!({
+                "latencyMs": millis,
+                "jitterMs": 0,
+                "errorRate": 0.0,
+                "rateLimitRate": 0.0,
+                "outage": false,
+                "maxOffers": max_offers,
+            });
             let response = self.http.put(url).json(&body).send().await.map_err(|e| e.to_string())?;
             if !response.status().is_success() {
-                return Err(format!("sandbox refused the latency: {}", response.status()));
+                return Err(format!("sandbox refused the settings: {}", response.status()));
             }
         }
         Ok(())

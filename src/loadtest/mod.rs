@@ -77,6 +77,11 @@ pub struct LoadtestArgs {
     /// Provider latency L (default: 500ms; the journey's default is 0, the old table's 2.1s).
     #[arg(long, value_parser = humantime::parse_duration)]
     latency: Option<Duration>,
+    /// The most offers each provider answers per search (the sandbox's
+    /// `maxOffers`): 25 by default, the comparison workload; 0 for
+    /// every offer of the route (up to 50 from Amadeus, ≈ 100–150 from Duffel).
+    #[arg(long, default_value_t = 25)]
+    offers: u64,
     /// Sizes: fan-out N, journey travellers, subscriber counts, dataloader K (comma-separated).
     #[arg(long, value_delimiter = ',')]
     levels: Option<Vec<usize>>,
@@ -115,6 +120,7 @@ pub async fn run(args: LoadtestArgs) -> ExitCode {
     let ctx = Context {
         remote,
         latency: args.latency.unwrap_or(Duration::from_millis(500)),
+        offers: args.offers,
         concurrency: args.concurrency,
         duration: args.duration,
         requests: args.requests,

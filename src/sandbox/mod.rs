@@ -18,7 +18,8 @@
 //!   `/_sandbox/sms/messages` and `/_sandbox/push/messages`.
 //! - The control API under `/_sandbox/`: per-personality latency, jitter,
 //!   error, rate-limit and outage injection, price drift, token, offer and
-//!   hold lifetimes, the crash-test delays and confirm failures; request
+//!   hold lifetimes, the crash-test delays and confirm failures, the most
+//!   offers a search answers (`maxOffers`, for load tests); request
 //!   counters; the orders ledger ([`ledger`], `GET /_sandbox/orders`); reset.
 //!
 //! Wire faults, for the adapters' timeouts and parsers (token calls are
@@ -64,7 +65,7 @@ use axum::{Json, Router};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use generator::Personality;
 
@@ -207,9 +208,23 @@ struct Settings {
     truncate_rate: f64,
     /// The next this many API requests have their answer cut off mid-body.
     truncate_next: u64,
+    /// A search answers at most this many offers, cheapest first (0: every
+    /// offer the route has). Sizes a provider's answer for a load test: the
+    /// issue's comparison servers ran against 25 offers per provider, while
+    /// a busy route here has up to 250 (Amadeus) or every flight (Duffel).
+    max_offers: u64,
 }
 
 impl Settings {
+    /// How many offers a search may answer, `asked` being the request's own cap.
+    fn offer_cap(&self, asked: usize) -> usize {
+        match usize::try_from(self.max_offers) {
+            Ok(0) => asked,
+            Ok(cap) => cap.min(asked),
+            Err(_) => asked,
+        }
+    }
+
     /// The drift, in percent, that applies to `offer` now.
     fn drift_for(&self, offer: &generator::Offer) -> f64 {
         // 2^53 buckets: exact in an f64.
@@ -244,6 +259,7 @@ impl Default for Settings {
             garbage_next: 0,
             truncate_rate: 0.0,
             truncate_next: 0,
+            max_offers: 0,
         }
     }
 }
@@ -275,6 +291,7 @@ struct SettingsUpdate {
     garbage_next: Option<u64>,
     truncate_rate: Option<f64>,
     truncate_next: Option<u64>,
+    max_offers: Option<u64>,
 }
 
 /// Where a counted request went; the names are the `/_sandbox/calls` keys.
@@ -671,6 +688,7 @@ async fn put_personality(
         garbage_next,
         truncate_rate,
         truncate_next,
+        max_offers,
     } = update;
     settings.latency_ms = latency_ms.unwrap_or(settings.latency_ms);
     settings.jitter_ms = jitter_ms.unwrap_or(settings.jitter_ms);
@@ -695,6 +713,7 @@ async fn put_personality(
     settings.garbage_next = garbage_next.unwrap_or(settings.garbage_next);
     settings.truncate_rate = truncate_rate.unwrap_or(settings.truncate_rate);
     settings.truncate_next = truncate_next.unwrap_or(settings.truncate_next);
+    settings.max_offers = max_offers.unwrap_or(settings.max_offers);
     Json(settings.clone()).into_response()
 }
 
@@ -760,7 +779,7 @@ async fn not_found(request: Request) -> Response {
 
 /// A JSON response with an exact Content-Type (no charset suffix: the
 /// Amadeus SDK compares the whole header).
-fn json_response(status: StatusCode, content_type: &'static str, body: &Value) -> Response {
+fn json_response(status: StatusCode, content_type: &'static str, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;

@@ -649,6 +649,61 @@ async fn personalities_overlap_but_price_differently() {
 }
 
 #[tokio::test]
+async fn max_offers_caps_each_search_to_its_cheapest_offers_in_both_formats() {
+    let sandbox = start().await;
+    let token = sandbox.token().await;
+    let date = day(40);
+    let amadeus_query = format!("originLocationCode=LON&destinationLocationCode=NYC&departureDate={date}&adults=1");
+    let duffel_body = json!({ "data": { "slices": [{ "origin": "LON", "destination": "NYC", "departure_date": date }],
+                                        "passengers": [{ "type": "adult" }] } });
+    let duffel_offers = |body: Value| body["data"]["offers"].as_array().cloned().unwrap_or_default();
+    let amadeus_full = sandbox.search(&token, &amadeus_query).await["data"].as_array().cloned().unwrap_or_default();
+    let duffel_full = duffel_offers(
+        sandbox
+            .duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body.clone()))
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    assert!(amadeus_full.len() > 25 && duffel_full.len() > 25, "a busy route has more than the cap");
+
+    for personality in ["amadeus", "duffel"] {
+        assert_eq!(sandbox.control(personality, json!({ "maxOffers": 25 })).await["maxOffers"], 25);
+    }
+    let amadeus = sandbox.search(&token, &amadeus_query).await["data"].as_array().cloned().unwrap_or_default();
+    let duffel = duffel_offers(
+        sandbox
+            .duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body.clone()))
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    assert_eq!(amadeus.len(), 25);
+    assert_eq!(duffel.len(), 25);
+    // The cheapest: the same first offers as the uncapped answer.
+    let price = |o: &Value| o["price"]["grandTotal"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(amadeus.iter().map(price).collect::<Vec<_>>(), amadeus_full[..25].iter().map(price).collect::<Vec<_>>());
+    let amount = |o: &Value| o["total_amount"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(duffel.iter().map(amount).collect::<Vec<_>>(), duffel_full[..25].iter().map(amount).collect::<Vec<_>>());
+    // A request's own smaller `max` still wins.
+    let few = sandbox.search(&token, &format!("{amadeus_query}&max=3")).await;
+    assert_eq!(few["data"].as_array().map(Vec::len), Some(3));
+
+    assert_eq!(sandbox.control("duffel", json!({ "maxOffers": 0 })).await["maxOffers"], 0);
+    let all = duffel_offers(
+        sandbox
+            .duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body))
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    assert_eq!(all.len(), duffel_full.len(), "0 lifts the cap");
+}
+
+#[tokio::test]
 async fn control_api_counts_every_request_exactly() {
     let sandbox = start().await;
     let token = sandbox.token().await;

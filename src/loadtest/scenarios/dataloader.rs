@@ -19,7 +19,7 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
     let latency = if ctx.smoke { Duration::from_millis(20) } else { ctx.latency };
     let target = ctx.server(&ServerOptions { caching: false, ..ServerOptions::default() }).await?;
     let sandbox = SandboxControl::new(&target.sandbox_url);
-    sandbox.set_latency(latency).await?;
+    sandbox.set_providers(latency, ctx.offers).await?;
     let client = GraphqlClient::new(http_client(8), &target.urls[0]);
     let token = client.start_session().await?;
     let mut table = Table::new(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Context, Report, ServerOptions, Table, errors, ms, searcher, sessions, warm_connections};
+use super::{Context, Report, ServerOptions, Table, errors, ms, offers_label, searcher, sessions, warm_connections};
 use crate::loadtest::client::{GraphqlClient, SandboxControl, http_client};
 use crate::loadtest::drive::burst;
 use crate::loadtest::target::Target;
@@ -21,14 +21,14 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
     let l_ms = latency.as_secs_f64() * 1000.0;
     let target = ctx.server(&ServerOptions::default()).await?;
     let sandbox = SandboxControl::new(&target.sandbox_url);
-    sandbox.set_latency(latency).await?;
+    sandbox.set_providers(latency, ctx.offers).await?;
     let largest = levels.iter().copied().max().unwrap_or(1);
     let client = GraphqlClient::new(http_client(largest), &target.urls[0]);
     let tokens = Arc::new(sessions(&client, largest.min(200)).await?);
     let idle = target.sample();
 
     let mut table = Table::new(
-        format!("fan-out: N concurrent distinct searches, providers at L = {l_ms:.0} ms"),
+        format!("fan-out: N concurrent distinct searches, providers at L = {l_ms:.0} ms, {}", offers_label(ctx.offers)),
         &[
             "N",
             "total (s)",
@@ -122,7 +122,7 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
             "The sandbox (providers) and the load generator run in one process beside the server, on the same two cores."
                 .into(),
         ],
-        data: json!({ "latencyMs": l_ms, "idle": idle, "rounds": rounds }),
+        data: json!({ "latencyMs": l_ms, "maxOffersPerProvider": ctx.offers, "idle": idle, "rounds": rounds }),
     })
 }
 

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
     let window = if ctx.smoke { Duration::from_millis(500) } else { ctx.duration };
     let target = ctx.server(&ServerOptions::default()).await?;
     let sandbox = SandboxControl::new(&target.sandbox_url);
-    sandbox.set_latency(Duration::ZERO).await?;
+    sandbox.set_providers(Duration::ZERO, ctx.offers).await?;
     let client = GraphqlClient::new(http_client(users * 2), &target.urls[0]);
     let tokens = Arc::new(sessions(&client, users).await?);
     let search = distinct_search(ctx.searches.reserve(1));

@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, latency: Duration) -> Result<Report, String> {
     let window = if ctx.smoke { Duration::from_secs(2) } else { ctx.duration };
     let target = ctx.server(&ServerOptions::default()).await?;
     let sandbox = SandboxControl::new(&target.sandbox_url);
-    sandbox.set_latency(latency).await?;
+    sandbox.set_providers(latency, ctx.offers).await?;
     let largest = levels.iter().copied().max().unwrap_or(1);
     // Travellers take the instances in turn (several with --target A,B).
     let clients: Arc<Vec<GraphqlClient>> =

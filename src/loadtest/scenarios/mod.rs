@@ -89,6 +89,8 @@ pub struct Context {
     pub remote: Option<RemoteTarget>,
     /// Provider latency L.
     pub latency: Duration,
+    /// The most offers each provider answers per search (`--offers`).
+    pub offers: u64,
     /// Concurrency override (`--concurrency`).
     pub concurrency: Option<usize>,
     /// Length of timed phases (`--duration`).
@@ -101,6 +103,11 @@ pub struct Context {
     pub smoke: bool,
     /// Fresh searches.
     pub searches: SearchSequence,
+}
+
+/// How a table names the providers' answer size.
+pub fn offers_label(offers: u64) -> String {
+    if offers == 0 { "every offer of the route".to_owned() } else { format!("≤ {offers} offers per provider") }
 }
 
 /// `--target` and friends.

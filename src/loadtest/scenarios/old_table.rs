@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
         let options = ServerOptions { parallel: mode.unwrap_or(true), caching: false, ..ServerOptions::default() };
         let target = ctx.server(&options).await?;
         let sandbox = SandboxControl::new(&target.sandbox_url);
-        sandbox.set_latency(latency).await?;
+        sandbox.set_providers(latency, ctx.offers).await?;
         let client = GraphqlClient::new(http_client(users * 2), &target.urls[0]);
         let tokens = Arc::new(sessions(&client, users.max(3)).await?);
         let search = Arc::new(searcher(client.clone(), tokens.clone(), ctx.searches.reserve(1_000_000)));

@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
     let bookings = if ctx.smoke { 1 } else { 4 };
     let target = ctx.server(&ServerOptions::default()).await?;
     let sandbox = SandboxControl::new(&target.sandbox_url);
-    sandbox.set_latency(Duration::ZERO).await?;
+    sandbox.set_providers(Duration::ZERO, ctx.offers).await?;
     let url = target.urls[0].clone();
     let client = GraphqlClient::new(http_client(16), &url);
     let mut table = Table::new(
