@@ -46,6 +46,8 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -717,15 +719,18 @@ fn respond_search(sandbox: &Sandbox, search: &Search, own: Option<String>, post:
                 .max_price
                 .is_none_or(|max| o.total() <= max * Decimal::from_f64_retain(seats).unwrap_or(Decimal::ONE))
         })
-        .take(search.max)
+        .take(sandbox.personality(Personality::Amadeus).settings().offer_cap(search.max))
         .collect();
     let mut data = Vec::with_capacity(offers.len());
     let mut remembered = Vec::with_capacity(offers.len());
     for (i, offer) in offers.iter().enumerate() {
         let id = (i + 1).to_string();
-        let rendered = render_offer(offer, &search.travelers, &id, false);
-        remembered.push((fingerprint(&rendered), offer.clone()));
-        data.push(rendered);
+        let Some((text, print)) = search_text(offer, &search.travelers, &id) else {
+            tracing::error!("sandbox: an Amadeus offer did not serialise");
+            continue;
+        };
+        remembered.push((print, offer.clone()));
+        data.push(text);
     }
     {
         let lifetime = sandbox.personality(Personality::Amadeus).settings().offer_expires_in;
@@ -739,7 +744,15 @@ fn respond_search(sandbox: &Sandbox, search: &Search, own: Option<String>, post:
         map.insert("links".to_owned(), json!({ "self": own }));
     }
     let dictionaries = dictionaries(offers.iter(), search.request.currency);
-    json_response(StatusCode::OK, AMADEUS_JSON, &json!({ "meta": meta, "data": data, "dictionaries": dictionaries }))
+    json_response(StatusCode::OK, AMADEUS_JSON, &SearchBody { meta, data, dictionaries })
+}
+
+/// A Flight Offers Search answer; its offers are already serialised.
+#[derive(Serialize)]
+struct SearchBody {
+    meta: Value,
+    data: Vec<Box<RawValue>>,
+    dictionaries: Value,
 }
 
 // ---------------------------------------------------------------- rendering
@@ -748,112 +761,244 @@ fn at(time: chrono::NaiveDateTime) -> String {
     time.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn endpoint(code: &str, terminal: Option<&str>, time: chrono::NaiveDateTime) -> Value {
-    let mut value = json!({ "iataCode": code });
-    if let Some(map) = value.as_object_mut() {
-        if let Some(terminal) = terminal {
-            map.insert("terminal".to_owned(), json!(terminal));
-        }
-        map.insert("at".to_owned(), json!(at(time)));
-    }
-    value
+// A FlightOffer is a typed struct serialised straight to the wire (a
+// search answers dozens; `json!` trees were most of the sandbox's CPU under
+// load). Every object's fields are declared in byte order of their names, so
+// the serialised text is already the canonical form [`fingerprint`] hashes:
+// a search fingerprints the text it sends without building a `Value`
+// (`search_text_is_its_own_fingerprint` checks it).
+
+#[derive(Serialize)]
+struct EndpointBody<'a> {
+    at: String,
+    #[serde(rename = "iataCode")]
+    iata_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terminal: Option<&'a str>,
+}
+
+fn endpoint<'a>(code: &'a str, terminal: Option<&'static str>, time: chrono::NaiveDateTime) -> EndpointBody<'a> {
+    EndpointBody { at: at(time), iata_code: code, terminal }
+}
+
+#[derive(Serialize)]
+struct CodeBody {
+    code: &'static str,
+}
+
+#[derive(Serialize)]
+struct OperatingBody {
+    #[serde(rename = "carrierCode")]
+    carrier_code: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SegmentBody<'a> {
+    aircraft: CodeBody,
+    arrival: EndpointBody<'a>,
+    #[serde(rename = "blacklistedInEU")]
+    blacklisted_in_eu: bool,
+    carrier_code: &'static str,
+    departure: EndpointBody<'a>,
+    duration: String,
+    id: String,
+    number: String,
+    number_of_stops: u32,
+    operating: OperatingBody,
+}
+
+#[derive(Serialize)]
+struct ItineraryBody<'a> {
+    duration: String,
+    segments: Vec<SegmentBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct FeeBody {
+    amount: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PriceBody {
+    base: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billing_currency: Option<&'static str>,
+    currency: &'static str,
+    fees: [FeeBody; 2],
+    grand_total: String,
+    total: String,
+}
+
+#[derive(Serialize)]
+struct TaxBody {
+    amount: String,
+    code: &'static str,
+}
+
+#[derive(Serialize)]
+struct TravelerPriceBody {
+    base: String,
+    currency: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    taxes: Option<[TaxBody; 1]>,
+    total: String,
+}
+
+#[derive(Serialize)]
+struct BagsBody {
+    quantity: u8,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FareDetailBody<'a> {
+    branded_fare: &'static str,
+    cabin: &'static str,
+    class: String,
+    fare_basis: &'a str,
+    included_checked_bags: BagsBody,
+    segment_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TravelerPricingBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    associated_adult_id: Option<&'a str>,
+    fare_details_by_segment: Vec<FareDetailBody<'a>>,
+    fare_option: &'static str,
+    price: TravelerPriceBody,
+    traveler_id: &'a str,
+    traveler_type: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PricingOptionsBody {
+    fare_type: [&'static str; 1],
+    included_checked_bags_only: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OfferBody<'a> {
+    id: &'a str,
+    instant_ticketing_required: bool,
+    itineraries: Vec<ItineraryBody<'a>>,
+    last_ticketing_date: String,
+    last_ticketing_date_time: String,
+    non_homogeneous: bool,
+    number_of_bookable_seats: u8,
+    one_way: bool,
+    price: PriceBody,
+    pricing_options: PricingOptionsBody,
+    source: &'static str,
+    traveler_pricings: Vec<TravelerPricingBody<'a>>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    validating_airline_codes: [&'static str; 1],
 }
 
 /// One FlightOffer; `priced` adds what Flight Offers Price confirms.
-fn render_offer(offer: &Offer, travelers: &[Traveler], id: &str, priced: bool) -> Value {
+fn render_offer<'a>(offer: &'a Offer, travelers: &'a [Traveler], id: &'a str, priced: bool) -> OfferBody<'a> {
     let currency = offer.currency;
-    let mut segment_id = 0;
-    let mut segment_ids = Vec::new();
-    let itineraries: Vec<Value> = offer
+    let segments: Vec<(String, &generator::Segment)> =
+        offer.segments().enumerate().map(|(i, s)| ((i + 1).to_string(), s)).collect();
+    let mut numbered = segments.iter();
+    let itineraries = offer
         .itineraries
         .iter()
-        .map(|itinerary| {
-            let segments: Vec<Value> = itinerary
-                .segments
-                .iter()
-                .map(|s| {
-                    segment_id += 1;
-                    segment_ids.push((segment_id.to_string(), s.booking_class, s.fare_basis.clone()));
-                    json!({
-                        "departure": endpoint(&s.from.code, s.from_terminal, s.departure_local()),
-                        "arrival": endpoint(&s.to.code, s.to_terminal, s.arrival_local()),
-                        "carrierCode": s.carrier.code,
-                        "number": s.number.to_string(),
-                        "aircraft": { "code": s.aircraft.code },
-                        "operating": { "carrierCode": s.carrier.code },
-                        "duration": generator::iso_duration(s.minutes()),
-                        "id": segment_id.to_string(),
-                        "numberOfStops": 0,
-                        "blacklistedInEU": false
-                    })
+        .map(|itinerary| ItineraryBody {
+            duration: generator::iso_duration(itinerary.minutes()),
+            segments: numbered
+                .by_ref()
+                .take(itinerary.segments.len())
+                .map(|(id, s)| SegmentBody {
+                    aircraft: CodeBody { code: s.aircraft.code },
+                    arrival: endpoint(&s.to.code, s.to_terminal, s.arrival_local()),
+                    blacklisted_in_eu: false,
+                    carrier_code: s.carrier.code,
+                    departure: endpoint(&s.from.code, s.from_terminal, s.departure_local()),
+                    duration: generator::iso_duration(s.minutes()),
+                    id: id.clone(),
+                    number: s.number.to_string(),
+                    number_of_stops: 0,
+                    operating: OperatingBody { carrier_code: s.carrier.code },
                 })
-                .collect();
-            json!({ "duration": generator::iso_duration(itinerary.minutes()), "segments": segments })
+                .collect(),
         })
         .collect();
-    let total = offer.total();
-    let mut price = json!({
-        "currency": currency,
-        "total": total.to_string(),
-        "base": offer.base_total().to_string(),
-        "fees": [{ "amount": "0.00", "type": "SUPPLIER" }, { "amount": "0.00", "type": "TICKETING" }],
-        "grandTotal": total.to_string()
-    });
-    if priced && let Some(map) = price.as_object_mut() {
-        map.insert("billingCurrency".to_owned(), json!(currency));
-    }
-    let traveler_pricings: Vec<Value> = travelers
+    let total = offer.total().to_string();
+    let price = PriceBody {
+        base: offer.base_total().to_string(),
+        billing_currency: priced.then_some(currency),
+        currency,
+        fees: [FeeBody { amount: "0.00", kind: "SUPPLIER" }, FeeBody { amount: "0.00", kind: "TICKETING" }],
+        grand_total: total.clone(),
+        total,
+    };
+    let traveler_pricings = travelers
         .iter()
         .filter_map(|t| {
             let fare = offer.fares.iter().find(|f| f.kind == t.kind)?;
-            let mut price =
-                json!({ "currency": currency, "total": fare.total().to_string(), "base": fare.base.to_string() });
-            if priced && let Some(map) = price.as_object_mut() {
-                map.insert("taxes".to_owned(), json!([{ "amount": fare.taxes.to_string(), "code": "YQ" }]));
-            }
             let bags = if t.kind == PassengerKind::Infant { 0 } else { offer.checked_bags };
-            let details: Vec<Value> = segment_ids
-                .iter()
-                .map(|(sid, class, basis)| {
-                    json!({
-                        "segmentId": sid,
-                        "cabin": offer.cabin.amadeus(),
-                        "fareBasis": basis,
-                        "brandedFare": offer.brand,
-                        "class": class.to_string(),
-                        "includedCheckedBags": { "quantity": bags }
+            Some(TravelerPricingBody {
+                associated_adult_id: t.associated_adult.as_deref(),
+                fare_details_by_segment: segments
+                    .iter()
+                    .map(|(id, s)| FareDetailBody {
+                        branded_fare: offer.brand,
+                        cabin: offer.cabin.amadeus(),
+                        class: s.booking_class.to_string(),
+                        fare_basis: &s.fare_basis,
+                        included_checked_bags: BagsBody { quantity: bags },
+                        segment_id: id.clone(),
                     })
-                })
-                .collect();
-            let mut pricing = json!({
-                "travelerId": t.id,
-                "fareOption": "STANDARD",
-                "travelerType": t.traveler_type,
-                "price": price,
-                "fareDetailsBySegment": details
-            });
-            if let (Some(adult), Some(map)) = (&t.associated_adult, pricing.as_object_mut()) {
-                map.insert("associatedAdultId".to_owned(), json!(adult));
-            }
-            Some(pricing)
+                    .collect(),
+                fare_option: "STANDARD",
+                price: TravelerPriceBody {
+                    base: fare.base.to_string(),
+                    currency,
+                    taxes: priced.then(|| [TaxBody { amount: fare.taxes.to_string(), code: "YQ" }]),
+                    total: fare.total().to_string(),
+                },
+                traveler_id: &t.id,
+                traveler_type: &t.traveler_type,
+            })
         })
         .collect();
-    json!({
-        "type": "flight-offer",
-        "id": id,
-        "source": "GDS",
-        "instantTicketingRequired": false,
-        "nonHomogeneous": false,
-        "oneWay": false,
-        "lastTicketingDate": offer.last_ticketing_date.format("%Y-%m-%d").to_string(),
-        "lastTicketingDateTime": offer.last_ticketing_date.format("%Y-%m-%d").to_string(),
-        "numberOfBookableSeats": offer.seats,
-        "itineraries": itineraries,
-        "price": price,
-        "pricingOptions": { "fareType": ["PUBLISHED"], "includedCheckedBagsOnly": offer.checked_bags > 0 },
-        "validatingAirlineCodes": [offer.carrier.code],
-        "travelerPricings": traveler_pricings
-    })
+    let last_ticketing = offer.last_ticketing_date.format("%Y-%m-%d").to_string();
+    OfferBody {
+        id,
+        instant_ticketing_required: false,
+        itineraries,
+        last_ticketing_date: last_ticketing.clone(),
+        last_ticketing_date_time: last_ticketing,
+        non_homogeneous: false,
+        number_of_bookable_seats: offer.seats,
+        one_way: false,
+        price,
+        pricing_options: PricingOptionsBody {
+            fare_type: ["PUBLISHED"],
+            included_checked_bags_only: offer.checked_bags > 0,
+        },
+        source: "GDS",
+        traveler_pricings,
+        kind: "flight-offer",
+        validating_airline_codes: [offer.carrier.code],
+    }
+}
+
+/// A search's offer as sent, and its [`fingerprint`]: the typed text is
+/// already canonical (fields in byte order), so it is hashed as it is.
+fn search_text(offer: &Offer, travelers: &[Traveler], id: &str) -> Option<(Box<RawValue>, [u8; 32])> {
+    let text = serde_json::value::to_raw_value(&render_offer(offer, travelers, id, false)).ok()?;
+    let print: [u8; 32] = Sha256::digest(text.get().as_bytes()).into();
+    Some((text, print))
 }
 
 fn to_object<V: Into<Value>>(map: BTreeMap<String, V>) -> Value {
@@ -964,7 +1109,8 @@ async fn pricing(State(sandbox): State<Sandbox>, headers: HeaderMap, body: Bytes
     let mut quotes = Vec::new();
     for (sent, quote) in &offers {
         let current = quote.offer.drifted(settings.drift_for(&quote.offer));
-        let rendered = render_offer(&current, &quote.travelers, &offer_id(sent), true);
+        let id = offer_id(sent);
+        let rendered = serde_json::to_value(render_offer(&current, &quote.travelers, &id, true)).unwrap_or_default();
         quotes.push((fingerprint(&rendered), quote.clone()));
         priced.push((rendered, current));
     }
@@ -1541,5 +1687,38 @@ async fn location(State(sandbox): State<Sandbox>, headers: HeaderMap, Path(id): 
                      "data": location }),
         ),
         None => not_found("No location has this id"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::generator::{Cabin, Passengers, Personality, SearchRequest, SliceRequest};
+
+    #[test]
+    fn search_text_is_its_own_fingerprint() {
+        let today = Utc::now().date_naive();
+        let date = today + chrono::Days::new(30);
+        let passengers = Passengers { adults: 2, children: 1, infants: 1 };
+        let slice = |from: &str, to: &str, date| SliceRequest { origin: from.into(), destination: to.into(), date };
+        let request = SearchRequest {
+            slices: vec![slice("LON", "NYC", date), slice("NYC", "LON", date + chrono::Days::new(7))],
+            passengers,
+            cabin: Cabin::Economy,
+            max_connections: 2,
+            currency: "EUR",
+        };
+        let offers = generator::generate(Personality::Amadeus, &request, today).expect("offers");
+        let travelers = travelers_for(passengers);
+        assert!(offers.len() > 10 && travelers.iter().any(|t| t.associated_adult.is_some()));
+        for (i, offer) in offers.iter().take(20).enumerate() {
+            let (text, print) = search_text(offer, &travelers, &(i + 1).to_string()).expect("serialises");
+            // What pricing computes from the offer a client sends back, keys in any order.
+            let sent: Value = serde_json::from_str(text.get()).expect("json");
+            assert_eq!(fingerprint(&sent), print, "offer {i}: the typed fields are not in byte order");
+            assert_eq!(sent["type"], "flight-offer");
+            assert_eq!(sent["travelerPricings"].as_array().map(Vec::len), Some(travelers.len()));
+            assert!(sent["price"].get("billingCurrency").is_none(), "only priced offers carry it");
+        }
     }
 }

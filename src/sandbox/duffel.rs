@@ -36,6 +36,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::generator::{self, Cabin, GenerateError, Offer, Passengers, Personality, SearchRequest, SliceRequest};
@@ -152,7 +153,7 @@ fn request_id() -> String {
 }
 
 /// A JSON response with Duffel's `x-request-id`.
-fn respond(status: StatusCode, body: &Value, request_id: &str) -> Response {
+fn respond(status: StatusCode, body: &impl Serialize, request_id: &str) -> Response {
     let mut response = json_response(status, "application/json", body);
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -160,8 +161,14 @@ fn respond(status: StatusCode, body: &Value, request_id: &str) -> Response {
     response
 }
 
-fn ok(status: StatusCode, data: Value) -> Response {
-    respond(status, &json!({ "data": data }), &request_id())
+/// `{ "data": … }`.
+#[derive(Serialize)]
+struct DataBody<T> {
+    data: T,
+}
+
+fn ok(status: StatusCode, data: impl Serialize) -> Response {
+    respond(status, &DataBody { data }, &request_id())
 }
 
 /// A Duffel error body.
@@ -298,36 +305,67 @@ fn place(code: &str) -> Value {
         });
     }
     match reference.airport(code) {
-        Some(airport) => airport_place(airport),
+        Some(airport) => json!(airport_place(airport)),
         None => json!({ "type": "airport", "iata_code": code }),
     }
 }
 
-fn airport_place(airport: &Airport) -> Value {
-    json!({
-        "type": "airport",
-        "id": format!("arp_{}_{}", airport.code.to_ascii_lowercase(), airport.country.to_ascii_lowercase()),
-        "iata_code": airport.code,
-        "icao_code": airport.icao,
-        "name": airport.name,
-        "city_name": airport.city_name,
-        "iata_city_code": airport.city_code,
-        "iata_country_code": airport.country,
-        "latitude": airport.latitude,
-        "longitude": airport.longitude,
-        "time_zone": airport.time_zone.name()
-    })
+// Offers, slices and their parts are typed structs serialised straight to
+// the wire: a search answers dozens of offers of ≈ 5 KiB each, and building
+// them as `json!` trees (an IndexMap per object) was most of the sandbox's
+// CPU under load.
+
+#[derive(Serialize)]
+struct AirportBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    iata_code: &'a str,
+    icao_code: &'a str,
+    name: &'a str,
+    city_name: &'a str,
+    iata_city_code: &'a str,
+    iata_country_code: &'a str,
+    latitude: f64,
+    longitude: f64,
+    time_zone: &'static str,
 }
 
-fn carrier(code: &str, name: &str) -> Value {
-    json!({
-        "id": format!("arl_{}", generator::hash_hex(code, 22)),
-        "iata_code": code,
-        "name": name,
-        "logo_symbol_url": null,
-        "logo_lockup_url": null,
-        "conditions_of_carriage_url": null
-    })
+fn airport_place(airport: &Airport) -> AirportBody<'_> {
+    AirportBody {
+        kind: "airport",
+        id: format!("arp_{}_{}", airport.code.to_ascii_lowercase(), airport.country.to_ascii_lowercase()),
+        iata_code: &airport.code,
+        icao_code: &airport.icao,
+        name: &airport.name,
+        city_name: &airport.city_name,
+        iata_city_code: &airport.city_code,
+        iata_country_code: &airport.country,
+        latitude: airport.latitude,
+        longitude: airport.longitude,
+        time_zone: airport.time_zone.name(),
+    }
+}
+
+#[derive(Serialize)]
+struct CarrierBody<'a> {
+    id: String,
+    iata_code: &'a str,
+    name: &'a str,
+    logo_symbol_url: Option<&'a str>,
+    logo_lockup_url: Option<&'a str>,
+    conditions_of_carriage_url: Option<&'a str>,
+}
+
+fn carrier<'a>(code: &'a str, name: &'a str) -> CarrierBody<'a> {
+    CarrierBody {
+        id: format!("arl_{}", generator::hash_hex(code, 22)),
+        iata_code: code,
+        name,
+        logo_symbol_url: None,
+        logo_lockup_url: None,
+        conditions_of_carriage_url: None,
+    }
 }
 
 fn passenger_kind(kind: &str) -> &'static str {
@@ -338,66 +376,119 @@ fn passenger_kind(kind: &str) -> &'static str {
     }
 }
 
-fn render_slices(offer: &Offer, id: &str, passengers: &[Passenger]) -> Vec<Value> {
+#[derive(Serialize)]
+struct Baggage {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    quantity: u32,
+}
+
+#[derive(Serialize)]
+struct SegmentPassengerBody<'a> {
+    passenger_id: &'a str,
+    cabin_class: &'static str,
+    cabin_class_marketing_name: &'static str,
+    fare_basis_code: &'a str,
+    baggages: [Baggage; 2],
+}
+
+#[derive(Serialize)]
+struct AircraftBody {
+    iata_code: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct SegmentBody<'a> {
+    id: String,
+    origin: AirportBody<'a>,
+    destination: AirportBody<'a>,
+    origin_terminal: Option<&'static str>,
+    destination_terminal: Option<&'static str>,
+    departing_at: String,
+    arriving_at: String,
+    duration: String,
+    distance: String,
+    marketing_carrier: CarrierBody<'a>,
+    marketing_carrier_flight_number: String,
+    operating_carrier: CarrierBody<'a>,
+    operating_carrier_flight_number: String,
+    aircraft: AircraftBody,
+    stops: [(); 0],
+    passengers: Vec<SegmentPassengerBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct SliceBody<'a> {
+    id: String,
+    origin: AirportBody<'a>,
+    destination: AirportBody<'a>,
+    origin_type: &'static str,
+    destination_type: &'static str,
+    duration: String,
+    fare_brand_name: String,
+    segments: Vec<SegmentBody<'a>>,
+}
+
+fn render_slices<'a>(offer: &'a Offer, id: &str, passengers: &'a [Passenger]) -> Vec<SliceBody<'a>> {
     offer
         .itineraries
         .iter()
         .enumerate()
-        .map(|(i, itinerary)| {
-            let segments: Vec<Value> = itinerary
+        // The generator never builds an itinerary without segments.
+        .filter_map(|(i, itinerary)| {
+            let (first, last) = (itinerary.segments.first()?, itinerary.segments.last()?);
+            let segments = itinerary
                 .segments
                 .iter()
                 .enumerate()
-                .map(|(j, s)| {
-                    let seat_passengers: Vec<Value> = passengers
+                .map(|(j, s)| SegmentBody {
+                    id: format!("seg_{}", generator::hash_hex(&format!("{id}|{i}|{j}"), 22)),
+                    origin: airport_place(s.from),
+                    destination: airport_place(s.to),
+                    origin_terminal: s.from_terminal,
+                    destination_terminal: s.to_terminal,
+                    departing_at: s.departure_local().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    arriving_at: s.arrival_local().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    duration: generator::padded_duration(s.minutes()),
+                    distance: s.distance_km.to_string(),
+                    marketing_carrier: carrier(s.carrier.code, s.carrier.name),
+                    marketing_carrier_flight_number: s.number.to_string(),
+                    operating_carrier: carrier(s.carrier.code, s.carrier.name),
+                    operating_carrier_flight_number: s.number.to_string(),
+                    aircraft: AircraftBody { iata_code: s.aircraft.code, name: s.aircraft.name },
+                    stops: [],
+                    passengers: passengers
                         .iter()
-                        .map(|p| {
-                            let bags = if p.kind == "infant_without_seat" { 0 } else { offer.checked_bags };
-                            json!({
-                                "passenger_id": p.id,
-                                "cabin_class": offer.cabin.duffel(),
-                                "cabin_class_marketing_name": offer.cabin.marketing_name(),
-                                "fare_basis_code": s.fare_basis,
-                                "baggages": [
-                                    { "type": "checked", "quantity": bags },
-                                    { "type": "carry_on", "quantity": 1 }
-                                ]
-                            })
+                        .map(|p| SegmentPassengerBody {
+                            passenger_id: &p.id,
+                            cabin_class: offer.cabin.duffel(),
+                            cabin_class_marketing_name: offer.cabin.marketing_name(),
+                            fare_basis_code: &s.fare_basis,
+                            baggages: [
+                                Baggage {
+                                    kind: "checked",
+                                    quantity: if p.kind == "infant_without_seat" {
+                                        0
+                                    } else {
+                                        u32::from(offer.checked_bags)
+                                    },
+                                },
+                                Baggage { kind: "carry_on", quantity: 1 },
+                            ],
                         })
-                        .collect();
-                    json!({
-                        "id": format!("seg_{}", generator::hash_hex(&format!("{id}|{i}|{j}"), 22)),
-                        "origin": airport_place(s.from),
-                        "destination": airport_place(s.to),
-                        "origin_terminal": s.from_terminal,
-                        "destination_terminal": s.to_terminal,
-                        "departing_at": s.departure_local().format("%Y-%m-%dT%H:%M:%S").to_string(),
-                        "arriving_at": s.arrival_local().format("%Y-%m-%dT%H:%M:%S").to_string(),
-                        "duration": generator::padded_duration(s.minutes()),
-                        "distance": s.distance_km.to_string(),
-                        "marketing_carrier": carrier(s.carrier.code, s.carrier.name),
-                        "marketing_carrier_flight_number": s.number.to_string(),
-                        "operating_carrier": carrier(s.carrier.code, s.carrier.name),
-                        "operating_carrier_flight_number": s.number.to_string(),
-                        "aircraft": { "iata_code": s.aircraft.code, "name": s.aircraft.name },
-                        "stops": [],
-                        "passengers": seat_passengers
-                    })
+                        .collect(),
                 })
                 .collect();
-            let (Some(first), Some(last)) = (itinerary.segments.first(), itinerary.segments.last()) else {
-                return json!({});
-            };
-            let brand = offer.brand.to_ascii_lowercase();
-            json!({
-                "id": format!("sli_{}", generator::hash_hex(&format!("{id}|{i}"), 22)),
-                "origin": airport_place(first.from),
-                "destination": airport_place(last.to),
-                "origin_type": "airport",
-                "destination_type": "airport",
-                "duration": generator::padded_duration(itinerary.minutes()),
-                "fare_brand_name": capitalize(&brand),
-                "segments": segments
+            Some(SliceBody {
+                id: format!("sli_{}", generator::hash_hex(&format!("{id}|{i}"), 22)),
+                origin: airport_place(first.from),
+                destination: airport_place(last.to),
+                origin_type: "airport",
+                destination_type: "airport",
+                duration: generator::padded_duration(itinerary.minutes()),
+                fare_brand_name: capitalize(&offer.brand.to_ascii_lowercase()),
+                segments,
             })
         })
         .collect()
@@ -408,49 +499,113 @@ fn capitalize(text: &str) -> String {
     chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
-fn render_passengers(passengers: &[Passenger]) -> Vec<Value> {
+#[derive(Serialize)]
+struct PassengerBody<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    age: Option<u64>,
+    given_name: Option<&'a str>,
+    family_name: Option<&'a str>,
+}
+
+fn render_passengers(passengers: &[Passenger]) -> Vec<PassengerBody<'_>> {
     passengers
         .iter()
-        .map(|p| json!({ "id": p.id, "type": p.kind, "age": p.age, "given_name": null, "family_name": null }))
+        .map(|p| PassengerBody { id: &p.id, kind: p.kind, age: p.age, given_name: None, family_name: None })
         .collect()
 }
 
-fn conditions(offer: &Offer) -> Value {
-    let penalty = if offer.refundable { "0.00".to_owned() } else { offer.base_total().to_string() };
-    json!({
-        "refund_before_departure": { "allowed": offer.refundable, "penalty_amount": penalty, "penalty_currency": offer.currency },
-        "change_before_departure": { "allowed": true, "penalty_amount": if offer.refundable { "0.00" } else { "50.00" },
-                                     "penalty_currency": offer.currency }
-    })
+#[derive(Serialize)]
+struct ConditionBody<'a> {
+    allowed: bool,
+    penalty_amount: String,
+    penalty_currency: &'a str,
 }
 
-fn render_offer(id: &str, stored: &StoredOffer, offer: &Offer) -> Value {
-    let emissions: u32 = offer.segments().map(|s| s.distance_km / 10).sum();
-    json!({
-        "id": id,
-        "live_mode": false,
-        "created_at": timestamp(stored.created_at),
-        "updated_at": timestamp(stored.created_at),
-        "expires_at": timestamp(stored.expires_at),
-        "total_amount": offer.total().to_string(),
-        "total_currency": offer.currency,
-        "base_amount": offer.base_total().to_string(),
-        "base_currency": offer.currency,
-        "tax_amount": offer.tax_total().to_string(),
-        "tax_currency": offer.currency,
-        "total_emissions_kg": emissions.to_string(),
-        "owner": carrier(offer.carrier.code, offer.carrier.name),
-        "slices": render_slices(offer, id, &stored.passengers),
-        "passengers": render_passengers(&stored.passengers),
-        "conditions": conditions(offer),
-        "payment_requirements": {
-            "requires_instant_payment": false,
-            "payment_required_by": timestamp(stored.expires_at),
-            "price_guarantee_expires_at": timestamp(stored.expires_at)
+#[derive(Serialize)]
+struct ConditionsBody<'a> {
+    refund_before_departure: ConditionBody<'a>,
+    change_before_departure: ConditionBody<'a>,
+}
+
+fn conditions(offer: &Offer) -> ConditionsBody<'_> {
+    let penalty = if offer.refundable { "0.00".to_owned() } else { offer.base_total().to_string() };
+    ConditionsBody {
+        refund_before_departure: ConditionBody {
+            allowed: offer.refundable,
+            penalty_amount: penalty,
+            penalty_currency: offer.currency,
         },
-        "passenger_identity_documents_required": false,
-        "supported_passenger_identity_document_types": ["passport"]
-    })
+        change_before_departure: ConditionBody {
+            allowed: true,
+            penalty_amount: if offer.refundable { "0.00" } else { "50.00" }.to_owned(),
+            penalty_currency: offer.currency,
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct PaymentRequirementsBody {
+    requires_instant_payment: bool,
+    payment_required_by: String,
+    price_guarantee_expires_at: String,
+}
+
+#[derive(Serialize)]
+struct OfferBody<'a> {
+    id: &'a str,
+    live_mode: bool,
+    created_at: String,
+    updated_at: String,
+    expires_at: String,
+    total_amount: String,
+    total_currency: &'a str,
+    base_amount: String,
+    base_currency: &'a str,
+    tax_amount: String,
+    tax_currency: &'a str,
+    total_emissions_kg: String,
+    owner: CarrierBody<'a>,
+    slices: Vec<SliceBody<'a>>,
+    passengers: Vec<PassengerBody<'a>>,
+    conditions: ConditionsBody<'a>,
+    payment_requirements: PaymentRequirementsBody,
+    passenger_identity_documents_required: bool,
+    supported_passenger_identity_document_types: [&'static str; 1],
+    /// Only the single-offer GET lists services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_services: Option<[(); 0]>,
+}
+
+fn render_offer<'a>(id: &'a str, stored: &'a StoredOffer, offer: &'a Offer) -> OfferBody<'a> {
+    let emissions: u32 = offer.segments().map(|s| s.distance_km / 10).sum();
+    OfferBody {
+        id,
+        live_mode: false,
+        created_at: timestamp(stored.created_at),
+        updated_at: timestamp(stored.created_at),
+        expires_at: timestamp(stored.expires_at),
+        total_amount: offer.total().to_string(),
+        total_currency: offer.currency,
+        base_amount: offer.base_total().to_string(),
+        base_currency: offer.currency,
+        tax_amount: offer.tax_total().to_string(),
+        tax_currency: offer.currency,
+        total_emissions_kg: emissions.to_string(),
+        owner: carrier(offer.carrier.code, offer.carrier.name),
+        slices: render_slices(offer, id, &stored.passengers),
+        passengers: render_passengers(&stored.passengers),
+        conditions: conditions(offer),
+        payment_requirements: PaymentRequirementsBody {
+            requires_instant_payment: false,
+            payment_required_by: timestamp(stored.expires_at),
+            price_guarantee_expires_at: timestamp(stored.expires_at),
+        },
+        passenger_identity_documents_required: false,
+        supported_passenger_identity_document_types: ["passport"],
+        available_services: None,
+    }
 }
 
 // ---------------------------------------------------------------- offer requests
@@ -559,6 +714,18 @@ fn generator_error(error: &GenerateError) -> Response {
     }
 }
 
+#[derive(Serialize)]
+struct OfferRequestBody<'a> {
+    id: &'a str,
+    live_mode: bool,
+    created_at: String,
+    cabin_class: &'static str,
+    slices: &'a [Value],
+    passengers: Vec<PassengerBody<'a>>,
+    offers: Vec<Box<serde_json::value::RawValue>>,
+    client_key: String,
+}
+
 async fn create_offer_request(
     State(sandbox): State<Sandbox>,
     headers: HeaderMap,
@@ -578,18 +745,20 @@ async fn create_offer_request(
     };
     let return_offers = !url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .any(|(k, v)| k == "return_offers" && v == "false");
-    let offers = match generator::generate(Personality::Duffel, &request.search, Utc::now().date_naive()) {
+    let mut offers = match generator::generate(Personality::Duffel, &request.search, Utc::now().date_naive()) {
         Ok(offers) => offers,
         Err(e) => return generator_error(&e),
     };
+    let settings = sandbox.personality(Personality::Duffel).settings();
+    // Cheapest first, as generated: a capped answer keeps the best fares.
+    offers.truncate(settings.offer_cap(offers.len()));
     let store = sandbox.duffel_store();
     let request_id = store.id("orq");
     let passengers: Vec<Passenger> =
         request.passengers.iter().map(|(kind, age)| Passenger { id: store.id("pas"), kind, age: *age }).collect();
     let now = Utc::now();
-    let lifetime = sandbox.personality(Personality::Duffel).settings().offer_expires_in;
+    let lifetime = settings.offer_expires_in;
     let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(i64::MAX / 2_000_000));
-    let settings = sandbox.personality(Personality::Duffel).settings();
     let mut rendered = Vec::new();
     let mut ids = Vec::new();
     {
@@ -602,23 +771,28 @@ async fn create_offer_request(
             let id = store.id("off");
             let stored = StoredOffer { offer, passengers: passengers.clone(), created_at: now, expires_at };
             if return_offers {
-                rendered.push(render_offer(&id, &stored, &stored.offer.drifted(settings.drift_for(&stored.offer))));
+                let offer = stored.offer.drifted(settings.drift_for(&stored.offer));
+                // Serialised here: the stored offer moves into the store next.
+                match serde_json::value::to_raw_value(&render_offer(&id, &stored, &offer)) {
+                    Ok(text) => rendered.push(text),
+                    Err(error) => tracing::error!(%error, "sandbox: an offer did not serialise"),
+                }
             }
             ids.push(id.clone());
             stored_offers.insert(id, stored);
         }
     }
     lock(&store.requests).insert(request_id.clone(), ids);
-    let data = json!({
-        "id": request_id,
-        "live_mode": false,
-        "created_at": timestamp(now),
-        "cabin_class": request.search.cabin.duffel(),
-        "slices": request.slices,
-        "passengers": render_passengers(&passengers),
-        "offers": rendered,
-        "client_key": generator::hash_hex(&format!("client|{request_id}"), 40)
-    });
+    let data = OfferRequestBody {
+        id: &request_id,
+        live_mode: false,
+        created_at: timestamp(now),
+        cabin_class: request.search.cabin.duffel(),
+        slices: &request.slices,
+        passengers: render_passengers(&passengers),
+        offers: rendered,
+        client_key: generator::hash_hex(&format!("client|{request_id}"), 40),
+    };
     ok(StatusCode::CREATED, data)
 }
 
@@ -632,11 +806,8 @@ async fn get_offer(State(sandbox): State<Sandbox>, headers: HeaderMap, Path(id):
         return offer_expired();
     }
     let settings = sandbox.personality(Personality::Duffel).settings();
-    let mut offer = render_offer(&id, &stored, &stored.offer.drifted(settings.drift_for(&stored.offer)));
-    if let Some(map) = offer.as_object_mut() {
-        // Only the single-offer GET lists services.
-        map.insert("available_services".to_owned(), json!([]));
-    }
+    let drifted = stored.offer.drifted(settings.drift_for(&stored.offer));
+    let offer = OfferBody { available_services: Some([]), ..render_offer(&id, &stored, &drifted) };
     ok(StatusCode::OK, offer)
 }
 
@@ -684,12 +855,13 @@ async fn list_offers(State(sandbox): State<Sandbox>, headers: HeaderMap, RawQuer
         }
         Some(_) => return invalid("sort", "must be total_amount or total_duration"),
     }
-    let page: Vec<Value> = offers
+    let drifted: Vec<(&str, &StoredOffer, Offer)> = offers
         .iter()
         .skip(start)
         .take(limit)
-        .map(|(id, stored)| render_offer(id, stored, &stored.offer.drifted(settings.drift_for(&stored.offer))))
+        .map(|(id, stored)| (id.as_str(), stored, stored.offer.drifted(settings.drift_for(&stored.offer))))
         .collect();
+    let page: Vec<OfferBody<'_>> = drifted.iter().map(|(id, stored, offer)| render_offer(id, stored, offer)).collect();
     let after = (start + limit < offers.len()).then(|| encode_cursor(start + limit));
     let before = (start > 0).then(|| encode_cursor(start.saturating_sub(limit)));
     respond(
