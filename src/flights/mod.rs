@@ -7,6 +7,7 @@ pub mod cache;
 pub mod model;
 pub mod progress;
 pub mod providers;
+pub mod rendered;
 pub mod resolvers;
 pub mod search;
 
@@ -31,6 +32,8 @@ pub struct FlightService {
     shared_progress: Option<progress::SharedProgress>,
     /// Ranked pages of recent answers (see [`FlightService::ranked`]).
     ranked: Arc<std::sync::Mutex<HashMap<(usize, ResultFilters), RankedPage>>>,
+    /// Resolved offer pages (see [`rendered`]).
+    rendered: Arc<rendered::RenderedPages>,
 }
 
 /// Most ranked pages remembered; past it the pages of answers gone are
@@ -55,6 +58,7 @@ impl FlightService {
             reference_batches: Arc::default(),
             shared_progress: None,
             ranked: Arc::default(),
+            rendered: Arc::default(),
         }
     }
 
@@ -132,6 +136,11 @@ impl FlightService {
         }
         memo.insert(key, RankedPage { answer: Arc::downgrade(outcomes), page: page.clone() });
         page
+    }
+
+    /// The resolved offer pages kept for reuse.
+    pub fn rendered(&self) -> &Arc<rendered::RenderedPages> {
+        &self.rendered
     }
 
     /// An offer by id, while kept (it may have expired: check `expires_at`).

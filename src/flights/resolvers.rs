@@ -13,6 +13,7 @@ use super::aggregator::{Alternative, ProviderOutcome, ProviderStatus, rank};
 use super::model::{
     FlightSearch, Itinerary, Money, Offer, OfferLabel, ResultFilters, Segment, SegmentEnd, iso_duration,
 };
+use super::rendered::OfferPage;
 use super::search::{CheapestDatesInput, FlightSearchInput};
 use super::{CarrierCode, FlightService, OfferLoader, ReferenceLoader, SearchLoader};
 use crate::clock::SharedClock;
@@ -49,6 +50,11 @@ impl FlightOfferObject {
     /// An offer on its own, outside a search result (no labels, no alternatives).
     pub fn single(offer: Offer) -> Self {
         Self { offer, labels: Vec::new(), alternatives: Vec::new() }
+    }
+
+    /// An offer of a ranked page, with the labels it earned and its journey's other offers.
+    pub fn ranked(offer: Offer, labels: Vec<OfferLabel>, alternatives: Vec<Alternative>) -> Self {
+        Self { offer, labels, alternatives }
     }
 }
 
@@ -309,7 +315,7 @@ impl From<&ProviderOutcome> for ProviderReport {
 #[derive(Debug, Clone, SimpleObject)]
 pub struct SearchResult {
     /// Offers, merged, filtered, sorted and cut to `first`.
-    pub offers: Vec<FlightOfferObject>,
+    pub offers: OfferPage,
     /// Each provider's part.
     pub providers: Vec<ProviderReport>,
     /// Offers that matched before `first` cut them.
@@ -343,18 +349,11 @@ impl FlightQuery {
         for failed in outcomes.iter().filter(|o| matches!(o.status, ProviderStatus::Error | ProviderStatus::Timeout)) {
             ctx.add_error(provider_error(ctx, failed));
         }
-        let ranked = service::<FlightService>(ctx)?.ranked(&outcomes, &filters);
+        let flights = service::<FlightService>(ctx)?;
+        let ranked = flights.ranked(&outcomes, &filters);
         let total_count = i32::try_from(ranked.total_count).unwrap_or(i32::MAX);
         Ok(SearchResult {
-            offers: ranked
-                .offers
-                .iter()
-                .map(|(offer, labels, alternatives)| FlightOfferObject {
-                    offer: offer.clone(),
-                    labels: labels.clone(),
-                    alternatives: alternatives.clone(),
-                })
-                .collect(),
+            offers: OfferPage::new(ranked, flights.rendered().clone()),
             providers: outcomes.iter().map(ProviderReport::from).collect(),
             total_count,
         })

@@ -74,6 +74,22 @@ impl Caller {
     }
 }
 
+/// What makes two requests the same: operation name, variables and document
+/// text, compared in full (so no two different requests can collide). Put in
+/// every admitted request's data, for resolvers that keep what they
+/// resolved per request shape ([`crate::flights::rendered`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestKey(Arc<str>);
+
+impl RequestKey {
+    /// The key of `request`.
+    pub fn of(request: &Request) -> Self {
+        let variables = serde_json::to_string(&request.variables).unwrap_or_default();
+        let operation = request.operation_name.as_deref().unwrap_or("");
+        Self(format!("{operation}\u{0}{variables}\u{0}{}", request.query).into())
+    }
+}
+
 /// Runs operations on the schema under the document limits and rate limits,
 /// recording each into the metrics and `performance`.
 #[derive(Debug, Clone)]
@@ -280,7 +296,10 @@ impl RequestPolicy {
             // No operation to run (validation will say why): still one request.
             None => OperationCost { fields: 1, ..OperationCost::default() },
         };
-        self.count(caller, cost).await
+        self.count(caller, cost).await?;
+        let key = RequestKey::of(request);
+        request.data.insert(key);
+        Ok(())
     }
 
     /// Draws `cost` from the caller's budgets: its session's (when it sent

@@ -547,3 +547,41 @@ async fn the_other_flight_operations_work_over_websocket() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cached_page_is_resolved_once_per_request_shape_and_each_shape_gets_its_own_fields() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let rendered = app.state.flights().rendered().clone();
+    let vars = json!({ "input": input("LIS", "MAD", 24) });
+    let (_, first) = app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&token)).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    assert_eq!(rendered.len(), 1, "the page resolved for this request shape is kept");
+    let (_, again) = app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&token)).await;
+    assert_eq!(again["data"]["searchFlights"]["offers"], first["data"]["searchFlights"]["offers"]);
+    assert_eq!(rendered.len(), 1, "the same shape reuses it");
+
+    // Another document over the same cached page: its own fields, aliases included.
+    let slim = "query Slim($input: FlightSearchInput!) {
+      searchFlights(input: $input) { offers { id cost: price { amount } } }
+      again: searchFlights(input: $input) { offers { provider } }
+    }";
+    let (_, body) = app.graphql(slim, vars.clone(), Some(&token)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let offers = body["data"]["searchFlights"]["offers"].as_array().expect("offers");
+    let full = first["data"]["searchFlights"]["offers"].as_array().expect("offers");
+    assert_eq!(offers.len(), full.len());
+    for (slim, full) in offers.iter().zip(full) {
+        assert_eq!(slim, &json!({ "id": full["id"], "cost": { "amount": full["price"]["amount"] } }));
+    }
+    let providers: Vec<&Value> = body["data"]["again"]["offers"].as_array().expect("offers").iter().collect();
+    assert!(providers.iter().all(|o| o.as_object().map(|m| m.len()) == Some(1) && o["provider"].is_string()));
+    assert_eq!(rendered.len(), 3, "one per offers field of each shape");
+
+    // Other variables are another shape, resolved for themselves.
+    let other = json!({ "input": { "origin": "LIS", "destination": "MAD", "departureDate": in_days(24), "first": 3 } });
+    let (_, three) = app.graphql(SEARCH_FLIGHTS, other, Some(&token)).await;
+    assert_eq!(three["data"]["searchFlights"]["offers"].as_array().map(Vec::len), Some(3.min(full.len())));
+    assert_eq!(three["data"]["searchFlights"]["offers"][0]["id"], full[0]["id"]);
+    app.stop().await;
+}
