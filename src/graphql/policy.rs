@@ -235,7 +235,11 @@ impl RequestPolicy {
         let policy = self.clone();
         stream::once(async move {
             let mut info = OperationInfo::default();
-            match policy.admit(&mut request, &caller, &mut info).await {
+            // Boxed: the admission's state (a rate-limit round trip) is freed
+            // once it is done, not kept for the subscription's lifetime in
+            // the stream's own allocation (≈ 7 KiB per subscriber).
+            let admitted = Box::pin(policy.admit(&mut request, &caller, &mut info)).await;
+            match admitted {
                 Ok(()) => schema.execute_stream(request),
                 Err(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
             }
