@@ -656,30 +656,20 @@ async fn max_offers_caps_each_search_to_its_cheapest_offers_in_both_formats() {
     let amadeus_query = format!("originLocationCode=LON&destinationLocationCode=NYC&departureDate={date}&adults=1");
     let duffel_body = json!({ "data": { "slices": [{ "origin": "LON", "destination": "NYC", "departure_date": date }],
                                         "passengers": [{ "type": "adult" }] } });
-    let duffel_offers = |body: Value| body["data"]["offers"].as_array().cloned().unwrap_or_default();
-    let amadeus_full = sandbox.search(&token, &amadeus_query).await["data"].as_array().cloned().unwrap_or_default();
-    let duffel_full = duffel_offers(
-        sandbox
-            .duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body.clone()))
-            .await
-            .json()
-            .await
-            .expect("json"),
-    );
+    let amadeus_search =
+        || async { sandbox.search(&token, &amadeus_query).await["data"].as_array().cloned().unwrap_or_default() };
+    let duffel_search = || async {
+        let response = sandbox.duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body.clone())).await;
+        let body: Value = response.json().await.expect("json");
+        body["data"]["offers"].as_array().cloned().unwrap_or_default()
+    };
+    let (amadeus_full, duffel_full) = (amadeus_search().await, duffel_search().await);
     assert!(amadeus_full.len() > 25 && duffel_full.len() > 25, "a busy route has more than the cap");
 
     for personality in ["amadeus", "duffel"] {
         assert_eq!(sandbox.control(personality, json!({ "maxOffers": 25 })).await["maxOffers"], 25);
     }
-    let amadeus = sandbox.search(&token, &amadeus_query).await["data"].as_array().cloned().unwrap_or_default();
-    let duffel = duffel_offers(
-        sandbox
-            .duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body.clone()))
-            .await
-            .json()
-            .await
-            .expect("json"),
-    );
+    let (amadeus, duffel) = (amadeus_search().await, duffel_search().await);
     assert_eq!(amadeus.len(), 25);
     assert_eq!(duffel.len(), 25);
     // The cheapest: the same first offers as the uncapped answer.
@@ -692,15 +682,7 @@ async fn max_offers_caps_each_search_to_its_cheapest_offers_in_both_formats() {
     assert_eq!(few["data"].as_array().map(Vec::len), Some(3));
 
     assert_eq!(sandbox.control("duffel", json!({ "maxOffers": 0 })).await["maxOffers"], 0);
-    let all = duffel_offers(
-        sandbox
-            .duffel(reqwest::Method::POST, "/air/offer_requests", Some(duffel_body))
-            .await
-            .json()
-            .await
-            .expect("json"),
-    );
-    assert_eq!(all.len(), duffel_full.len(), "0 lifts the cap");
+    assert_eq!(duffel_search().await.len(), duffel_full.len(), "0 lifts the cap");
 }
 
 #[tokio::test]
