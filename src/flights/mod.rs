@@ -10,6 +10,7 @@ pub mod providers;
 pub mod rendered;
 pub mod resolvers;
 pub mod search;
+pub mod selection;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

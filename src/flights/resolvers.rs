@@ -234,7 +234,7 @@ impl SegmentEnd {
 }
 
 /// A segment end's local time with its airport's offset (UTC when the airport is unknown).
-fn local_time(end: &SegmentEnd) -> DateTime {
+pub(super) fn local_time(end: &SegmentEnd) -> DateTime {
     let tz = ReferenceData::embedded().airport(&end.airport).map_or(chrono_tz::UTC, |a| a.time_zone);
     match tz.from_local_datetime(&end.at).earliest() {
         Some(at) => DateTime(at.fixed_offset()),
