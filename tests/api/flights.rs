@@ -549,16 +549,19 @@ async fn the_other_flight_operations_work_over_websocket() {
 }
 
 #[tokio::test]
-async fn a_cached_page_is_resolved_once_per_request_shape_and_each_shape_gets_its_own_fields() {
+async fn a_cached_page_asked_twice_by_a_request_shape_is_kept_and_each_shape_gets_its_own_fields() {
     let app = TestApp::spawn(Backend::Memory).await;
     let token = app.start_session().await;
     let rendered = app.state.flights().rendered().clone();
     let vars = json!({ "input": input("LIS", "MAD", 24) });
     let (_, first) = app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&token)).await;
     assert!(first.get("errors").is_none(), "{first}");
-    assert_eq!(rendered.len(), 1, "the page resolved for this request shape is kept");
+    assert_eq!(rendered.len(), 0, "a shape asked once is only marked: one-off searches never pay for a copy");
     let (_, again) = app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&token)).await;
     assert_eq!(again["data"]["searchFlights"]["offers"], first["data"]["searchFlights"]["offers"]);
+    assert_eq!(rendered.len(), 1, "asked twice: the resolved page is kept for this shape");
+    let (_, third) = app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&token)).await;
+    assert_eq!(third["data"]["searchFlights"]["offers"], first["data"]["searchFlights"]["offers"]);
     assert_eq!(rendered.len(), 1, "the same shape reuses it");
 
     // Another document over the same cached page: its own fields, aliases included.
@@ -568,6 +571,9 @@ async fn a_cached_page_is_resolved_once_per_request_shape_and_each_shape_gets_it
     }";
     let (_, body) = app.graphql(slim, vars.clone(), Some(&token)).await;
     assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(rendered.len(), 1, "a new shape, marked");
+    let (_, repeated) = app.graphql(slim, vars.clone(), Some(&token)).await;
+    assert_eq!(repeated, body);
     let offers = body["data"]["searchFlights"]["offers"].as_array().expect("offers");
     let full = first["data"]["searchFlights"]["offers"].as_array().expect("offers");
     assert_eq!(offers.len(), full.len());
