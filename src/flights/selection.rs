@@ -28,6 +28,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::indexmap::IndexMap;
+use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::resolver_utils::enum_value;
 use async_graphql::{ContextSelectionSet, Name, Positioned, ScalarType as _, ServerError, ServerResult, Value};
@@ -175,29 +176,28 @@ impl<'c, 'a> Walk<'c, 'a> {
 /// item, anything else keeps the first (async-graphql's rule; validation
 /// has already refused keys that would conflict).
 fn merge(map: &mut IndexMap<Name, Value>, key: Name, value: Value) {
-    match map.get_mut(&key) {
-        None => {
-            map.insert(key, value);
+    // One hash per field: the entry, not a lookup and then an insert.
+    match map.entry(key) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(value);
         }
-        Some(Value::Object(kept)) => {
-            if let Value::Object(more) = value {
-                for (key, value) in more {
-                    merge(kept, key, value);
-                }
-            }
-        }
-        Some(Value::List(kept)) => {
-            if let Value::List(more) = value {
+        Entry::Occupied(mut kept) => match (kept.get_mut(), value) {
+            (Value::Object(kept), Value::Object(more)) => merge_objects(kept, more),
+            (Value::List(kept), Value::List(more)) => {
                 for (kept, more) in kept.iter_mut().zip(more) {
                     if let (Value::Object(kept), Value::Object(more)) = (kept, more) {
-                        for (key, value) in more {
-                            merge(kept, key, value);
-                        }
+                        merge_objects(kept, more);
                     }
                 }
             }
-        }
-        Some(_) => {}
+            _ => {}
+        },
+    }
+}
+
+fn merge_objects(kept: &mut IndexMap<Name, Value>, more: IndexMap<Name, Value>) {
+    for (key, value) in more {
+        merge(kept, key, value);
     }
 }
 
