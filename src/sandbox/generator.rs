@@ -145,7 +145,7 @@ pub(crate) struct SliceRequest {
 }
 
 /// A search.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct SearchRequest {
     /// One per itinerary (one-way: 1, round trip: 2).
     pub(crate) slices: Vec<SliceRequest>,
@@ -347,6 +347,85 @@ pub(crate) fn generate(
     request: &SearchRequest,
     today: NaiveDate,
 ) -> Result<Vec<Offer>, GenerateError> {
+    let market = MARKETS.market(request, today, personality)?;
+    // Each personality sees most, not all, of the market, and prices it its own way.
+    let mut offers: Vec<Offer> = market
+        .iter()
+        .filter(|o| hash64(&format!("{}|keep|{}", personality.name(), o.key)) % 100 < 80)
+        .map(|o| personalize(personality, o.clone()))
+        .collect();
+    offers.sort_by(|a, b| a.total().cmp(&b.total()).then_with(|| a.key.cmp(&b.key)));
+    Ok(offers)
+}
+
+/// Markets computed recently, for the other personality.
+static MARKETS: Markets = Markets::new();
+
+/// Both providers are asked the same search at once (the server fans out),
+/// and the market (every carrier's schedule, connections and fares) does not
+/// depend on who asks: most of a search's sandbox CPU, spent twice. A
+/// market is kept until the other personality takes it (the one that
+/// computed it reuses it meanwhile), so a burst of
+/// distinct searches keeps about one per search in flight; a market only
+/// one personality asks for is dropped within two generations of
+/// [`Markets::GENERATION`]. A pure function of its key, so sharing it
+/// across sandboxes in one process changes nothing.
+struct Markets {
+    generations: std::sync::Mutex<Option<MarketGenerations>>,
+}
+
+type MarketKey = (SearchRequest, NaiveDate);
+
+#[derive(Default)]
+struct MarketGenerations {
+    current: std::collections::HashMap<MarketKey, (Personality, std::sync::Arc<Vec<Offer>>)>,
+    previous: std::collections::HashMap<MarketKey, (Personality, std::sync::Arc<Vec<Offer>>)>,
+}
+
+impl Markets {
+    /// Markets per generation.
+    const GENERATION: usize = 2_048;
+
+    const fn new() -> Self {
+        Self { generations: std::sync::Mutex::new(None) }
+    }
+
+    fn market(
+        &self,
+        request: &SearchRequest,
+        today: NaiveDate,
+        asking: Personality,
+    ) -> Result<std::sync::Arc<Vec<Offer>>, GenerateError> {
+        let key = (request.clone(), today);
+        {
+            let mut guard = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let kept = guard.get_or_insert_with(MarketGenerations::default);
+            for generation in [&mut kept.current, &mut kept.previous] {
+                match generation.get(&key) {
+                    Some((first, market)) if *first == asking => return Ok(market.clone()),
+                    Some(_) => {
+                        if let Some((_, market)) = generation.remove(&key) {
+                            return Ok(market);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        // Computed outside the lock: searches generate in parallel.
+        let market = std::sync::Arc::new(market(request, today)?);
+        let mut guard = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = guard.get_or_insert_with(MarketGenerations::default);
+        if kept.current.len() >= Self::GENERATION {
+            kept.previous = std::mem::take(&mut kept.current);
+        }
+        kept.current.insert(key, (asking, market.clone()));
+        Ok(market)
+    }
+}
+
+/// Every carrier's offers for `request`, de-duplicated, before any personality.
+fn market(request: &SearchRequest, today: NaiveDate) -> Result<Vec<Offer>, GenerateError> {
     let passengers = request.passengers;
     if passengers.adults == 0 || passengers.seated() > 9 || passengers.infants > passengers.adults {
         return Err(GenerateError::Passengers);
@@ -410,13 +489,6 @@ pub(crate) fn generate(
 
     let mut seen = std::collections::HashSet::new();
     offers.retain(|o| seen.insert(o.key.clone()));
-    // Each personality sees most, not all, of the market, and prices it its own way.
-    let mut offers: Vec<Offer> = offers
-        .into_iter()
-        .filter(|o| hash64(&format!("{}|keep|{}", personality.name(), o.key)) % 100 < 80)
-        .map(|o| personalize(personality, o))
-        .collect();
-    offers.sort_by(|a, b| a.total().cmp(&b.total()).then_with(|| a.key.cmp(&b.key)));
     Ok(offers)
 }
 
@@ -820,6 +892,24 @@ mod tests {
 
     fn search(personality: Personality, request: &SearchRequest) -> Vec<Offer> {
         generate(personality, request, today()).expect("generates")
+    }
+
+    #[test]
+    fn the_other_personality_takes_the_market_the_first_computed_and_answers_the_same() {
+        // A route no other test asks for, so the shared memo is this test's.
+        let mut request = request("OPO", "ATH");
+        request.passengers.adults = 3;
+        let amadeus = search(Personality::Amadeus, &request);
+        let first = MARKETS.market(&request, today(), Personality::Amadeus).expect("market");
+        let again = MARKETS.market(&request, today(), Personality::Amadeus).expect("market");
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "the personality that computed it reuses it");
+        let taken = MARKETS.market(&request, today(), Personality::Duffel).expect("market");
+        assert!(std::sync::Arc::ptr_eq(&first, &taken), "the other personality takes it");
+        let recomputed = MARKETS.market(&request, today(), Personality::Duffel).expect("market");
+        assert!(!std::sync::Arc::ptr_eq(&taken, &recomputed), "taken, so no longer kept");
+        assert_eq!(*taken, market(&request, today()).expect("market"), "the kept market is the computed one");
+        assert_eq!(amadeus, search(Personality::Amadeus, &request));
+        assert!(!amadeus.is_empty());
     }
 
     #[test]
