@@ -33,7 +33,7 @@ use crate::flights::providers::{FlightProvider, ProviderHttp};
 use crate::graphql::context::RequestAuth;
 use crate::graphql::policy::{Caller, RequestPolicy};
 use crate::graphql::rate_limit::{ClientAddrResolver, RateLimiter};
-use crate::graphql::{AppSchema, SchemaServices, build_schema, request_policy};
+use crate::graphql::{AppSchema, SchemaServices, Schemas, build_schemas, request_policy};
 use crate::health::HealthChecker;
 use crate::notifications::NotificationService;
 use crate::notifications::channels::Channels;
@@ -103,8 +103,8 @@ pub struct AppState {
 struct AppShared {
     /// The resolved configuration.
     settings: Arc<Settings>,
-    /// The GraphQL schema with its services.
-    schema: AppSchema,
+    /// The GraphQL schema with its services, and its twin for requests validated before.
+    schemas: Schemas,
     /// What every operation on the schema runs under.
     policy: RequestPolicy,
     /// Session life cycle and authentication.
@@ -157,11 +157,15 @@ impl AppState {
     }
     /// The schema.
     pub fn schema(&self) -> &AppSchema {
-        &self.inner.schema
+        &self.inner.schemas.strict
+    }
+    /// The request policy.
+    pub fn policy(&self) -> &crate::graphql::policy::RequestPolicy {
+        &self.inner.policy
     }
     /// Runs a query or mutation under the request policy.
     pub async fn execute(&self, request: async_graphql::Request, caller: &Caller) -> async_graphql::Response {
-        self.inner.policy.execute(&self.inner.schema, request, caller).await
+        self.inner.policy.execute(&self.inner.schemas, request, caller).await
     }
     /// Runs an operation as a stream of responses (WebSocket) under the request policy.
     pub fn execute_stream(
@@ -169,7 +173,7 @@ impl AppState {
         request: async_graphql::Request,
         caller: Caller,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
-        self.inner.policy.execute_stream(self.inner.schema.clone(), request, caller)
+        self.inner.policy.execute_stream(self.inner.schemas.strict.clone(), request, caller)
     }
     /// Sessions.
     pub fn sessions(&self) -> &SessionService {
@@ -417,7 +421,7 @@ impl Application {
         // The production profile never serves introspection or suggestions.
         let graphql_settings =
             GraphqlSettings { introspection: settings.introspection_enabled(), ..settings.graphql.clone() };
-        let schema = build_schema(
+        let schemas = build_schemas(
             &graphql_settings,
             SchemaServices {
                 sessions: sessions.clone(),
@@ -442,7 +446,7 @@ impl Application {
         let state = AppState {
             inner: Arc::new(AppShared {
                 settings,
-                schema,
+                schemas,
                 policy,
                 sessions,
                 bus,

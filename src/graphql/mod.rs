@@ -10,7 +10,7 @@ pub mod scalars;
 
 use std::sync::Arc;
 
-use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, ValidationMode};
 
 use crate::booking::BookingService;
 use crate::booking::resolvers::{BookingMutation, BookingQuery};
@@ -101,7 +101,36 @@ pub fn request_policy(
 
 /// Builds the schema over the application's services.
 pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> AppSchema {
-    builder(settings)
+    with_services(builder(settings), services).finish()
+}
+
+/// The schema and its twin for requests already validated: the same
+/// types and services, async-graphql's `ValidationMode::Fast` (only the
+/// rules execution cannot do without). [`RequestPolicy`] sends a request
+/// there only when the very same request (operation, variables, document)
+/// passed the full validation before, which a validation cannot answer
+/// differently the second time.
+pub fn build_schemas(settings: &GraphqlSettings, services: SchemaServices) -> Schemas {
+    Schemas {
+        fast: with_services(builder(settings).validation_mode(ValidationMode::Fast), services.clone()).finish(),
+        strict: build_schema(settings, services),
+    }
+}
+
+/// The schema, validating fully, and its twin for requests validated before ([`build_schemas`]).
+#[derive(Clone)]
+pub struct Schemas {
+    /// Every rule of the GraphQL validation.
+    pub strict: AppSchema,
+    /// Only the rules execution needs.
+    pub fast: AppSchema,
+}
+
+fn with_services(
+    builder: SchemaBuilder<Query, Mutation, Subscription>,
+    services: SchemaServices,
+) -> SchemaBuilder<Query, Mutation, Subscription> {
+    builder
         .data(services.sessions)
         .data(services.health)
         .data(services.bus)
@@ -111,7 +140,6 @@ pub fn build_schema(settings: &GraphqlSettings, services: SchemaServices) -> App
         .data(services.bookings)
         .data(services.notifications)
         .data(services.public_base)
-        .finish()
 }
 
 /// The SDL of the schema, as checked in at `schema.graphql`.

@@ -30,10 +30,10 @@ use async_graphql::{Request, Response, ServerError};
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, BoxStream};
 
-use super::AppSchema;
 use super::context::RequestAuth;
 use super::errors::{Code, code_of, enforce_codes, request_error};
 use super::rate_limit::{ClientAddr, OperationCost, RateLimiter};
+use super::{AppSchema, Schemas};
 use crate::telemetry::metrics::{operation_label, record_errors, record_operation};
 use crate::telemetry::performance::PerformanceWindow;
 
@@ -98,6 +98,86 @@ pub struct RequestPolicy {
     performance: Arc<PerformanceWindow>,
     rate_limiter: Option<Arc<RateLimiter>>,
     documents: Arc<DocumentCache>,
+    validated: Arc<ValidatedRequests>,
+}
+
+/// Requests (operation, variables and document, as [`RequestKey`]) that
+/// passed the full validation, bounded like [`DocumentCache`]: two
+/// generations of [`ValidatedRequests::GENERATION_ENTRIES`] keys and
+/// [`ValidatedRequests::GENERATION_BYTES`] of key text. Validation is a pure
+/// function of the request and the schema, so the same request validates
+/// the same way again: [`RequestPolicy::execute`] sends a known one to the
+/// schema that skips the rules (async-graphql's strict validation is
+/// ≈ 8 % of a cached search, and it has no way to skip it per request).
+#[derive(Debug, Default)]
+pub struct ValidatedRequests {
+    generations: Mutex<KeyGenerations>,
+}
+
+#[derive(Debug, Default)]
+struct KeyGenerations {
+    current: HashSet<RequestKey>,
+    current_bytes: usize,
+    previous: HashSet<RequestKey>,
+}
+
+impl ValidatedRequests {
+    /// Most keys per generation.
+    pub const GENERATION_ENTRIES: usize = 1_024;
+    /// Most key text per generation.
+    pub const GENERATION_BYTES: usize = 1024 * 1024;
+
+    /// Whether `key` validated before (a hit in the old generation moves up).
+    pub fn contains(&self, key: &RequestKey) -> bool {
+        let mut generations = self.lock();
+        if generations.current.contains(key) {
+            return true;
+        }
+        match generations.previous.take(key) {
+            Some(key) => {
+                generations.insert(key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `key` validated.
+    pub fn insert(&self, key: RequestKey) {
+        if key.0.len() <= DocumentCache::MAX_DOCUMENT_BYTES {
+            self.lock().insert(key);
+        }
+    }
+
+    /// Keys kept, in both generations.
+    pub fn len(&self) -> usize {
+        let generations = self.lock();
+        generations.current.len() + generations.previous.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyGenerations> {
+        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl KeyGenerations {
+    fn insert(&mut self, key: RequestKey) {
+        if self.current.len() >= ValidatedRequests::GENERATION_ENTRIES
+            || self.current_bytes + key.0.len() > ValidatedRequests::GENERATION_BYTES
+        {
+            self.previous = std::mem::take(&mut self.current);
+            self.current_bytes = 0;
+        }
+        let bytes = key.0.len();
+        if self.current.insert(key) {
+            self.current_bytes += bytes;
+        }
+    }
 }
 
 /// Parsed documents by their text, bounded: two generations of at most
@@ -203,15 +283,30 @@ impl RequestPolicy {
         performance: Arc<PerformanceWindow>,
         rate_limiter: Option<Arc<RateLimiter>>,
     ) -> Self {
-        Self { limits, performance, rate_limiter, documents: Arc::default() }
+        Self { limits, performance, rate_limiter, documents: Arc::default(), validated: Arc::default() }
     }
 
-    /// Runs a query or mutation.
-    pub async fn execute(&self, schema: &AppSchema, mut request: Request, caller: &Caller) -> Response {
+    /// The requests it has seen pass the full validation.
+    pub fn validated(&self) -> &ValidatedRequests {
+        &self.validated
+    }
+
+    /// Runs a query or mutation: on the fast-validating schema when the very
+    /// same request validated before ([`ValidatedRequests`]).
+    pub async fn execute(&self, schemas: &Schemas, mut request: Request, caller: &Caller) -> Response {
         let started = Instant::now();
         let mut info = OperationInfo::default();
         let mut response = match self.admit(&mut request, caller, &mut info).await {
-            Ok(()) => schema.execute(request).await,
+            Ok(key) if self.validated.contains(&key) => schemas.fast.execute(request).await,
+            Ok(key) => {
+                let response = schemas.strict.execute(request).await;
+                // Validation errors are the ones without a path; a
+                // resolver's error (a path) means validation passed.
+                if response.errors.iter().all(|error| !error.path.is_empty()) {
+                    self.validated.insert(key);
+                }
+                response
+            }
             Err(error) => Response::from_errors(vec![error]),
         };
         enforce_codes(&mut response.errors);
@@ -240,7 +335,7 @@ impl RequestPolicy {
             // the stream's own allocation (≈ 7 KiB per subscriber).
             let admitted = Box::pin(policy.admit(&mut request, &caller, &mut info)).await;
             match admitted {
-                Ok(()) => schema.execute_stream(request),
+                Ok(_) => schema.execute_stream(request),
                 Err(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
             }
         })
@@ -256,7 +351,12 @@ impl RequestPolicy {
     /// Checks `request` before it runs — token limit, parse (the document
     /// stays in the request, so the schema does not parse it again), alias,
     /// depth and directive limits — and draws it from the caller's budgets.
-    async fn admit(&self, request: &mut Request, caller: &Caller, info: &mut OperationInfo) -> Result<(), ServerError> {
+    async fn admit(
+        &self,
+        request: &mut Request,
+        caller: &Caller,
+        info: &mut OperationInfo,
+    ) -> Result<RequestKey, ServerError> {
         let tokens = count_tokens(&request.query, self.limits.max_tokens);
         if tokens > self.limits.max_tokens {
             return Err(request_error(
@@ -302,8 +402,8 @@ impl RequestPolicy {
         };
         self.count(caller, cost).await?;
         let key = RequestKey::of(request);
-        request.data.insert(key);
-        Ok(())
+        request.data.insert(key.clone());
+        Ok(key)
     }
 
     /// Draws `cost` from the caller's budgets: its session's (when it sent
@@ -530,6 +630,28 @@ mod tests {
 
     fn parse(query: &str) -> ExecutableDocument {
         async_graphql::parser::parse_query(query).expect("parses")
+    }
+
+    #[test]
+    fn validated_requests_are_kept_in_two_bounded_generations() {
+        let validated = ValidatedRequests::default();
+        let key = |i: usize| RequestKey(format!("\u{0}{{}}\u{0}{{ f{i} }}").into());
+        validated.insert(key(0));
+        assert!(validated.contains(&key(0)));
+        assert!(!validated.contains(&key(1)));
+        for i in 1..=ValidatedRequests::GENERATION_ENTRIES {
+            validated.insert(key(i));
+        }
+        assert_eq!(validated.len(), ValidatedRequests::GENERATION_ENTRIES + 1);
+        assert!(validated.contains(&key(0)), "in the old generation, and moved up");
+        for i in 0..2 * ValidatedRequests::GENERATION_ENTRIES {
+            validated.insert(key(10_000 + i));
+        }
+        assert!(!validated.contains(&key(1)), "two rotations later, forgotten");
+        assert!(validated.len() <= 2 * ValidatedRequests::GENERATION_ENTRIES);
+        let huge = RequestKey("x".repeat(DocumentCache::MAX_DOCUMENT_BYTES + 1).into());
+        validated.insert(huge.clone());
+        assert!(!validated.contains(&huge), "over-long requests are not kept");
     }
 
     #[test]

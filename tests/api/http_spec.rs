@@ -255,3 +255,40 @@ async fn responses_keep_field_order_and_carry_a_request_id() {
     assert!(text.find("\"b\"") < text.find("\"a\""), "fields in request order: {text}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_validated_before_skips_the_rules_and_any_other_request_is_validated_in_full() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let token = app.start_session().await;
+    let validated = || app.state.policy().validated().len();
+    let query = "query P($q: String!, $n: Int) { places(query: $q, first: $n) { code } }";
+    let (_, first) = app.graphql(query, json!({ "q": "lis", "n": 2 }), Some(&token)).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    let known = validated();
+    let (_, again) = app.graphql(query, json!({ "q": "lis", "n": 2 }), Some(&token)).await;
+    assert_eq!(again, first, "the same request, the same answer");
+    assert_eq!(validated(), known, "known already: nothing new to remember");
+
+    // The same document with variables of the wrong type is another
+    // request: validated in full, refused as the first such request is.
+    for _ in 0..2 {
+        let (status, wrong) = app.graphql(query, json!({ "q": "lis", "n": "two" }), Some(&token)).await;
+        assert_eq!(status, 400, "a request error: {wrong}");
+        assert_eq!(wrong["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{wrong}");
+        assert!(wrong["data"].is_null(), "{wrong}");
+    }
+    // An unknown field in a document never validates, however often it is sent.
+    for _ in 0..2 {
+        let (_, unknown) = app.graphql("{ places(query: \"lis\") { nope } }", json!({}), Some(&token)).await;
+        assert_eq!(unknown["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{unknown}");
+    }
+    assert_eq!(validated(), known, "refused requests are not remembered");
+
+    // A resolver's own error (a path) still means the request validated.
+    let (_, refused) = app.graphql(query, json!({ "q": "lis", "n": 99 }), Some(&token)).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert_eq!(validated(), known + 1);
+    let (_, refused_again) = app.graphql(query, json!({ "q": "lis", "n": 99 }), Some(&token)).await;
+    assert_eq!(refused_again, refused);
+    app.stop().await;
+}
