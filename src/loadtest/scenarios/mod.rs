@@ -232,10 +232,26 @@ pub async fn warm_connections(client: &GraphqlClient, count: usize) -> u64 {
 /// The search outcome of a reply: a search whose providers all failed is
 /// not a success even though GraphQL answered.
 pub fn search_outcome(reply: &super::client::Reply) -> Outcome {
+    // Only the providers' statuses are read; the offers are skipped.
+    #[derive(serde::Deserialize)]
+    struct Data<'a> {
+        #[serde(rename = "searchFlights", borrow)]
+        search: Option<Search<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Search<'a> {
+        #[serde(default, borrow)]
+        providers: Vec<Provider<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Provider<'a> {
+        #[serde(borrow)]
+        status: std::borrow::Cow<'a, str>,
+    }
     match &reply.outcome {
         Outcome::Ok => {
-            let providers = reply.data("searchFlights")["providers"].as_array().cloned().unwrap_or_default();
-            let failed = providers.iter().filter(|p| p["status"] != "OK").count();
+            let providers = reply.data_as::<Data<'_>>().and_then(|d| d.search).map(|s| s.providers).unwrap_or_default();
+            let failed = providers.iter().filter(|p| p.status != "OK").count();
             if !providers.is_empty() && failed == providers.len() {
                 Outcome::Error("ALL_PROVIDERS_FAILED".into())
             } else if failed > 0 {

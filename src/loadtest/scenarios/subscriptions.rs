@@ -188,7 +188,7 @@ async fn publish(client: &GraphqlClient, token: &str, bookings: usize, base: u64
             .await;
         let booking = booked.data("createBooking")["booking"]["id"]
             .as_str()
-            .ok_or_else(|| format!("createBooking failed: {}", booked.body))?
+            .ok_or_else(|| format!("createBooking failed: {}", booked.body()))?
             .to_owned();
         let pay = json!({ "bookingId": booking, "paymentMethod": "pm_card_visa", "idempotencyKey": format!("fanout-{base}-{i}") });
         let paid = client
@@ -199,7 +199,7 @@ async fn publish(client: &GraphqlClient, token: &str, bookings: usize, base: u64
             )
             .await;
         if paid.outcome != Outcome::Ok {
-            return Err(format!("payForBooking failed: {}", paid.body));
+            return Err(format!("payForBooking failed: {}", paid.body()));
         }
         // Cancel after the confirmation has gone out, as a traveller would.
         tokio::time::sleep(Duration::from_millis(500)).await;
