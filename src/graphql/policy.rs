@@ -109,16 +109,16 @@ pub struct RequestPolicy {
 /// the same way again: [`RequestPolicy::execute`] sends a known one to the
 /// schema that skips the rules (async-graphql's strict validation is
 /// ≈ 8 % of a cached search, and it has no way to skip it per request).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ValidatedRequests {
-    generations: Mutex<KeyGenerations>,
+    generations: Mutex<Generations<RequestKey, ()>>,
 }
 
-#[derive(Debug, Default)]
-struct KeyGenerations {
-    current: HashSet<RequestKey>,
-    current_bytes: usize,
-    previous: HashSet<RequestKey>,
+impl Default for ValidatedRequests {
+    fn default() -> Self {
+        let bounds = Bounds { entries: Self::GENERATION_ENTRIES, bytes: Self::GENERATION_BYTES };
+        Self { generations: Mutex::new(Generations::new(bounds, |key: &RequestKey| key.0.len())) }
+    }
 }
 
 impl ValidatedRequests {
@@ -129,73 +129,42 @@ impl ValidatedRequests {
 
     /// Whether `key` validated before (a hit in the old generation moves up).
     pub fn contains(&self, key: &RequestKey) -> bool {
-        let mut generations = self.lock();
-        if generations.current.contains(key) {
-            return true;
-        }
-        match generations.previous.take(key) {
-            Some(key) => {
-                generations.insert(key);
-                true
-            }
-            None => false,
-        }
+        lock(&self.generations).get(key).is_some()
     }
 
     /// Remembers that `key` validated.
     pub fn insert(&self, key: RequestKey) {
         if key.0.len() <= DocumentCache::MAX_DOCUMENT_BYTES {
-            self.lock().insert(key);
+            lock(&self.generations).insert(key, ());
         }
     }
 
     /// Keys kept, in both generations.
     pub fn len(&self) -> usize {
-        let generations = self.lock();
-        generations.current.len() + generations.previous.len()
+        lock(&self.generations).len()
     }
 
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, KeyGenerations> {
-        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl KeyGenerations {
-    fn insert(&mut self, key: RequestKey) {
-        if self.current.len() >= ValidatedRequests::GENERATION_ENTRIES
-            || self.current_bytes + key.0.len() > ValidatedRequests::GENERATION_BYTES
-        {
-            self.previous = std::mem::take(&mut self.current);
-            self.current_bytes = 0;
-        }
-        let bytes = key.0.len();
-        if self.current.insert(key) {
-            self.current_bytes += bytes;
-        }
-    }
 }
 
 /// Parsed documents by their text, bounded: two generations of at most
 /// [`DocumentCache::GENERATION_ENTRIES`] documents and
-/// [`DocumentCache::GENERATION_BYTES`] of text each; a full generation
-/// becomes the old one and the old one is dropped, and a hit in the old one
-/// moves up. What a client sends often stays; a flood of distinct documents
-/// only costs each its own parse. Only documents that parsed are kept.
-#[derive(Debug, Default)]
+/// [`DocumentCache::GENERATION_BYTES`] of text each. What a client sends
+/// often stays; a flood of distinct documents only costs each its own
+/// parse. Only documents that parsed are kept.
+#[derive(Debug)]
 pub struct DocumentCache {
-    generations: Mutex<Generations>,
+    generations: Mutex<Generations<String, ExecutableDocument>>,
 }
 
-#[derive(Debug, Default)]
-struct Generations {
-    current: HashMap<String, ExecutableDocument>,
-    current_bytes: usize,
-    previous: HashMap<String, ExecutableDocument>,
+impl Default for DocumentCache {
+    fn default() -> Self {
+        let bounds = Bounds { entries: Self::GENERATION_ENTRIES, bytes: Self::GENERATION_BYTES };
+        Self { generations: Mutex::new(Generations::new(bounds, |text: &String| text.len())) }
+    }
 }
 
 impl DocumentCache {
@@ -208,14 +177,7 @@ impl DocumentCache {
 
     /// The parsed `query`, if it is kept.
     pub fn get(&self, query: &str) -> Option<ExecutableDocument> {
-        let mut generations = self.lock();
-        if let Some(document) = generations.current.get(query) {
-            return Some(document.clone());
-        }
-        let (text, document) = generations.previous.remove_entry(query)?;
-        let copy = document.clone();
-        generations.insert(text, document);
-        Some(copy)
+        lock(&self.generations).get(query).cloned()
     }
 
     /// Keeps `document`, the parse of `query`.
@@ -223,37 +185,75 @@ impl DocumentCache {
         if query.len() > Self::MAX_DOCUMENT_BYTES {
             return;
         }
-        self.lock().insert(query, document.clone());
+        lock(&self.generations).insert(query, document.clone());
     }
 
     /// Documents kept, in both generations.
     pub fn len(&self) -> usize {
-        let generations = self.lock();
-        generations.current.len() + generations.previous.len()
+        lock(&self.generations).len()
     }
 
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
-        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
-impl Generations {
-    fn insert(&mut self, text: String, document: ExecutableDocument) {
-        if self.current.len() >= DocumentCache::GENERATION_ENTRIES
-            || self.current_bytes + text.len() > DocumentCache::GENERATION_BYTES
-        {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How much one generation holds.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    entries: usize,
+    bytes: usize,
+}
+
+/// A map bounded in two generations: a full current generation (by
+/// entries or by the bytes its keys stand for) becomes the old one, the
+/// old one is dropped, and a hit in the old one moves up. Recently used
+/// entries stay; nothing is tracked per entry.
+#[derive(Debug)]
+struct Generations<K, V> {
+    current: HashMap<K, V>,
+    current_bytes: usize,
+    previous: HashMap<K, V>,
+    bounds: Bounds,
+    /// The bytes an entry counts for, from its key.
+    bytes_of: fn(&K) -> usize,
+}
+
+impl<K: Eq + std::hash::Hash, V> Generations<K, V> {
+    fn new(bounds: Bounds, bytes_of: fn(&K) -> usize) -> Self {
+        Self { current: HashMap::new(), current_bytes: 0, previous: HashMap::new(), bounds, bytes_of }
+    }
+
+    fn get<Q>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
+        if !self.current.contains_key(key) {
+            let (kept, value) = self.previous.remove_entry(key)?;
+            self.insert(kept, value);
+        }
+        self.current.get(key)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        let bytes = (self.bytes_of)(&key);
+        if self.current.len() >= self.bounds.entries || self.current_bytes + bytes > self.bounds.bytes {
             self.previous = std::mem::take(&mut self.current);
             self.current_bytes = 0;
         }
-        let bytes = text.len();
-        if self.current.insert(text, document).is_none() {
+        if self.current.insert(key, value).is_none() {
             self.current_bytes += bytes;
         }
+    }
+
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
     }
 }
 
