@@ -383,8 +383,9 @@ struct MarketGenerations {
 }
 
 impl Markets {
-    /// Markets per generation.
-    const GENERATION: usize = 2_048;
+    /// Markets per generation: a market is ≈ 100 KiB (≈ 200 offers), so
+    /// markets one personality alone asks for hold ≈ 100 MiB at most.
+    const GENERATION: usize = 512;
 
     const fn new() -> Self {
         Self { generations: std::sync::Mutex::new(None) }
