@@ -160,7 +160,7 @@ impl AppState {
         &self.inner.schemas.strict
     }
     /// The request policy.
-    pub fn policy(&self) -> &crate::graphql::policy::RequestPolicy {
+    pub fn policy(&self) -> &RequestPolicy {
         &self.inner.policy
     }
     /// Runs a query or mutation under the request policy.
