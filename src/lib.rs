@@ -38,6 +38,7 @@ pub mod events;
 pub mod flights;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod generations;
 pub mod graphql;
 pub mod health;
 pub mod http;

@@ -18,7 +18,6 @@
 //! larger part of a small operation's cost (≈ 7 % of the server's CPU in
 //! an uncached search, more in a cached one).
 
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -34,6 +33,7 @@ use super::context::RequestAuth;
 use super::errors::{Code, code_of, enforce_codes, request_error};
 use super::rate_limit::{ClientAddr, OperationCost, RateLimiter};
 use super::{AppSchema, Schemas};
+use crate::generations::{Bounds, Generations};
 use crate::telemetry::metrics::{operation_label, record_errors, record_operation};
 use crate::telemetry::performance::PerformanceWindow;
 
@@ -201,60 +201,6 @@ impl DocumentCache {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// How much one generation holds.
-#[derive(Debug, Clone, Copy)]
-struct Bounds {
-    entries: usize,
-    bytes: usize,
-}
-
-/// A map bounded in two generations: a full current generation (by
-/// entries or by the bytes its keys stand for) becomes the old one, the
-/// old one is dropped, and a hit in the old one moves up. Recently used
-/// entries stay; nothing is tracked per entry.
-#[derive(Debug)]
-struct Generations<K, V> {
-    current: HashMap<K, V>,
-    current_bytes: usize,
-    previous: HashMap<K, V>,
-    bounds: Bounds,
-    /// The bytes an entry counts for, from its key.
-    bytes_of: fn(&K) -> usize,
-}
-
-impl<K: Eq + std::hash::Hash, V> Generations<K, V> {
-    fn new(bounds: Bounds, bytes_of: fn(&K) -> usize) -> Self {
-        Self { current: HashMap::new(), current_bytes: 0, previous: HashMap::new(), bounds, bytes_of }
-    }
-
-    fn get<Q>(&mut self, key: &Q) -> Option<&V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Eq + std::hash::Hash + ?Sized,
-    {
-        if !self.current.contains_key(key) {
-            let (kept, value) = self.previous.remove_entry(key)?;
-            self.insert(kept, value);
-        }
-        self.current.get(key)
-    }
-
-    fn insert(&mut self, key: K, value: V) {
-        let bytes = (self.bytes_of)(&key);
-        if self.current.len() >= self.bounds.entries || self.current_bytes + bytes > self.bounds.bytes {
-            self.previous = std::mem::take(&mut self.current);
-            self.current_bytes = 0;
-        }
-        if self.current.insert(key, value).is_none() {
-            self.current_bytes += bytes;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
-    }
 }
 
 /// The operation a request selected, once its document parsed.

@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest as _, Sha256};
 
 use super::carriers::{self, Aircraft, CARRIERS, Carrier};
+use crate::generations::{Bounds, Generations};
 use crate::reference::{Airport, AirportSize, ReferenceData, distance_km};
 
 /// Which provider is asking: each keeps a different subset and prices differently.
@@ -376,12 +377,6 @@ struct Markets {
 
 type MarketKey = (SearchRequest, NaiveDate);
 
-#[derive(Default)]
-struct MarketGenerations {
-    current: std::collections::HashMap<MarketKey, (Personality, std::sync::Arc<Vec<Offer>>)>,
-    previous: std::collections::HashMap<MarketKey, (Personality, std::sync::Arc<Vec<Offer>>)>,
-}
-
 impl Markets {
     /// Markets per generation: a market is ≈ 100 KiB (≈ 200 offers), so
     /// markets one personality alone asks for hold ≈ 100 MiB at most.
@@ -399,31 +394,37 @@ impl Markets {
     ) -> Result<std::sync::Arc<Vec<Offer>>, GenerateError> {
         let key = (request.clone(), today);
         {
-            let mut guard = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let kept = guard.get_or_insert_with(MarketGenerations::default);
-            for generation in [&mut kept.current, &mut kept.previous] {
-                match generation.get(&key) {
-                    Some((first, market)) if *first == asking => return Ok(market.clone()),
-                    Some(_) => {
-                        if let Some((_, market)) = generation.remove(&key) {
-                            return Ok(market);
-                        }
+            let mut guard = self.lock();
+            let kept = Self::kept(&mut guard);
+            match kept.get(&key).map(|(first, market)| (*first == asking, market.clone())) {
+                Some((true, market)) => return Ok(market),
+                Some((false, _)) => {
+                    if let Some((_, market)) = kept.remove(&key) {
+                        return Ok(market);
                     }
-                    None => {}
                 }
+                None => {}
             }
         }
         // Computed outside the lock: searches generate in parallel.
         let market = std::sync::Arc::new(market(request, today)?);
-        let mut guard = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = guard.get_or_insert_with(MarketGenerations::default);
-        if kept.current.len() >= Self::GENERATION {
-            kept.previous = std::mem::take(&mut kept.current);
-        }
-        kept.current.insert(key, (asking, market.clone()));
+        Self::kept(&mut self.lock()).insert(key, (asking, market.clone()));
         Ok(market)
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MarketGenerations>> {
+        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn kept(generations: &mut Option<MarketGenerations>) -> &mut MarketGenerations {
+        generations.get_or_insert_with(|| {
+            // Only entries bound a generation: markets count no bytes.
+            Generations::new(Bounds { entries: Self::GENERATION, bytes: usize::MAX }, |_| 0)
+        })
+    }
 }
+
+type MarketGenerations = Generations<MarketKey, (Personality, std::sync::Arc<Vec<Offer>>)>;
 
 /// Every carrier's offers for `request`, de-duplicated, before any personality.
 fn market(request: &SearchRequest, today: NaiveDate) -> Result<Vec<Offer>, GenerateError> {
