@@ -24,6 +24,7 @@ use super::stats::Outcome;
 #[derive(Debug, Clone)]
 pub struct GraphqlClient {
     http: reqwest::Client,
+    base_url: String,
     endpoint: String,
 }
 
@@ -99,7 +100,13 @@ pub fn http_client(connections: usize) -> reqwest::Client {
 impl GraphqlClient {
     /// A client of the server at `base_url` (`http://127.0.0.1:8000`).
     pub fn new(http: reqwest::Client, base_url: &str) -> Self {
-        Self { http, endpoint: format!("{}/graphql", base_url.trim_end_matches('/')) }
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        Self { http, endpoint: format!("{base_url}/graphql"), base_url }
+    }
+
+    /// The server's base URL (what [`Subscriber::connect`] takes).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// Sends one operation.
