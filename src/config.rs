@@ -342,6 +342,10 @@ pub struct NotificationSettings {
     /// (a claim lasts four intervals).
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// Booking events the worker turns into notifications at once, each
+    /// lane in order: a session's events always share a lane, so its
+    /// notifications are stored in the order its events happened.
+    pub worker_lanes: usize,
     /// E-mail over SMTP.
     pub email: EmailChannelSettings,
     /// SMS through a Twilio-style API.
@@ -357,6 +361,7 @@ impl Default for NotificationSettings {
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
+            worker_lanes: 8,
             email: EmailChannelSettings::default(),
             sms: SmsChannelSettings::default(),
             push: PushChannelSettings::default(),
@@ -854,6 +859,7 @@ impl Settings {
             ("chat.history_limit", self.chat.history_limit),
             ("chat.offers_per_reply", self.chat.offers_per_reply),
             ("notifications.max_attempts", self.notifications.max_attempts as usize),
+            ("notifications.worker_lanes", self.notifications.worker_lanes),
         ];
         for (key, value) in positive {
             if value == 0 {

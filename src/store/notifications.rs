@@ -33,6 +33,15 @@ pub struct NewEvent<'a> {
     pub payload: &'a str,
 }
 
+/// An unprocessed outbox row, as the worker's poll finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// The event's id.
+    pub id: String,
+    /// The session that owns the booking: the worker's lane.
+    pub session_id: String,
+}
+
 /// An outbox row claimed for processing.
 #[derive(Debug, Clone)]
 pub struct ClaimedEvent {
@@ -260,7 +269,7 @@ impl Store {
         .transpose()
     }
 
-    /// Ids of unprocessed events written at or before `written_before` whose
+    /// Unprocessed events written at or before `written_before` whose
     /// lease is free, oldest first: what the bus did not bring, or what a
     /// crashed claimer left.
     pub async fn pending_events(
@@ -268,9 +277,9 @@ impl Store {
         written_before: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<PendingEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id FROM domain_events WHERE processed_at IS NULL AND created_at <= $1 \
+            "SELECT id, session_id FROM domain_events WHERE processed_at IS NULL AND created_at <= $1 \
              AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY created_at LIMIT $3",
         )
         .bind(written_before.timestamp_millis())
@@ -278,7 +287,9 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
+        rows.iter()
+            .map(|row| Ok(PendingEvent { id: row.try_get("id")?, session_id: row.try_get("session_id")? }))
+            .collect()
     }
 
     /// Marks `owner`'s claimed event processed; `false` when the lease was lost.

@@ -23,7 +23,7 @@ use wayfarer::flights::model::{
 use wayfarer::store::bookings::{BookingChange, BookingGuard, NewBooking, new_booking_id};
 use wayfarer::store::idempotency::{KeyClaim, RecoveryPoint, StoredResponse, request_fingerprint};
 use wayfarer::store::notifications::{
-    DeliveryOutcome, DeliveryStatus, NewDelivery, NewEvent, NewNotification, PreferencesRecord,
+    DeliveryOutcome, DeliveryStatus, NewDelivery, NewEvent, NewNotification, PendingEvent, PreferencesRecord,
 };
 use wayfarer::store::payments::{
     ChargeOutcome, ChargeStart, ExternalCharge, KeyLock, NewPayment, NewRefund, PaymentChange, new_payment_id,
@@ -1001,7 +1001,8 @@ async fn outbox_events_and_deliveries_are_claimed_once(url: String) {
     let event = NewEvent { id: "evt_x", session_id: "s", booking_id: "bk_1", kind: "BOOKING_CREATED", payload: "{}" };
     a.record_event(&event, t0).await.expect("record");
     b.record_event(&event, t0).await.expect("a repeat is ignored");
-    assert_eq!(a.pending_events(t0, t0, 10).await.expect("pending"), ["evt_x"]);
+    let pending = a.pending_events(t0, t0, 10).await.expect("pending");
+    assert_eq!(pending, [PendingEvent { id: "evt_x".into(), session_id: "s".into() }]);
     let (first, second) = tokio::join!(a.claim_event("evt_x", "A", t0, LEASE), b.claim_event("evt_x", "B", t0, LEASE));
     let claims = [first.expect("claim"), second.expect("claim")];
     assert_eq!(claims.iter().filter(|c| c.is_some()).count(), 1, "one claimant");

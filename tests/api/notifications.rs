@@ -386,6 +386,70 @@ async fn an_event_the_bus_never_carried_is_found_in_the_outbox() {
     app.stop().await;
 }
 
+/// A booking event of `session` about `booking`, as the booking service
+/// writes it to the outbox.
+fn event_of(session: &str, booking: &str, kind: BookingEventKind) -> BookingEvent {
+    BookingEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind,
+        booking_id: booking.to_owned(),
+        session_id: session.to_owned(),
+        status: BookingStatus::PendingPayment,
+        previous_status: None,
+        at: chrono::Utc::now(),
+        payment_id: None,
+        refund_id: None,
+        amount: None,
+        reference: None,
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(4)),
+        decline_code: None,
+        language: "en".into(),
+    }
+}
+
+#[tokio::test]
+async fn events_published_at_once_by_many_sessions_are_each_stored_once_and_in_order_per_session() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let mut clients = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        let client = Client::new(&app).await;
+        let session = app.state.sessions().authenticate(&client.token).await.unwrap().session.id.0.clone();
+        clients.push(client);
+        sessions.push(session);
+    }
+    // Interleaved across sessions and published back to back, as the
+    // booking service does (outbox row, then the bus): the worker's lanes
+    // run several at once, yet each session's come out in its order.
+    const PER_SESSION: usize = 12;
+    for n in 0..PER_SESSION {
+        for session in &sessions {
+            let event = event_of(session, &format!("bk_{n:02}"), BookingEventKind::BookingExpiring);
+            let payload = serde_json::to_string(&event).unwrap();
+            let row = NewEvent {
+                id: &event.id,
+                session_id: session,
+                booking_id: &event.booking_id,
+                kind: "BOOKING_EXPIRING",
+                payload: &payload,
+            };
+            app.state.store().record_event(&row, chrono::Utc::now()).await.unwrap();
+            app.state.bus().publish(&Topic::bookings(), &BusEvent::Booking(event)).await.unwrap();
+        }
+    }
+    for client in &clients {
+        let all = wait_for(client, PER_SESSION).await;
+        let bookings: Vec<&str> = all.iter().rev().map(|n| n["bookingId"].as_str().unwrap()).collect();
+        let expected: Vec<String> = (0..PER_SESSION).map(|n| format!("bk_{n:02}")).collect();
+        assert_eq!(bookings, expected, "a session's notifications in the order of its events (oldest first)");
+    }
+    let status = app.state.notifications().status();
+    assert_eq!(status.notifications_stored, (PER_SESSION * sessions.len()) as u64, "each event stored once");
+    assert_eq!(status.events_processed, (PER_SESSION * sessions.len()) as u64);
+    assert_eq!(app.state.store().pending_event_count().await.unwrap(), 0);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_subscriber_that_falls_behind_is_told_and_stopped() {
     let app = TestApp::spawn(Backend::Memory).await;
