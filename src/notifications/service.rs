@@ -289,31 +289,53 @@ impl NotificationService {
 
     /// Claims one outbox event and turns it into its notification and
     /// deliveries; `false` when another instance has it or it is done.
+    ///
+    /// What the notification says is read and rendered first, then the
+    /// claim, the notification, its deliveries and the event's "done" are
+    /// written in one transaction (one commit instead of four or more), and
+    /// only after the commit is it published and are its deliveries started.
     pub async fn process_event(&self, id: &str) -> Result<bool, NotificationError> {
-        let owner = &self.inner.owner;
-        let Some(claimed) = self.inner.store.claim_event(id, owner, self.now(), self.event_lease()).await? else {
+        let Some(payload) = self.inner.store.event_payload(id).await? else {
             return Ok(false);
         };
-        let event: BookingEvent = match serde_json::from_str(&claimed.payload) {
-            Ok(event) => event,
+        let event: Option<BookingEvent> = match serde_json::from_str(&payload) {
+            Ok(event) => Some(event),
             Err(error) => {
-                // Not ours to fix by retrying: record it as done and say so.
-                tracing::error!(event = %claimed.id, %error, "an outbox event cannot be read; skipped");
-                self.inner.store.finish_event(id, owner, self.now()).await?;
-                return Ok(true);
+                tracing::error!(event = %id, %error, "an outbox event cannot be read; skipped");
+                None
             }
         };
-        let booking = self.inner.store.booking(&event.booking_id).await?;
-        let payment_reference = match (&booking, event.kind) {
-            (Some(_), BookingEventKind::BookingConfirmed | BookingEventKind::PaymentSucceeded) => self
-                .inner
-                .store
-                .payments_for_booking(&event.booking_id)
-                .await?
-                .into_iter()
-                .find(|p| p.status == PaymentStatus::Succeeded)
-                .map(|p| p.gateway_payment_id.unwrap_or(p.id)),
+        let booking = match &event {
+            Some(event) => self.inner.store.booking(&event.booking_id).await?,
+            None => None,
+        };
+        let payment_reference = match (&booking, &event) {
+            (Some(_), Some(event))
+                if matches!(event.kind, BookingEventKind::BookingConfirmed | BookingEventKind::PaymentSucceeded) =>
+            {
+                self.inner
+                    .store
+                    .payments_for_booking(&event.booking_id)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.status == PaymentStatus::Succeeded)
+                    .map(|p| p.gateway_payment_id.unwrap_or(p.id))
+            }
             _ => None,
+        };
+        let preferences = match &event {
+            Some(event) => Some(self.inner.store.notification_preferences(&event.session_id).await?),
+            None => None,
+        };
+
+        let owner = &self.inner.owner;
+        let Some(mut work) = self.inner.store.begin_event(id, owner, self.now(), self.event_lease()).await? else {
+            return Ok(false);
+        };
+        let (Some(event), Some(preferences)) = (event, preferences) else {
+            // Not ours to fix by retrying: record it as done.
+            work.finish(self.now()).await?;
+            return Ok(true);
         };
         let facts = BookingFacts { booking: booking.as_ref(), payment_reference };
         let content = render::content(&event, &facts);
@@ -326,11 +348,10 @@ impl NotificationService {
             booking_id: Some(event.booking_id.clone()),
             language: render::language_of(&event).code().to_owned(),
         };
-        let (stored, fresh) = self.inner.store.insert_notification(&new, self.now()).await?;
+        let (stored, fresh) = work.insert_notification(&new, self.now()).await?;
         let notification_id = public_id(stored.seq);
 
         // Deliveries: one per enabled, configured channel with a destination.
-        let preferences = self.inner.store.notification_preferences(&event.session_id).await?;
         let mut deliveries = Vec::new();
         for channel in self.inner.channels.enabled() {
             let Some(to) = destination(channel, &preferences, booking.as_ref()) else { continue };
@@ -347,11 +368,14 @@ impl NotificationService {
                 channel: channel.as_str().to_owned(),
                 message: encoded,
             };
-            if self.inner.store.insert_delivery(&delivery, self.now()).await? {
+            if work.insert_delivery(&delivery, self.now()).await? {
                 deliveries.push(delivery.id);
             }
         }
-        self.inner.store.finish_event(id, owner, self.now()).await?;
+        if !work.finish(self.now()).await? {
+            // The lease ran out before the commit: the next claimer does it all.
+            return Ok(false);
+        }
         self.inner.counts.events.fetch_add(1, Ordering::Relaxed);
         if fresh {
             self.inner.counts.notifications.fetch_add(1, Ordering::Relaxed);

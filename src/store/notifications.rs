@@ -241,23 +241,13 @@ impl Store {
         now: DateTime<Utc>,
         lease: std::time::Duration,
     ) -> Result<Option<ClaimedEvent>, StoreError> {
-        let ms = now.timestamp_millis();
-        let claimed = sqlx::query(
-            "UPDATE domain_events SET claimed_by = $1, claimed_until = $2 WHERE id = $3 AND processed_at IS NULL \
-             AND (claimed_until IS NULL OR claimed_until <= $4)",
-        )
-        .bind(owner)
-        .bind(ms.saturating_add(millis(lease)))
-        .bind(id)
-        .bind(ms)
-        .execute(self.pool())
-        .await?;
-        if claimed.rows_affected() != 1 {
+        let mut conn = self.pool().acquire().await?;
+        if !claim_event_on(&mut conn, id, owner, now, lease).await? {
             return Ok(None);
         }
         let row = sqlx::query("SELECT id, payload, created_at FROM domain_events WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *conn)
             .await?;
         row.map(|row| {
             Ok(ClaimedEvent {
@@ -294,16 +284,7 @@ impl Store {
 
     /// Marks `owner`'s claimed event processed; `false` when the lease was lost.
     pub async fn finish_event(&self, id: &str, owner: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE domain_events SET processed_at = $1, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = $2 AND claimed_by = $3 AND processed_at IS NULL",
-        )
-        .bind(now.timestamp_millis())
-        .bind(id)
-        .bind(owner)
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected() == 1)
+        finish_event_on(&mut *self.pool().acquire().await?, id, owner, now).await
     }
 
     /// Unprocessed events in the outbox (for `/api/status`).
@@ -340,53 +321,26 @@ impl Store {
         notification: &NewNotification,
         now: DateTime<Utc>,
     ) -> Result<(NotificationRecord, bool), StoreError> {
+        let mut conn = self.pool().acquire().await?;
         for _ in 0..SEQ_ATTEMPTS {
-            let inserted = sqlx::query(
-                "INSERT INTO notifications \
-                 (session_id, seq, event_id, kind, title, body, booking_id, language, created_at) \
-                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8 FROM notifications \
-                 WHERE session_id = $9",
-            )
-            .bind(&notification.session_id)
-            .bind(&notification.event_id)
-            .bind(&notification.kind)
-            .bind(&notification.title)
-            .bind(&notification.body)
-            .bind(notification.booking_id.as_deref())
-            .bind(&notification.language)
-            .bind(now.timestamp_millis())
-            .bind(&notification.session_id)
-            .execute(self.pool())
-            .await
-            .map_err(write_error);
-            match inserted {
-                Ok(_) => {
-                    let stored = self.notification_for_event(&notification.event_id).await?;
-                    return stored.map(|n| (n, true)).ok_or_else(|| StoreError::Corrupt {
-                        column: "notifications.event_id",
-                        detail: "an inserted notification cannot be read back".to_owned(),
-                    });
-                }
+            match insert_notification_on(&mut conn, notification, now).await {
+                Ok(()) => return inserted_notification(&mut conn, notification).await,
                 Err(StoreError::Conflict(_)) => {
                     // Either this event's notification exists (the unique
                     // event id), or another insert took the number: look, then retry.
-                    if let Some(existing) = self.notification_for_event(&notification.event_id).await? {
+                    if let Some(existing) = notification_for_event_on(&mut conn, &notification.event_id).await? {
                         return Ok((existing, false));
                     }
                 }
                 Err(error) => return Err(error),
             }
         }
-        Err(StoreError::Conflict("notifications: no free number after repeated attempts".to_owned()))
+        Err(no_free_number())
     }
 
     /// The notification made from `event_id`.
     pub async fn notification_for_event(&self, event_id: &str) -> Result<Option<NotificationRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE event_id = $1"))
-            .bind(event_id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(notification_from_row).transpose()
+        notification_for_event_on(&mut *self.pool().acquire().await?, event_id).await
     }
 
     /// A session's notifications, newest first: with `after`, the `first`
@@ -512,26 +466,7 @@ impl Store {
     /// Stores a pending delivery, due now; `false` when this notification
     /// already has one on this channel.
     pub async fn insert_delivery(&self, delivery: &NewDelivery, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let ms = now.timestamp_millis();
-        let result = sqlx::query(
-            "INSERT INTO notification_deliveries (id, event_id, session_id, seq, channel, message, status, \
-             attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10) \
-             ON CONFLICT (event_id, channel) DO NOTHING",
-        )
-        .bind(&delivery.id)
-        .bind(&delivery.event_id)
-        .bind(&delivery.session_id)
-        .bind(delivery.seq)
-        .bind(&delivery.channel)
-        .bind(&delivery.message)
-        .bind(DeliveryStatus::Pending.as_str())
-        .bind(ms)
-        .bind(ms)
-        .bind(ms)
-        .execute(self.pool())
-        .await
-        .map_err(write_error)?;
-        Ok(result.rows_affected() == 1)
+        insert_delivery_on(&mut *self.pool().acquire().await?, delivery, now).await
     }
 
     /// Leases a due, pending delivery to `owner` and counts the attempt;
@@ -659,6 +594,220 @@ const NOTIFICATION_COLUMNS: &str =
 
 const DELIVERY_COLUMNS: &str = "id, event_id, session_id, seq, channel, message, status, attempts, \
      next_attempt_at, last_error, provider_id, updated_at";
+
+/// One claimed outbox event's writes — the claim, its notification, the
+/// notification's deliveries and the mark that it is done — in one
+/// transaction: one commit (one fsync of SQLite's WAL) per event instead of
+/// four or more, and no half-made notification if the worker stops midway.
+/// Dropped without [`finish`], it rolls back: the event stays unclaimed for
+/// the next try.
+///
+/// [`finish`]: EventTransaction::finish
+pub struct EventTransaction {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    id: String,
+    owner: String,
+}
+
+impl std::fmt::Debug for EventTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventTransaction").field("id", &self.id).field("owner", &self.owner).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Claims event `id` for `owner` inside a new transaction; `None` when
+    /// it is done or another claimer's lease holds (nothing then stays open).
+    /// On PostgreSQL the claim's row lock makes another instance's claim wait
+    /// for this commit, after which it finds the event done.
+    pub async fn begin_event(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> Result<Option<EventTransaction>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !claim_event_on(&mut tx, id, owner, now, lease).await? {
+            return Ok(None);
+        }
+        Ok(Some(EventTransaction { tx, id: id.to_owned(), owner: owner.to_owned() }))
+    }
+
+    /// An outbox event's payload, whatever its state; `None` when unknown.
+    pub async fn event_payload(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT payload FROM domain_events WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+        row.map(|row| Ok(row.try_get("payload")?)).transpose()
+    }
+}
+
+impl EventTransaction {
+    /// As [`Store::insert_notification`], inside the transaction: each try
+    /// is its own savepoint, since a failed statement would otherwise abort
+    /// a PostgreSQL transaction whole.
+    pub async fn insert_notification(
+        &mut self,
+        notification: &NewNotification,
+        now: DateTime<Utc>,
+    ) -> Result<(NotificationRecord, bool), StoreError> {
+        use sqlx::Acquire as _;
+        for _ in 0..SEQ_ATTEMPTS {
+            let mut attempt = (&mut self.tx).begin().await?;
+            match insert_notification_on(&mut attempt, notification, now).await {
+                Ok(()) => {
+                    attempt.commit().await?;
+                    return inserted_notification(&mut self.tx, notification).await;
+                }
+                Err(StoreError::Conflict(_)) => {
+                    attempt.rollback().await?;
+                    if let Some(existing) = notification_for_event_on(&mut self.tx, &notification.event_id).await? {
+                        return Ok((existing, false));
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(no_free_number())
+    }
+
+    /// As [`Store::insert_delivery`], inside the transaction.
+    pub async fn insert_delivery(&mut self, delivery: &NewDelivery, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        insert_delivery_on(&mut self.tx, delivery, now).await
+    }
+
+    /// Marks the event processed and commits everything; `false` (and
+    /// nothing written) when the lease was lost meanwhile.
+    pub async fn finish(mut self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        if !finish_event_on(&mut self.tx, &self.id, &self.owner, now).await? {
+            self.tx.rollback().await?;
+            return Ok(false);
+        }
+        self.tx.commit().await?;
+        Ok(true)
+    }
+}
+
+async fn claim_event_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+) -> Result<bool, StoreError> {
+    let ms = now.timestamp_millis();
+    let claimed = sqlx::query(
+        "UPDATE domain_events SET claimed_by = $1, claimed_until = $2 WHERE id = $3 AND processed_at IS NULL \
+         AND (claimed_until IS NULL OR claimed_until <= $4)",
+    )
+    .bind(owner)
+    .bind(ms.saturating_add(millis(lease)))
+    .bind(id)
+    .bind(ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+async fn finish_event_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE domain_events SET processed_at = $1, claimed_by = NULL, claimed_until = NULL \
+         WHERE id = $2 AND claimed_by = $3 AND processed_at IS NULL",
+    )
+    .bind(now.timestamp_millis())
+    .bind(id)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// One try at the session's next number; `Conflict` when the number or the
+/// event's notification is taken.
+async fn insert_notification_on(
+    conn: &mut sqlx::AnyConnection,
+    notification: &NewNotification,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications \
+         (session_id, seq, event_id, kind, title, body, booking_id, language, created_at) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8 FROM notifications \
+         WHERE session_id = $9",
+    )
+    .bind(&notification.session_id)
+    .bind(&notification.event_id)
+    .bind(&notification.kind)
+    .bind(&notification.title)
+    .bind(&notification.body)
+    .bind(notification.booking_id.as_deref())
+    .bind(&notification.language)
+    .bind(now.timestamp_millis())
+    .bind(&notification.session_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(write_error)?;
+    Ok(())
+}
+
+/// The notification just inserted, read back with its number.
+async fn inserted_notification(
+    conn: &mut sqlx::AnyConnection,
+    notification: &NewNotification,
+) -> Result<(NotificationRecord, bool), StoreError> {
+    let stored = notification_for_event_on(conn, &notification.event_id).await?;
+    stored.map(|n| (n, true)).ok_or_else(|| StoreError::Corrupt {
+        column: "notifications.event_id",
+        detail: "an inserted notification cannot be read back".to_owned(),
+    })
+}
+
+fn no_free_number() -> StoreError {
+    StoreError::Conflict("notifications: no free number after repeated attempts".to_owned())
+}
+
+async fn notification_for_event_on(
+    conn: &mut sqlx::AnyConnection,
+    event_id: &str,
+) -> Result<Option<NotificationRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE event_id = $1"))
+        .bind(event_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(notification_from_row).transpose()
+}
+
+async fn insert_delivery_on(
+    conn: &mut sqlx::AnyConnection,
+    delivery: &NewDelivery,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let ms = now.timestamp_millis();
+    let result = sqlx::query(
+        "INSERT INTO notification_deliveries (id, event_id, session_id, seq, channel, message, status, \
+         attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10) \
+         ON CONFLICT (event_id, channel) DO NOTHING",
+    )
+    .bind(&delivery.id)
+    .bind(&delivery.event_id)
+    .bind(&delivery.session_id)
+    .bind(delivery.seq)
+    .bind(&delivery.channel)
+    .bind(&delivery.message)
+    .bind(DeliveryStatus::Pending.as_str())
+    .bind(ms)
+    .bind(ms)
+    .bind(ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(write_error)?;
+    Ok(result.rows_affected() == 1)
+}
 
 fn notification_from_row(row: &AnyRow) -> Result<NotificationRecord, StoreError> {
     Ok(NotificationRecord {

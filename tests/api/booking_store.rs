@@ -1053,6 +1053,61 @@ async fn outbox_events_and_deliveries_are_claimed_once(url: String) {
     a.close().await;
 }
 
+async fn an_events_writes_commit_together_or_not_at_all(url: String) {
+    let (a, b) = (open(&url).await, open(&url).await);
+    let t0 = Utc::now();
+    let event = NewEvent { id: "evt_t", session_id: "s_t", booking_id: "bk_t", kind: "BOOKING_CREATED", payload: "{}" };
+    a.record_event(&event, t0).await.expect("record");
+    assert_eq!(a.event_payload("evt_t").await.expect("payload").as_deref(), Some("{}"));
+    let notification = NewNotification {
+        event_id: "evt_t".to_owned(),
+        session_id: "s_t".to_owned(),
+        kind: "BOOKING_CREATED".to_owned(),
+        title: "Booking created".to_owned(),
+        body: "…".to_owned(),
+        booking_id: Some("bk_t".to_owned()),
+        language: "en".to_owned(),
+    };
+    let delivery = NewDelivery {
+        id: "dlv_t".to_owned(),
+        event_id: "evt_t".to_owned(),
+        session_id: "s_t".to_owned(),
+        seq: 1,
+        channel: "email".to_owned(),
+        message: "{}".to_owned(),
+    };
+
+    // Written, then dropped before `finish` (a failure midway): nothing
+    // stays — no notification, no delivery, and the claim is gone too.
+    let mut work = a.begin_event("evt_t", "A", t0, LEASE).await.expect("begin").expect("claimable");
+    let (stored, fresh) = work.insert_notification(&notification, t0).await.expect("insert");
+    assert!(fresh);
+    assert_eq!(stored.seq, 1);
+    assert!(work.insert_delivery(&delivery, t0).await.expect("delivery"));
+    drop(work);
+    assert!(a.notification_for_event("evt_t").await.expect("read").is_none(), "rolled back");
+    assert!(a.deliveries_for_session("s_t").await.expect("list").is_empty(), "rolled back");
+    let pending = a.pending_events(t0, t0, 10).await.expect("pending");
+    assert_eq!(pending, [PendingEvent { id: "evt_t".into(), session_id: "s_t".into() }], "claimable again at once");
+
+    // Another instance's claim waits for this one's commit, then finds it done.
+    let mut work = a.begin_event("evt_t", "A", t0, LEASE).await.expect("begin").expect("claimable");
+    let rival = tokio::spawn(async move {
+        let claimed = b.begin_event("evt_t", "B", t0, LEASE).await.expect("begin").is_some();
+        b.close().await;
+        claimed
+    });
+    work.insert_notification(&notification, t0).await.expect("insert");
+    work.insert_delivery(&delivery, t0).await.expect("delivery");
+    assert!(work.finish(t0).await.expect("commit"));
+    assert!(!rival.await.expect("rival"), "the event is done by the time the rival's claim runs");
+    assert_eq!(a.notification_for_event("evt_t").await.expect("read").expect("stored").seq, 1);
+    assert_eq!(a.deliveries_for_session("s_t").await.expect("list").len(), 1);
+    assert_eq!(a.pending_event_count().await.expect("count"), 0);
+    assert!(a.begin_event("evt_t", "C", t0 + minutes(5), LEASE).await.expect("begin").is_none(), "done");
+    a.close().await;
+}
+
 async fn notification_preferences_round_trip(url: String) {
     let store = open(&url).await;
     let now = Utc::now();
@@ -1107,5 +1162,6 @@ on_both_engines!(
     webhook_events_are_processed_once,
     notifications_number_gap_free_under_concurrent_inserts,
     outbox_events_and_deliveries_are_claimed_once,
+    an_events_writes_commit_together_or_not_at_all,
     notification_preferences_round_trip,
 );
