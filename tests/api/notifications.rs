@@ -352,22 +352,7 @@ async fn an_event_the_bus_never_carried_is_found_in_the_outbox() {
     // An expiring warning written to the outbox only, as if the publish
     // after it had been lost: the worker's poll still turns it into a notification.
     let session = app.state.store().booking(&booking).await.unwrap().unwrap().session_id;
-    let event = BookingEvent {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: BookingEventKind::BookingExpiring,
-        booking_id: booking.clone(),
-        session_id: session.clone(),
-        status: BookingStatus::PendingPayment,
-        previous_status: None,
-        at: chrono::Utc::now(),
-        payment_id: None,
-        refund_id: None,
-        amount: None,
-        reference: None,
-        expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(4)),
-        decline_code: None,
-        language: "en".into(),
-    };
+    let event = event_of(&session, &booking, BookingEventKind::BookingExpiring);
     let payload = serde_json::to_string(&event).unwrap();
     let row = NewEvent {
         id: &event.id,
