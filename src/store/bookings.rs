@@ -232,7 +232,7 @@ impl Store {
         let provider_offer_json = serde_json::to_string(&provider_offer)
             .map_err(|e| StoreError::Corrupt { column: "provider_offer", detail: e.to_string() })?;
         let ms = now.timestamp_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO bookings (id, session_id, status, step, offer_id, provider, provider_offer, offer_snapshot, \
              total_amount, currency, provider_order_id, reference, contact_email, contact_phone, language, \
@@ -358,7 +358,7 @@ impl Store {
         }
         let guard = guard_sql(guard, &mut next, &mut params);
         let sql = format!("UPDATE bookings SET {sets} WHERE id = $1{guard}");
-        let result = bind_all(sqlx::query(&sql), &params).execute(&self.pool).await.map_err(write_error)?;
+        let result = bind_all(sqlx::query(&sql), &params).execute(self.writer()).await.map_err(write_error)?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -445,7 +445,7 @@ impl Store {
         .bind(id)
         .bind(ms)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -457,7 +457,7 @@ impl Store {
         )
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -527,7 +527,7 @@ impl Store {
             ];
             params.extend(predicate_params.iter().cloned());
             params.push(Param::Int(ms));
-            if bind_all(sqlx::query(&claim), &params).execute(&self.pool).await?.rows_affected() == 1 {
+            if bind_all(sqlx::query(&claim), &params).execute(self.writer()).await?.rows_affected() == 1 {
                 won.push(id);
             }
         }
@@ -567,7 +567,7 @@ impl Store {
             .bind(SagaStep::Held.as_str())
             .bind(ms)
             .bind(horizon.timestamp_millis())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
             if result.rows_affected() == 1 {
                 won.push(id);

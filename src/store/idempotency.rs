@@ -177,7 +177,7 @@ impl Store {
             .bind(ms)
             .bind(ms)
             .bind(ms)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
             if inserted.rows_affected() == 1 {
                 return Ok(KeyClaim::New);
@@ -225,7 +225,7 @@ impl Store {
             .bind(point.as_str())
             .bind(stale)
             .bind(lock.owner)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
             if taken.rows_affected() == 1 {
                 return Ok(KeyClaim::Resume(point));
@@ -242,7 +242,7 @@ impl Store {
         point: RecoveryPoint,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         set_recovery_point_on(&mut conn, lock, point, now).await
     }
 
@@ -268,7 +268,7 @@ impl Store {
         .bind(lock.session_id)
         .bind(lock.key)
         .bind(lock.owner)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -285,7 +285,7 @@ impl Store {
         .bind(lock.key)
         .bind(lock.owner)
         .bind(RecoveryPoint::Started.as_str())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -302,7 +302,7 @@ impl Store {
         .bind(lock.session_id)
         .bind(lock.key)
         .bind(lock.owner)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -311,8 +311,10 @@ impl Store {
     /// than [`MIN_KEY_RETENTION`]); returns how many.
     pub async fn purge_idempotency_keys(&self, now: DateTime<Utc>, retention: Duration) -> Result<u64, StoreError> {
         let cutoff = now.timestamp_millis().saturating_sub(millis(retention.max(MIN_KEY_RETENTION)));
-        let result =
-            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff).execute(&self.pool).await?;
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(self.writer())
+            .await?;
         Ok(result.rows_affected())
     }
 
@@ -337,7 +339,7 @@ impl Store {
         .bind(event_type)
         .bind(ms)
         .bind(until)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(true);
@@ -349,7 +351,7 @@ impl Store {
         .bind(until)
         .bind(id)
         .bind(ms)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(taken.rows_affected() == 1)
     }
@@ -361,7 +363,7 @@ impl Store {
         )
         .bind(now.timestamp_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -372,7 +374,7 @@ impl Store {
         let result =
             sqlx::query("UPDATE webhook_events SET claimed_until = NULL WHERE id = $1 AND processed_at IS NULL")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         Ok(result.rows_affected() == 1)
     }

@@ -40,7 +40,7 @@ impl Store {
         .bind(link.url.as_str())
         .bind(link.expires_at.timestamp_millis())
         .bind(link.created_at.timestamp_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(write_error)?;
         Ok(result.rows_affected() == 1)

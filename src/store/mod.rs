@@ -78,6 +78,12 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where writes go. SQLite lets one connection write at a time, and a
+    /// connection that finds the lock taken sleeps in SQLite's busy handler
+    /// (1, 2, 5, 10 … ms) however soon the lock is free; one writing
+    /// connection makes writers queue in the pool instead, woken in turn,
+    /// while reads keep the other connections. PostgreSQL: the same pool.
+    writer: AnyPool,
     engine: DatabaseEngine,
     display_url: String,
 }
@@ -142,27 +148,39 @@ impl Store {
             ensure_sqlite_dir(raw)?;
         }
         let options: AnyConnectOptions = raw.parse()?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match engine {
-                // SQLite allows one writer at a time; a small pool avoids
-                // piling up connections that would only wait on the lock.
-                DatabaseEngine::Sqlite => settings.max_connections.min(4),
-                DatabaseEngine::Postgres => settings.max_connections,
-            })
-            .acquire_timeout(settings.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if engine == DatabaseEngine::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, engine, display_url: redact_url(raw) })
+        let pool_of = |size: u32| {
+            AnyPoolOptions::new().max_connections(size).acquire_timeout(settings.acquire_timeout).after_connect(
+                move |conn, _meta| {
+                    Box::pin(async move {
+                        if engine == DatabaseEngine::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let (pool, writer) = match engine {
+            // SQLite allows one writer at a time: a small pool for reads
+            // avoids piling up connections, and one connection writes.
+            // An in-memory database exists once per connection: one it is.
+            DatabaseEngine::Sqlite if sqlite_in_memory(raw) => {
+                let pool = pool_of(1).connect_with(options).await?;
+                (pool.clone(), pool)
+            }
+            DatabaseEngine::Sqlite => {
+                let pool = pool_of(settings.max_connections.min(4)).connect_with(options.clone()).await?;
+                let writer = pool_of(1).connect_with(options).await?;
+                (pool, writer)
+            }
+            DatabaseEngine::Postgres => {
+                let pool = pool_of(settings.max_connections).connect_with(options).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self { pool, writer, engine, display_url: redact_url(raw) })
     }
 
     /// Which engine this is.
@@ -178,6 +196,13 @@ impl Store {
     /// The pool, for the domains' queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for writes: `INSERT`, `UPDATE`, `DELETE` and every
+    /// transaction (see the field). A write must not wait for another
+    /// writer connection while it holds one: on SQLite there is only one.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     fn migrator(&self) -> &'static Migrator {
@@ -260,7 +285,7 @@ impl Store {
         .bind(version)
         .bind(ms)
         .bind(ms)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -273,7 +298,7 @@ impl Store {
         .bind(now.timestamp_millis())
         .bind(id)
         .bind(now.timestamp_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -283,7 +308,7 @@ impl Store {
         sqlx::query("UPDATE instances SET stopped_at = $1 WHERE id = $2 AND stopped_at IS NULL")
             .bind(now.timestamp_millis())
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -311,6 +336,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -361,12 +387,22 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+/// The file a `sqlite:` URL names (empty or `:memory:` for none).
+fn sqlite_path(url: &str) -> &str {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
+    path.split('?').next().unwrap_or(path)
+}
+
+fn sqlite_in_memory(url: &str) -> bool {
+    let path = sqlite_path(url);
+    path.is_empty() || path == ":memory:" || url.contains("mode=memory")
+}
+
+fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    if sqlite_in_memory(url) {
         return Ok(());
     }
+    let path = sqlite_path(url);
     if let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
     {

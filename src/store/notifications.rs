@@ -226,7 +226,7 @@ impl Store {
         .bind(event.kind)
         .bind(event.payload)
         .bind(now.timestamp_millis())
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(write_error)?;
         Ok(())
@@ -241,7 +241,7 @@ impl Store {
         now: DateTime<Utc>,
         lease: std::time::Duration,
     ) -> Result<Option<ClaimedEvent>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         if !claim_event_on(&mut conn, id, owner, now, lease).await? {
             return Ok(None);
         }
@@ -284,7 +284,7 @@ impl Store {
 
     /// Marks `owner`'s claimed event processed; `false` when the lease was lost.
     pub async fn finish_event(&self, id: &str, owner: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        finish_event_on(&mut *self.pool().acquire().await?, id, owner, now).await
+        finish_event_on(&mut *self.writer().acquire().await?, id, owner, now).await
     }
 
     /// Unprocessed events in the outbox (for `/api/status`).
@@ -301,12 +301,12 @@ impl Store {
         let ms = before.timestamp_millis();
         let events = sqlx::query("DELETE FROM domain_events WHERE processed_at IS NOT NULL AND processed_at < $1")
             .bind(ms)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         let deliveries = sqlx::query("DELETE FROM notification_deliveries WHERE status = $1 AND updated_at < $2")
             .bind(DeliveryStatus::Sent.as_str())
             .bind(ms)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(events.rows_affected() + deliveries.rows_affected())
     }
@@ -321,7 +321,7 @@ impl Store {
         notification: &NewNotification,
         now: DateTime<Utc>,
     ) -> Result<(NotificationRecord, bool), StoreError> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         for _ in 0..SEQ_ATTEMPTS {
             match insert_notification_on(&mut conn, notification, now).await {
                 Ok(()) => return inserted_notification(&mut conn, notification).await,
@@ -393,7 +393,7 @@ impl Store {
         .bind(now.timestamp_millis())
         .bind(session_id)
         .bind(up_to)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected())
     }
@@ -437,7 +437,7 @@ impl Store {
         .bind(i64::from(preferences.push))
         .bind(preferences.push_token.as_deref())
         .bind(now.timestamp_millis())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -456,7 +456,7 @@ impl Store {
         .bind(now.timestamp_millis())
         .bind(session_id)
         .bind(token)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -466,7 +466,7 @@ impl Store {
     /// Stores a pending delivery, due now; `false` when this notification
     /// already has one on this channel.
     pub async fn insert_delivery(&self, delivery: &NewDelivery, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        insert_delivery_on(&mut *self.pool().acquire().await?, delivery, now).await
+        insert_delivery_on(&mut *self.writer().acquire().await?, delivery, now).await
     }
 
     /// Leases a due, pending delivery to `owner` and counts the attempt;
@@ -491,7 +491,7 @@ impl Store {
         .bind(DeliveryStatus::Pending.as_str())
         .bind(ms)
         .bind(ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if claimed.rows_affected() != 1 {
             return Ok(None);
@@ -554,7 +554,7 @@ impl Store {
         .bind(id)
         .bind(owner)
         .bind(DeliveryStatus::Pending.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -627,7 +627,7 @@ impl Store {
         now: DateTime<Utc>,
         lease: std::time::Duration,
     ) -> Result<Option<EventTransaction>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         if !claim_event_on(&mut tx, id, owner, now, lease).await? {
             return Ok(None);
         }

@@ -185,7 +185,7 @@ impl Store {
     /// Stores a payment. [`StoreError::Conflict`] when it would be the
     /// booking's second `SUCCEEDED` payment or repeats a gateway id.
     pub async fn insert_payment(&self, payment: &NewPayment, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         insert_payment_on(&mut conn, payment, now).await
     }
 
@@ -200,7 +200,7 @@ impl Store {
         change: &PaymentChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         update_payment_on(&mut conn, id, from, to, change, now).await
     }
 
@@ -260,7 +260,7 @@ impl Store {
         let ms = now.timestamp_millis();
         // The first statement writes, so SQLite takes its write lock at once
         // instead of failing to upgrade a read snapshot later.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let claimed = sqlx::query(
             "UPDATE bookings SET step = $1, updated_at = $2, version = version + 1 \
              WHERE id = $3 AND status = $4 AND step = $5 AND expires_at > $6",
@@ -315,7 +315,7 @@ impl Store {
                 SagaStep::Held,
             ),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         if !update_payment_on(&mut tx, payment_id, &[PaymentStatus::Processing], status, &change, now).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -351,7 +351,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ExternalCharge, StoreError> {
         let ms = now.timestamp_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         insert_payment_on(&mut tx, payment, now).await?;
         let moved = sqlx::query(
             "UPDATE bookings SET step = $1, updated_at = $2, version = version + 1 \
@@ -409,7 +409,7 @@ impl Store {
             "UPDATE bookings SET step = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND step IN ({})",
             placeholders(4, from_steps.len())
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         if bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
@@ -422,7 +422,7 @@ impl Store {
     /// Stores a `PENDING` refund. [`StoreError::Conflict`] when the payment
     /// has a refund that is not `FAILED`.
     pub async fn insert_refund(&self, refund: &NewRefund, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         insert_refund_on(&mut conn, refund, now).await
     }
 
@@ -451,7 +451,7 @@ impl Store {
         if from.is_empty() {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         if bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await.map_err(write_error)?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
