@@ -225,30 +225,37 @@ impl NotificationService {
         }
     }
 
-    /// An event as the bus brought it: recorded in the outbox if the
-    /// publisher could not (an idempotent insert), then processed.
+    /// An event as the bus brought it: processed, after recording it in the
+    /// outbox if the publisher could not.
     async fn on_bus_event(&self, event: &BookingEvent) {
         if event.id.is_empty() {
             return;
         }
-        match serde_json::to_string(event) {
-            Ok(payload) => {
-                let row = NewEvent {
-                    id: &event.id,
-                    session_id: &event.session_id,
-                    booking_id: &event.booking_id,
-                    kind: event.kind.as_str(),
-                    payload: &payload,
-                };
-                if let Err(error) = self.inner.store.record_event(&row, self.now()).await {
-                    tracing::warn!(event = %event.id, %error, "recording a bus event in the outbox failed");
-                }
-            }
-            Err(error) => tracing::warn!(event = %event.id, %error, "encoding a bus event failed"),
-        }
-        if let Err(error) = self.process_event(&event.id).await {
+        if let Err(error) = self.process(&event.id, Some(event)).await {
             tracing::warn!(event = %event.id, %error, "processing a booking event failed; the poll retries it");
         }
+    }
+
+    /// The outbox row's payload; for an event the bus brought that has no
+    /// row (its publisher's write failed), the row written now. Written only
+    /// then: an `INSERT … ON CONFLICT DO NOTHING` for every event took the
+    /// store's one writer three times a journey for nothing.
+    async fn payload_of(&self, id: &str, carried: Option<&BookingEvent>) -> Result<Option<String>, NotificationError> {
+        if let Some(payload) = self.inner.store.event_payload(id).await? {
+            return Ok(Some(payload));
+        }
+        let Some(event) = carried else { return Ok(None) };
+        let payload = serde_json::to_string(event)
+            .map_err(|e| StoreError::Corrupt { column: "domain_events.payload", detail: e.to_string() })?;
+        let row = NewEvent {
+            id: &event.id,
+            session_id: &event.session_id,
+            booking_id: &event.booking_id,
+            kind: event.kind.as_str(),
+            payload: &payload,
+        };
+        self.inner.store.record_event(&row, self.now()).await?;
+        Ok(Some(payload))
     }
 
     /// One pass over what is due: outbox events the bus did not bring (or a
@@ -295,7 +302,12 @@ impl NotificationService {
     /// written in one transaction (one commit instead of four or more), and
     /// only after the commit is it published and are its deliveries started.
     pub async fn process_event(&self, id: &str) -> Result<bool, NotificationError> {
-        let Some(payload) = self.inner.store.event_payload(id).await? else {
+        self.process(id, None).await
+    }
+
+    /// [`Self::process_event`], with the event itself when the bus brought it.
+    async fn process(&self, id: &str, carried: Option<&BookingEvent>) -> Result<bool, NotificationError> {
+        let Some(payload) = self.payload_of(id, carried).await? else {
             return Ok(false);
         };
         let event: Option<BookingEvent> = match serde_json::from_str(&payload) {

@@ -436,6 +436,27 @@ async fn events_published_at_once_by_many_sessions_are_each_stored_once_and_in_o
 }
 
 #[tokio::test]
+async fn an_event_whose_outbox_row_was_never_written_is_recorded_by_the_worker_and_notified_once() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    let session = app.state.sessions().authenticate(&client.token).await.unwrap().session.id.0.clone();
+    // Published as if the booking service's outbox write had failed.
+    let event = event_of(&session, "bk_bus_only", BookingEventKind::BookingExpiring);
+    app.state.bus().publish(&Topic::bookings(), &BusEvent::Booking(event.clone())).await.unwrap();
+    let all = wait_for(&client, 1).await;
+    assert_eq!(all[0]["bookingId"], "bk_bus_only");
+    let payload = app.state.store().event_payload(&event.id).await.unwrap().expect("the worker wrote the row");
+    assert_eq!(serde_json::from_str::<BookingEvent>(&payload).unwrap().id, event.id);
+    assert_eq!(app.state.store().pending_event_count().await.unwrap(), 0, "and marked it done");
+    // The same event again (a second delivery by the bus) changes nothing.
+    app.state.bus().publish(&Topic::bookings(), &BusEvent::Booking(event)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(list(&client, None, None).await.len(), 1);
+    assert_eq!(app.state.notifications().status().notifications_stored, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_subscriber_that_falls_behind_is_told_and_stopped() {
     let app = TestApp::spawn(Backend::Memory).await;
     let token = app.start_session().await;
