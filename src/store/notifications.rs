@@ -321,21 +321,7 @@ impl Store {
         notification: &NewNotification,
         now: DateTime<Utc>,
     ) -> Result<(NotificationRecord, bool), StoreError> {
-        let mut conn = self.writer().acquire().await?;
-        for _ in 0..SEQ_ATTEMPTS {
-            match insert_notification_on(&mut conn, notification, now).await {
-                Ok(()) => return inserted_notification(&mut conn, notification).await,
-                Err(StoreError::Conflict(_)) => {
-                    // Either this event's notification exists (the unique
-                    // event id), or another insert took the number: look, then retry.
-                    if let Some(existing) = notification_for_event_on(&mut conn, &notification.event_id).await? {
-                        return Ok((existing, false));
-                    }
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Err(no_free_number())
+        insert_numbered(&mut *self.writer().acquire().await?, notification, now).await
     }
 
     /// The notification made from `event_id`.
@@ -643,32 +629,13 @@ impl Store {
 }
 
 impl EventTransaction {
-    /// As [`Store::insert_notification`], inside the transaction: each try
-    /// is its own savepoint, since a failed statement would otherwise abort
-    /// a PostgreSQL transaction whole.
+    /// As [`Store::insert_notification`], inside the transaction.
     pub async fn insert_notification(
         &mut self,
         notification: &NewNotification,
         now: DateTime<Utc>,
     ) -> Result<(NotificationRecord, bool), StoreError> {
-        use sqlx::Acquire as _;
-        for _ in 0..SEQ_ATTEMPTS {
-            let mut attempt = (&mut self.tx).begin().await?;
-            match insert_notification_on(&mut attempt, notification, now).await {
-                Ok(()) => {
-                    attempt.commit().await?;
-                    return inserted_notification(&mut self.tx, notification).await;
-                }
-                Err(StoreError::Conflict(_)) => {
-                    attempt.rollback().await?;
-                    if let Some(existing) = notification_for_event_on(&mut self.tx, &notification.event_id).await? {
-                        return Ok((existing, false));
-                    }
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Err(no_free_number())
+        insert_numbered(&mut self.tx, notification, now).await
     }
 
     /// As [`Store::insert_delivery`], inside the transaction.
@@ -755,20 +722,40 @@ async fn insert_notification_on(
     Ok(())
 }
 
-/// The notification just inserted, read back with its number.
-async fn inserted_notification(
+/// Stores `notification` with its session's next number, trying again when a
+/// concurrent insert took the number; the stored notification, and whether
+/// it is new (`false`: this event's was stored before). Each try is its own
+/// transaction, or inside one its own savepoint: a failed statement would
+/// otherwise abort a PostgreSQL transaction whole.
+async fn insert_numbered(
     conn: &mut sqlx::AnyConnection,
     notification: &NewNotification,
+    now: DateTime<Utc>,
 ) -> Result<(NotificationRecord, bool), StoreError> {
-    let stored = notification_for_event_on(conn, &notification.event_id).await?;
-    stored.map(|n| (n, true)).ok_or_else(|| StoreError::Corrupt {
-        column: "notifications.event_id",
-        detail: "an inserted notification cannot be read back".to_owned(),
-    })
-}
-
-fn no_free_number() -> StoreError {
-    StoreError::Conflict("notifications: no free number after repeated attempts".to_owned())
+    use sqlx::Connection as _;
+    for _ in 0..SEQ_ATTEMPTS {
+        let mut attempt = conn.begin().await?;
+        match insert_notification_on(&mut attempt, notification, now).await {
+            Ok(()) => {
+                attempt.commit().await?;
+                let stored = notification_for_event_on(conn, &notification.event_id).await?;
+                return stored.map(|n| (n, true)).ok_or_else(|| StoreError::Corrupt {
+                    column: "notifications.event_id",
+                    detail: "an inserted notification cannot be read back".to_owned(),
+                });
+            }
+            Err(StoreError::Conflict(_)) => {
+                // Either this event's notification exists (the unique
+                // event id), or another insert took the number: look, then retry.
+                attempt.rollback().await?;
+                if let Some(existing) = notification_for_event_on(conn, &notification.event_id).await? {
+                    return Ok((existing, false));
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(StoreError::Conflict("notifications: no free number after repeated attempts".to_owned()))
 }
 
 async fn notification_for_event_on(
