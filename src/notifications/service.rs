@@ -186,12 +186,12 @@ impl NotificationService {
                     () = shutdown.cancelled() => break,
                     event = events.next() => match event {
                         Some(event) => {
-                            let key = match &*event {
-                                BusEvent::Booking(booking) => Some((booking.id.clone(), lanes.lane_of(&booking.session_id))),
+                            let lane = match &*event {
+                                BusEvent::Booking(booking) => Some(lanes.lane_of(&booking.session_id)),
                                 _ => None,
                             };
-                            if let Some((id, lane)) = key {
-                                lanes.hand(lane, id, LaneWork::Bus(event), &service).await;
+                            if let Some(lane) = lane {
+                                lanes.hand(lane, LaneWork::Bus(event), &service).await;
                             }
                         }
                         None => break,
@@ -272,7 +272,7 @@ impl NotificationService {
                         continue;
                     }
                     let lane = lanes.lane_of(&event.session_id);
-                    lanes.hand(lane, event.id.clone(), LaneWork::Outbox(event.id), self).await;
+                    lanes.hand(lane, LaneWork::Outbox(event.id), self).await;
                 }
             }
             Err(error) => tracing::warn!(%error, "reading the notification outbox failed"),
@@ -597,6 +597,19 @@ enum LaneWork {
     Outbox(String),
 }
 
+impl LaneWork {
+    /// The event's id.
+    fn id(&self) -> &str {
+        match self {
+            Self::Bus(event) => match &**event {
+                BusEvent::Booking(booking) => &booking.id,
+                _ => "",
+            },
+            Self::Outbox(id) => id,
+        }
+    }
+}
+
 /// The worker's lanes. One worker taking events one after another made every
 /// event wait for all the store round trips of the events before it (the
 /// journey benchmark's wait for `BOOKING_CONFIRMED` at 10 travellers: p50
@@ -604,7 +617,7 @@ enum LaneWork {
 /// keying them by session keeps each session's notifications in the order
 /// its events came (`seq` is numbered in commit order).
 struct Lanes {
-    senders: Vec<mpsc::Sender<(String, LaneWork)>>,
+    senders: Vec<mpsc::Sender<LaneWork>>,
     running: Vec<tokio::task::JoinHandle<()>>,
     /// Ids handed to a lane and not yet worked on.
     queued: Arc<Mutex<HashSet<String>>>,
@@ -615,12 +628,12 @@ impl Lanes {
         let queued = Arc::new(Mutex::new(HashSet::new()));
         let (senders, running) = (0..count.max(1))
             .map(|_| {
-                let (sender, mut receiver) = mpsc::channel::<(String, LaneWork)>(LANE_QUEUE);
+                let (sender, mut receiver) = mpsc::channel::<LaneWork>(LANE_QUEUE);
                 let service = service.clone();
                 let queued = queued.clone();
                 let task = tokio::spawn(async move {
-                    while let Some((id, work)) = receiver.recv().await {
-                        lock(&queued).remove(&id);
+                    while let Some(work) = receiver.recv().await {
+                        lock(&queued).remove(work.id());
                         service.work_on(work).await;
                     }
                 });
@@ -643,12 +656,12 @@ impl Lanes {
 
     /// Queues `work` on `lane`, waiting while the lane is full (the bus
     /// buffers behind it, and what it drops the poll finds).
-    async fn hand(&self, lane: usize, id: String, work: LaneWork, service: &NotificationService) {
+    async fn hand(&self, lane: usize, work: LaneWork, service: &NotificationService) {
         let Some(sender) = self.senders.get(lane) else { return };
-        lock(&self.queued).insert(id.clone());
-        if let Err(mpsc::error::SendError((id, work))) = sender.send((id, work)).await {
+        lock(&self.queued).insert(work.id().to_owned());
+        if let Err(mpsc::error::SendError(work)) = sender.send(work).await {
             // The lane's task is gone (it panicked): do the work here.
-            lock(&self.queued).remove(&id);
+            lock(&self.queued).remove(work.id());
             service.work_on(work).await;
         }
     }
