@@ -241,13 +241,13 @@ impl Store {
         now: DateTime<Utc>,
         lease: std::time::Duration,
     ) -> Result<Option<ClaimedEvent>, StoreError> {
-        let mut conn = self.writer().acquire().await?;
-        if !claim_event_on(&mut conn, id, owner, now, lease).await? {
+        if !claim_event_on(&mut *self.writer().acquire().await?, id, owner, now, lease).await? {
             return Ok(None);
         }
+        // Read on the pool: the writer (one connection on SQLite) is free again.
         let row = sqlx::query("SELECT id, payload, created_at FROM domain_events WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(self.pool())
             .await?;
         row.map(|row| {
             Ok(ClaimedEvent {
