@@ -7,7 +7,8 @@
 //! before the first connection to all N subscribed and settled, ÷ N.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -15,6 +16,7 @@ use serde_json::json;
 use super::{Context, Report, ServerOptions, Table, distinct_search, errors, ms};
 use crate::loadtest::client::{GraphqlClient, SandboxControl, Subscriber, http_client};
 use crate::loadtest::stats::{Outcome, Recorder};
+use crate::loadtest::target::{ProcessSample, read_process};
 
 const SUBSCRIPTION: &str = "subscription { notificationAdded { id kind bookingId at } }";
 
@@ -39,6 +41,8 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
             "fan-out p50 (ms)",
             "fan-out p99 (ms)",
             "max (ms)",
+            "server CPU / delivery (µs)",
+            "loadtest CPU / delivery (µs)",
         ],
     );
     let mut data = Vec::new();
@@ -52,15 +56,19 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
         let subscribed = target.sample();
         let connected = sockets.len();
         let recorder = Arc::new(std::sync::Mutex::new(Recorder::new()));
+        let arrived = Arc::new(AtomicU64::new(0));
+        let own_before = read_process(std::process::id());
         let mut readers = tokio::task::JoinSet::new();
         for mut socket in sockets {
             let recorder = recorder.clone();
+            let arrived = arrived.clone();
             readers.spawn(async move {
                 let mut latencies = Vec::new();
                 while let Some(message) = socket.next_message(Duration::from_secs(10)).await {
                     if message["type"] != "next" {
                         continue;
                     }
+                    arrived.fetch_add(1, Ordering::Relaxed);
                     let at = message["payload"]["data"]["notificationAdded"]["at"].as_str().unwrap_or_default();
                     if let Ok(at) = DateTime::parse_from_rfc3339(at) {
                         let lag = (Utc::now() - at.with_timezone(&Utc)).to_std().unwrap_or_default();
@@ -75,6 +83,26 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
             });
         }
         let published = publish(&client, &token, bookings, ctx.searches.reserve(bookings as u64)).await?;
+        // CPU is read once the last delivery is in, not after the readers'
+        // idle timeout: what the fan-out cost, with the bookings that made
+        // the notifications and the sockets' keep-alives in the same span.
+        let expected = published * connected as u64;
+        let mut last = (0, Instant::now());
+        while arrived.load(Ordering::Relaxed) < expected && last.1.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = arrived.load(Ordering::Relaxed);
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+        }
+        let fanned = target.sample();
+        let own_after = read_process(std::process::id());
+        let per_delivery_us = |b: Option<ProcessSample>, a: Option<ProcessSample>| match (b, a) {
+            (Some(b), Some(a)) if expected > 0 => Some((a.cpu_s - b.cpu_s) * 1e6 / expected as f64),
+            _ => None,
+        };
+        let server_us = per_delivery_us(subscribed, fanned);
+        let own_us = per_delivery_us(own_before, own_after);
         let mut delivered = 0;
         while let Some(result) = readers.join_next().await {
             delivered += result.unwrap_or(0);
@@ -98,6 +126,8 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
             ms(summary.p50_ms),
             ms(summary.p99_ms),
             ms(summary.max_ms),
+            server_us.map_or("—".into(), |v| format!("{v:.1}")),
+            own_us.map_or("—".into(), |v| format!("{v:.1}")),
         ]);
         data.push(json!({
             "connections": n,
@@ -110,6 +140,8 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
             "deliveriesExpected": published * connected as u64,
             "delivered": delivered,
             "fanOut": summary,
+            "serverCpuUsPerDelivery": server_us,
+            "loadtestCpuUsPerDelivery": own_us,
             "errors": errors(&summary),
         }));
     }
@@ -123,6 +155,10 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
              at each connection, so it includes the outbox worker and the bus."
                 .into(),
             "All connections and the load generator share the two cores with the server.".into(),
+            "CPU per delivery: the process's CPU time from all connections subscribed to the last delivery, ÷ \
+             deliveries; the bookings that publish the notifications and the sockets' keep-alives fall in the \
+             same span. The loadtest's figure is the load generator (10,000 reading sockets) and the sandbox."
+                .into(),
         ],
         data: json!({ "levels": data }),
     })
