@@ -296,7 +296,7 @@ pub struct BookingEvent {
 }
 
 /// A booking's status moved: what `bookingStatusChanged` streams. Published
-/// on the owner's session topic for every transition, including those no
+/// on the owner's booking-status topic for every transition, including those no
 /// notification reports (`FAILED`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

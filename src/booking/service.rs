@@ -1128,9 +1128,9 @@ impl BookingService {
 
     // ------------------------------------------------------------ events
 
-    /// Records a booking event in the outbox, then publishes it on its
-    /// session's topic and the bookings topic (with the status change it
-    /// makes, if any). The outbox row is what the notifications worker relies
+    /// Records a booking event in the outbox, then publishes it on the
+    /// bookings topic (and the status change it makes, if any, on the owner's
+    /// booking-status topic). The outbox row is what the notifications worker relies
     /// on; the bus only makes it prompt. A failure is logged and never fails
     /// the booking.
     pub(super) async fn publish(
@@ -1173,20 +1173,16 @@ impl BookingService {
             Err(error) => tracing::error!(booking = %booking.id, ?kind, %error, "encoding a booking event failed"),
         }
         let moved = kind == BookingEventKind::BookingCreated || previous_status.is_some_and(|p| p != event.status);
-        let session = Topic::session(&SessionId(booking.session_id.clone()));
         if moved {
             self.publish_status(booking, if kind == BookingEventKind::BookingCreated { None } else { previous_status })
                 .await;
         }
-        let event = BusEvent::Booking(event);
-        for topic in [session, Topic::bookings()] {
-            if let Err(error) = self.inner.bus.publish(&topic, &event).await {
-                tracing::warn!(booking = %booking.id, ?kind, %error, "publishing a booking event failed");
-            }
+        if let Err(error) = self.inner.bus.publish(&Topic::bookings(), &BusEvent::Booking(event)).await {
+            tracing::warn!(booking = %booking.id, ?kind, %error, "publishing a booking event failed");
         }
     }
 
-    /// Publishes a status change on the owner's session topic.
+    /// Publishes a status change on the owner's booking-status topic.
     async fn publish_status(&self, booking: &BookingRecord, previous_status: Option<BookingStatus>) {
         let change = BusEvent::BookingStatus(BookingStatusChange {
             booking_id: booking.id.clone(),
@@ -1195,7 +1191,7 @@ impl BookingService {
             previous_status,
             at: booking.updated_at,
         });
-        let topic = Topic::session(&SessionId(booking.session_id.clone()));
+        let topic = Topic::session_booking_status(&SessionId(booking.session_id.clone()));
         if let Err(error) = self.inner.bus.publish(&topic, &change).await {
             tracing::warn!(booking = %booking.id, %error, "publishing a booking status change failed");
         }

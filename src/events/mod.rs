@@ -35,7 +35,7 @@ pub use self::redis::RedisEventBus;
 /// Events buffered per topic for a slow local subscriber before it skips ahead.
 const TOPIC_CAPACITY: usize = 256;
 
-/// A named stream of events (`service-status`, `session:<id>`).
+/// A named stream of events (`service-status`, `session:<id>:notifications`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Topic(String);
 
@@ -45,9 +45,24 @@ impl Topic {
         Self("service-status".to_owned())
     }
 
-    /// Life-cycle events of one session (revocation) and of its bookings.
-    pub fn session(id: &SessionId) -> Self {
-        Self(format!("session:{id}"))
+    /// One session's end (revocation): what its open sockets wait for.
+    ///
+    /// A session's events travel on one topic per kind, not one topic for
+    /// all: every local subscriber of a topic is woken by each event on it,
+    /// and a socket with 10,000 siblings would otherwise be woken for every
+    /// status change and notification only to drop it.
+    pub fn session_ended(id: &SessionId) -> Self {
+        Self(format!("session:{id}:ended"))
+    }
+
+    /// Notifications stored for one session: `notificationAdded`.
+    pub fn session_notifications(id: &SessionId) -> Self {
+        Self(format!("session:{id}:notifications"))
+    }
+
+    /// Status moves of one session's bookings: `bookingStatusChanged`.
+    pub fn session_booking_status(id: &SessionId) -> Self {
+        Self(format!("session:{id}:booking-status"))
     }
 
     /// Every booking's domain events, whoever owns the booking: what the

@@ -386,7 +386,7 @@ impl Connection {
         let auth = RequestAuth::from_result(self.app.sessions().authenticate(&token).await);
         match &auth {
             RequestAuth::Session(session) => {
-                self.revocations = Some(self.app.bus().subscribe(&Topic::session(&session.session.id)));
+                self.revocations = Some(self.app.bus().subscribe(&Topic::session_ended(&session.session.id)));
                 self.auth = Some(auth);
                 self.send_json(json!({ "type": "connection_ack" })).await;
                 if self.protocol == Protocol::LegacyWs {

@@ -205,7 +205,7 @@ impl NotificationSubscription {
     ) -> Result<impl Stream<Item = Result<NotificationObject, ApiError>> + use<>, ApiError> {
         let auth = session(ctx)?;
         let bus = service::<std::sync::Arc<dyn EventBus>>(ctx)?;
-        let events = bus.subscribe(&Topic::session(&auth.session.id)).reporting_lag();
+        let events = bus.subscribe(&Topic::session_notifications(&auth.session.id)).reporting_lag();
         // Ends right after reporting a lag: the client must catch up first.
         let stream = futures_util::stream::unfold(Some(events), |events| async move {
             let mut events = events?;
@@ -238,7 +238,7 @@ impl NotificationSubscription {
         let bookings = service::<BookingService>(ctx)?;
         // Subscribe before reading the current status, so a change between
         // the two is not lost (a repeat of the current status is dropped below).
-        let events = bus.subscribe(&Topic::session(&auth.session.id)).reporting_lag();
+        let events = bus.subscribe(&Topic::session_booking_status(&auth.session.id)).reporting_lag();
         let current =
             bookings.booking(&auth.session.id.0, &booking_id).await.map_err(crate::booking::resolvers::api_error)?;
         let first = BookingStatusChangeObject {

@@ -6,7 +6,7 @@
 //! instance that crashed mid-way left, is found by the poll). Either way the
 //! event is claimed in SQL first, so one instance turns it into the
 //! notification — stored once (one row per event), published once on the
-//! owner's session topic for `notificationAdded`, and given one delivery row
+//! owner's notifications topic for `notificationAdded`, and given one delivery row
 //! per enabled channel. Deliveries are claimed before each attempt, sent
 //! concurrently, retried with jittered exponential backoff, and dead-lettered
 //! after the last try or a permanent failure. None of it runs on the booking's
@@ -393,7 +393,7 @@ impl NotificationService {
             self.inner.counts.notifications.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("wayfarer_notifications_total", "kind" => event.kind.as_str()).increment(1);
             let message = BusEvent::Notification(NotificationMessage::from_record(&stored, event.kind));
-            let topic = Topic::session(&SessionId(event.session_id.clone()));
+            let topic = Topic::session_notifications(&SessionId(event.session_id.clone()));
             if let Err(error) = self.inner.bus.publish(&topic, &message).await {
                 tracing::warn!(event = %event.id, %error, "publishing a notification failed; clients catch up by query");
             }

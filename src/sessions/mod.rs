@@ -288,7 +288,7 @@ impl SessionService {
     pub async fn end(&self, auth: &AuthenticatedSession) -> Result<bool, SessionStoreError> {
         let removed = self.store.remove(&auth.key).await?;
         let event = BusEvent::SessionEnded { session_id: auth.session.id.0.clone() };
-        if let Err(error) = self.bus.publish(&Topic::session(&auth.session.id), &event).await {
+        if let Err(error) = self.bus.publish(&Topic::session_ended(&auth.session.id), &event).await {
             // The record is gone, so the token no longer works anywhere; an open
             // socket on another instance notices at its next operation.
             tracing::warn!(%error, "could not publish session revocation");

@@ -138,6 +138,52 @@ async fn each_booking_event_becomes_one_notification_in_the_sessions_language() 
     app.stop().await;
 }
 
+/// Every event already queued on `events`, without waiting.
+fn queued(events: &mut wayfarer::events::EventStream) -> Vec<std::sync::Arc<BusEvent>> {
+    std::iter::from_fn(|| futures_util::FutureExt::now_or_never(events.next()).flatten()).collect()
+}
+
+#[tokio::test]
+async fn a_sessions_events_travel_one_kind_per_topic_so_a_socket_wakes_only_for_its_own() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let client = Client::new(&app).await;
+    let session = app.state.sessions().authenticate(&client.token).await.unwrap().session.id;
+    let bus = app.state.bus();
+    let mut ended = bus.subscribe(&Topic::session_ended(&session));
+    let mut notified = bus.subscribe(&Topic::session_notifications(&session));
+    let mut moved = bus.subscribe(&Topic::session_booking_status(&session));
+    let booking = book_and_pay(&client, "topics-kind-0001").await;
+    wait_for(&client, 3).await;
+    // The notification is published right after the commit that stored it.
+    let mut notifications = Vec::new();
+    let all_three = eventually(Duration::from_secs(5), async || {
+        notifications.extend(queued(&mut notified));
+        notifications.len() >= 3
+    })
+    .await;
+    assert!(all_three, "{notifications:?}");
+    assert_eq!(notifications.len(), 3, "one message per notification: {notifications:?}");
+    assert!(notifications.iter().all(|e| matches!(&**e, BusEvent::Notification(n) if n.session_id == session.0)));
+    let statuses: Vec<BookingStatus> = queued(&mut moved)
+        .iter()
+        .map(|e| match &**e {
+            BusEvent::BookingStatus(change) if change.booking_id == booking => change.status,
+            other => panic!("not this booking's status move: {other:?}"),
+        })
+        .collect();
+    assert_eq!(statuses.first(), Some(&BookingStatus::PendingPayment), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&BookingStatus::Confirmed), "{statuses:?}");
+    // Nothing of the booking woke what waits for the session's end …
+    assert!(queued(&mut ended).is_empty());
+    // … which hears exactly the end, and nothing else does.
+    let body = client.run(crate::helpers::END_SESSION, json!({})).await;
+    assert_eq!(body["data"]["endSession"], true, "{body}");
+    let end = tokio::time::timeout(Duration::from_secs(5), ended.next()).await.expect("in time").expect("an event");
+    assert!(matches!(&*end, BusEvent::SessionEnded { session_id } if *session_id == session.0));
+    assert!(queued(&mut ended).is_empty() && queued(&mut notified).is_empty() && queued(&mut moved).is_empty());
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn paging_marking_read_and_bad_arguments() {
     let app = TestApp::spawn(Backend::Memory).await;
@@ -467,7 +513,7 @@ async fn a_subscriber_that_falls_behind_is_told_and_stopped() {
     let mut stream = app.state.schema().execute_stream(request);
     // Poll once so the subscription is registered, then flood it without reading.
     assert!(futures_util::FutureExt::now_or_never(stream.next()).is_none());
-    let topic = Topic::session(&session);
+    let topic = Topic::session_notifications(&session);
     for seq in 1..=400 {
         let message = wayfarer::notifications::NotificationMessage {
             id: wayfarer::notifications::public_id(seq),
