@@ -350,9 +350,8 @@ impl BookingService {
             provider_order_id: None,
             expires_at: now + chrono_duration(self.inner.settings.hold_window),
         };
-        self.inner.store.insert_booking(&booking, now).await?;
         let owner = self.owner("create");
-        self.inner.store.claim_booking(&id, &owner, now, self.lease()).await?;
+        self.inner.store.insert_claimed_booking(&booking, &owner, self.lease(), now).await?;
         let held = orders.hold(&offer, &travelers, &contact, &id).await;
         match held {
             Ok(hold) => {
@@ -361,10 +360,9 @@ impl BookingService {
                 // booking must never be payable after its seats are released.
                 let window = now + chrono_duration(self.inner.settings.hold_window);
                 let expires_at = hold.expires_at.map_or(window, |provider| provider.min(window));
-                if !self.inner.store.mark_booking_held(&id, &hold.order_id, expires_at, now).await? {
+                if !self.inner.store.mark_booking_held(&id, &hold.order_id, expires_at, &owner, now).await? {
                     return Err(BookingError::Internal(format!("booking {id} moved while its hold was made")));
                 }
-                self.inner.store.release_booking(&id, &owner).await?;
                 let record = self.record(&id).await?;
                 self.publish(&record, BookingEventKind::BookingCreated, None, |e| {
                     e.expires_at = Some(record.expires_at);

@@ -225,6 +225,29 @@ impl Due {
 impl Store {
     /// Stores a booking and its travellers in one transaction.
     pub async fn insert_booking(&self, booking: &NewBooking, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.insert_booking_leased(booking, None, now).await
+    }
+
+    /// Stores a booking already leased to `owner` until `now + lease`: the
+    /// caller goes on to work on it (the hold), and the lease is part of the
+    /// insert's commit instead of a commit of its own.
+    pub async fn insert_claimed_booking(
+        &self,
+        booking: &NewBooking,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let until = now.timestamp_millis().saturating_add(millis(lease));
+        self.insert_booking_leased(booking, Some((owner, until)), now).await
+    }
+
+    async fn insert_booking_leased(
+        &self,
+        booking: &NewBooking,
+        lease: Option<(&str, i64)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut snapshot = booking.offer.clone();
         let provider_offer = std::mem::take(&mut snapshot.provider_offer);
         let snapshot_json = serde_json::to_string(&snapshot)
@@ -237,7 +260,7 @@ impl Store {
             "INSERT INTO bookings (id, session_id, status, step, offer_id, provider, provider_offer, offer_snapshot, \
              total_amount, currency, provider_order_id, reference, contact_email, contact_phone, language, \
              created_at, updated_at, expires_at, expiring_notified_at, claimed_by, claimed_until, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16, $17, NULL, NULL, NULL, 0)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16, $17, NULL, $18, $19, 0)",
         )
         .bind(booking.id.as_str())
         .bind(booking.session_id.as_str())
@@ -256,6 +279,8 @@ impl Store {
         .bind(ms)
         .bind(ms)
         .bind(booking.expires_at.timestamp_millis())
+        .bind(lease.map(|(owner, _)| owner))
+        .bind(lease.map(|(_, until_ms)| until_ms))
         .execute(&mut *tx)
         .await
         .map_err(write_error)?;
@@ -362,23 +387,28 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// `HOLD_REQUESTED` → `HELD` with the provider's order id and hold expiry.
+    /// `HOLD_REQUESTED` → `HELD` with the provider's order id and hold
+    /// expiry, by `owner` (whose lease must still be on it), releasing the
+    /// lease in the same write.
     pub async fn mark_booking_held(
         &self,
         id: &str,
         provider_order_id: &str,
         expires_at: DateTime<Utc>,
+        owner: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let guard = BookingGuard {
             statuses: &[BookingStatus::PendingPayment],
             steps: &[SagaStep::HoldRequested],
+            claimed_by: Some(owner),
             ..BookingGuard::default()
         };
         let change = BookingChange {
             step: Some(SagaStep::Held),
             provider_order_id: Some(provider_order_id.to_owned()),
             expires_at: Some(expires_at),
+            release_claim: true,
             ..BookingChange::default()
         };
         self.transition_booking(id, &guard, &change, now).await

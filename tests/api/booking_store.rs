@@ -300,15 +300,24 @@ async fn transitions_win_once_and_only_from_allowed_states(url: String) {
     let store = open(&url).await;
     let t0 = now();
     let booking = new_booking("s", "342.20", SagaStep::HoldRequested, t0 + minutes(5));
-    store.insert_booking(&booking, t0).await.expect("insert");
+    store.insert_claimed_booking(&booking, "creator", Duration::from_secs(30), t0).await.expect("insert");
     let id = booking.id.as_str();
+    let read = store.booking(id).await.expect("read").expect("exists");
+    assert_eq!(read.claimed_by.as_deref(), Some("creator"), "leased by its insert");
+    // Another owner may not take it while the lease runs.
+    assert!(!store.claim_booking(id, "sweeper", t0, Duration::from_secs(30)).await.expect("claim"));
 
     assert!(!store.confirm_booking(id, "ABC123", t0).await.expect("confirm"), "not from HOLD_REQUESTED");
     let t1 = t0 + minutes(1);
-    assert!(store.mark_booking_held(id, "ord_1", t0 + minutes(15), t1).await.expect("held"));
-    assert!(!store.mark_booking_held(id, "ord_2", t0 + minutes(15), t1).await.expect("held again"), "wins once");
+    // Fenced: only the lease holder marks the hold …
+    assert!(!store.mark_booking_held(id, "ord_0", t0 + minutes(15), "sweeper", t1).await.expect("held by another"));
+    assert!(store.mark_booking_held(id, "ord_1", t0 + minutes(15), "creator", t1).await.expect("held"));
+    let twice = store.mark_booking_held(id, "ord_2", t0 + minutes(15), "creator", t1).await.expect("held again");
+    assert!(!twice, "wins once");
     let read = store.booking(id).await.expect("read").expect("exists");
     assert_eq!((read.step, read.provider_order_id.as_deref()), (SagaStep::Held, Some("ord_1")));
+    // … and gives the lease up in the same write.
+    assert_eq!(read.claimed_by, None);
     assert_eq!((read.expires_at, read.updated_at, read.version), (t0 + minutes(15), t1, 1));
 
     // A guard on expiry: an expired hold cannot move to CHARGE_REQUESTED.
