@@ -218,30 +218,47 @@ impl Stream for LagReportingStream {
 /// subscription and dropped when the last subscriber goes.
 #[derive(Debug, Default)]
 pub struct LocalFanout {
-    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<BusEvent>>>>,
+    topics: Mutex<Topics>,
 }
 
+/// The channels, and the size at which abandoned ones are next swept.
+#[derive(Debug, Default)]
+struct Topics {
+    channels: HashMap<Topic, broadcast::Sender<Arc<BusEvent>>>,
+    sweep_at: usize,
+    /// Sweeps so far (each scans every channel).
+    sweeps: u64,
+}
+
+/// Topics held before the first sweep of abandoned ones.
+const SWEEP_FLOOR: usize = 1024;
+
 impl LocalFanout {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<BusEvent>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Topics> {
         self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new receiver on `topic`.
     pub fn subscribe(&self, topic: &Topic) -> EventStream {
         let mut topics = self.lock();
-        if topics.len() > 1024 {
-            topics.retain(|_, sender| sender.receiver_count() > 0);
+        if topics.channels.len() >= topics.sweep_at.max(SWEEP_FLOOR) {
+            topics.channels.retain(|_, sender| sender.receiver_count() > 0);
+            // Next sweep once the map has doubled again: with thousands of
+            // live topics (two per open socket) a sweep on every subscribe
+            // past a fixed size would scan them all each time.
+            topics.sweep_at = topics.channels.len() * 2;
+            topics.sweeps += 1;
         }
-        let sender = topics.entry(topic.clone()).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
+        let sender = topics.channels.entry(topic.clone()).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
         EventStream { inner: BroadcastStream::new(sender.subscribe()) }
     }
 
     /// Hands `event` to this instance's subscribers of `topic`.
     pub fn deliver(&self, topic: &Topic, event: Arc<BusEvent>) {
         let mut topics = self.lock();
-        if let Some(sender) = topics.get(topic) {
+        if let Some(sender) = topics.channels.get(topic) {
             if sender.receiver_count() == 0 {
-                topics.remove(topic);
+                topics.channels.remove(topic);
             } else {
                 let _ = sender.send(event);
             }
@@ -250,7 +267,7 @@ impl LocalFanout {
 
     /// Topics with at least one live subscriber.
     pub fn active_topics(&self) -> usize {
-        self.lock().values().filter(|s| s.receiver_count() > 0).count()
+        self.lock().channels.values().filter(|s| s.receiver_count() > 0).count()
     }
 }
 
@@ -271,6 +288,23 @@ mod tests {
         drop(sub_b);
         fanout.deliver(&Topic::from_wire("b"), Arc::new(BusEvent::SessionEnded { session_id: "y".into() }));
         assert_eq!(fanout.active_topics(), 1);
+    }
+
+    #[test]
+    fn abandoned_topics_are_swept_without_scanning_the_live_ones_on_every_subscribe() {
+        let fanout = LocalFanout::default();
+        // 5,000 live topics, each with an abandoned one subscribed beside it.
+        let mut live = Vec::new();
+        for i in 0..5_000 {
+            live.push(fanout.subscribe(&Topic::from_wire(&format!("live:{i}"))));
+            drop(fanout.subscribe(&Topic::from_wire(&format!("gone:{i}"))));
+        }
+        let topics = fanout.lock();
+        assert!(topics.channels.len() <= 2 * 5_000 + 1, "abandoned topics swept: {}", topics.channels.len());
+        // The map doubles between sweeps: a handful, not one per subscribe past 1,024.
+        assert!(topics.sweeps <= 8, "{} sweeps", topics.sweeps);
+        drop(topics);
+        assert_eq!(fanout.active_topics(), 5_000);
     }
 
     #[test]
