@@ -52,7 +52,7 @@ pub(super) async fn status(State(app): State<AppState>) -> Response {
             "store": app.store().engine().name(),
         },
         "redis": app.redis().map(|r| json!({ "url": r.display_url(), "pool": r.stats() })),
-        "sql": { "url": app.store().display_url(), "pool": app.store().stats() },
+        "sql": { "url": app.store().display_url(), "pool": app.store().stats(), "writer": app.store().writer_stats() },
         "websocket": { "connections": live.connections(), "subscriptions": live.subscriptions() },
         "instances": instances,
         "providers": app.flights().aggregator().slots().iter().map(|slot| json!({
@@ -77,6 +77,10 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Response {
     metrics::gauge!("wayfarer_sql_pool_connections", "state" => "open").set(f64::from(sql.size));
     metrics::gauge!("wayfarer_sql_pool_connections", "state" => "idle").set(sql.idle as f64);
     metrics::gauge!("wayfarer_sql_pool_connections", "state" => "max").set(f64::from(sql.max_size));
+    if let Some(writer) = app.store().writer_stats() {
+        metrics::gauge!("wayfarer_sql_writer_connections", "state" => "open").set(f64::from(writer.size));
+        metrics::gauge!("wayfarer_sql_writer_connections", "state" => "idle").set(writer.idle as f64);
+    }
     if let Some(redis) = app.redis() {
         let stats = redis.stats();
         metrics::gauge!("wayfarer_redis_pool_connections", "state" => "open").set(stats.size as f64);

@@ -84,6 +84,8 @@ pub struct Store {
     /// connection makes writers queue in the pool instead, woken in turn,
     /// while reads keep the other connections. PostgreSQL: the same pool.
     writer: AnyPool,
+    /// Whether `writer` is a pool of its own rather than `pool` again.
+    separate_writer: bool,
     engine: DatabaseEngine,
     display_url: String,
 }
@@ -104,6 +106,10 @@ pub struct StorePoolStats {
     pub size: u32,
     /// Open connections idle.
     pub idle: usize,
+}
+
+fn pool_stats(pool: &AnyPool) -> StorePoolStats {
+    StorePoolStats { max_size: pool.options().get_max_connections(), size: pool.size(), idle: pool.num_idle() }
 }
 
 /// Where the schema stands relative to the migrations in this binary.
@@ -180,7 +186,8 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        Ok(Self { pool, writer, engine, display_url: redact_url(raw) })
+        let separate_writer = engine == DatabaseEngine::Sqlite && !sqlite_in_memory(raw);
+        Ok(Self { pool, writer, separate_writer, engine, display_url: redact_url(raw) })
     }
 
     /// Which engine this is.
@@ -264,13 +271,15 @@ impl Store {
         Ok(started.elapsed())
     }
 
-    /// Pool occupancy.
+    /// Pool occupancy (on SQLite the read pool; PostgreSQL's one pool).
     pub fn stats(&self) -> StorePoolStats {
-        StorePoolStats {
-            max_size: self.pool.options().get_max_connections(),
-            size: self.pool.size(),
-            idle: self.pool.num_idle(),
-        }
+        pool_stats(&self.pool)
+    }
+
+    /// The writing connection's occupancy when writes have a pool of their
+    /// own (a SQLite file); `None` when they share [`Store::stats`]'s.
+    pub fn writer_stats(&self) -> Option<StorePoolStats> {
+        self.separate_writer.then(|| pool_stats(&self.writer))
     }
 
     /// Records this instance as started (or restarted).

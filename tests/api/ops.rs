@@ -35,6 +35,7 @@ async fn health_status_metrics_and_performance_report_the_instance() {
     );
     assert!(status["redis"]["pool"]["maxSize"].as_u64().unwrap_or(0) > 0, "{status}");
     assert!(status["sql"]["pool"]["maxSize"].as_u64().unwrap_or(0) > 0, "{status}");
+    assert_eq!(status["sql"]["writer"], Value::Null, "PostgreSQL writes on the same pool: {status}");
     assert_eq!(status["websocket"], json!({ "connections": 0, "subscriptions": 0 }));
     assert!(status["uptimeSeconds"].is_u64());
 
@@ -148,6 +149,21 @@ async fn health_reports_redis_down_fast_then_recovers_and_the_bus_resubscribes()
     let fresh = app.start_session().await;
     let (_, body) = app.graphql("{ session { id } }", json!({}), Some(&fresh)).await;
     assert!(body["data"]["session"]["id"].is_string(), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn status_shows_the_sqlite_writer_beside_the_read_pool() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    // A write, so the writer has opened its connection.
+    app.start_session().await;
+    let _ = app.state.store().register_instance("status-writer-test", "0", chrono::Utc::now()).await;
+    let (_, status) = get_json(&app, "/api/status").await;
+    assert_eq!(status["backends"]["store"], "sqlite", "{status}");
+    assert_eq!(status["sql"]["writer"]["maxSize"], 1, "one writing connection: {status}");
+    assert!(status["sql"]["pool"]["maxSize"].as_u64().unwrap_or(0) > 1, "reads on their own pool: {status}");
+    let text = app.http.get(app.url("/api/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(text.contains("wayfarer_sql_writer_connections{state=\"open\"}"), "{text}");
     app.stop().await;
 }
 
