@@ -63,11 +63,20 @@ async fn health_status_metrics_and_performance_report_the_instance() {
     app.stop().await;
 }
 
-/// A redis-server of this test's own, so it can be killed without harming others.
+/// A redis-server of this test's own, so it can be killed without harming
+/// others; stopped when dropped, so a test that ends (or fails) with it
+/// running leaves no server behind.
 struct PrivateRedis {
     child: std::process::Child,
     port: u16,
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl PrivateRedis {
@@ -80,7 +89,7 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (bash .ci/test installs it)");
-        let redis = Self { child, port, dir };
+        let redis = Self { child, port, dir: Some(dir) };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return redis;
@@ -93,7 +102,8 @@ impl PrivateRedis {
     fn kill(mut self) -> (u16, tempfile::TempDir) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        (self.port, self.dir)
+        let dir = self.dir.take().unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        (self.port, dir)
     }
 }
 
