@@ -109,6 +109,34 @@ impl GraphqlClient {
         &self.base_url
     }
 
+    /// The server's `GET /api/status` document.
+    pub async fn server_status(&self) -> Result<Value, String> {
+        let response = self
+            .http
+            .get(format!("{}/api/status", self.base_url))
+            .send()
+            .await
+            .map_err(|e| format!("/api/status: {e}"))?;
+        response.json().await.map_err(|e| format!("/api/status: {e}"))
+    }
+
+    /// Each provider's circuit (`CLOSED`, `OPEN`, `HALF_OPEN`) by name, from `/api/status`.
+    pub async fn provider_circuits(&self) -> Result<Vec<(String, String)>, String> {
+        let status = self.server_status().await?;
+        Ok(status["providers"]
+            .as_array()
+            .map(|providers| {
+                providers
+                    .iter()
+                    .map(|p| {
+                        let field = |name: &str| p[name].as_str().unwrap_or("?").to_owned();
+                        (field("name"), field("circuit"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Sends one operation.
     pub async fn execute(&self, query: &str, variables: Value, token: Option<&str>) -> Reply {
         let mut request = self

@@ -47,6 +47,10 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
     );
     let mut rounds = Vec::new();
     for &n in &levels {
+        // A round that made providers time out can leave a breaker open; the
+        // next round would then measure PROVIDER_UNAVAILABLE answers, not
+        // searches. Wait (bounded) for every circuit to close again.
+        let circuit_wait = wait_for_closed_circuits(&client, Duration::from_secs(60)).await;
         let warm_errors = warm_connections(&client, n).await;
         let before = target.sample();
         let own_before = crate::loadtest::target::read_process(std::process::id());
@@ -60,6 +64,7 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
         let after = target.sample();
         let own_after = crate::loadtest::target::read_process(std::process::id());
         let calls = sandbox.search_calls().await? - calls_before;
+        let circuits_after = client.provider_circuits().await.unwrap_or_default();
         let summary = run.recorder.summary(run.elapsed);
         let total_s = run.elapsed.as_secs_f64();
         let cpu_ms = match (before, after) {
@@ -105,6 +110,8 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
             "kibPerInFlightSearch": per_search_kib,
             "providerSearchCalls": calls,
             "warmUpErrors": warm_errors,
+            "circuitWaitMs": circuit_wait.as_millis() as u64,
+            "circuitsAfter": circuits_after.iter().map(|(name, state)| json!({ "name": name, "circuit": state })).collect::<Vec<_>>(),
         }));
     }
     target.stop().await;
@@ -117,13 +124,31 @@ pub async fn run(ctx: &Context) -> Result<Report, String> {
              search's floor is L). CPU is the server process's user+system time over the round ÷ N; KiB per in-flight \
              search is (peak RSS during the round − RSS before) ÷ N. Provider calls: searches the sandbox counted (2 per search). \
              Loadtest CPU is this process's over the round ÷ N: the sandbox's providers and the load generator when the \
-             loadtest started the server, the load generator alone with --target and an outside sandbox."
+             loadtest started the server, the load generator alone with --target and an outside sandbox. Before \
+             each round the loadtest waits (up to 60 s) until /api/status shows every provider's circuit CLOSED; \
+             the JSON has the wait and the circuits after the round."
                 .into(),
             "The sandbox (providers) and the load generator run in one process beside the server, on the same two cores."
                 .into(),
         ],
         data: json!({ "latencyMs": l_ms, "maxOffersPerProvider": ctx.offers, "idle": idle, "rounds": rounds }),
     })
+}
+
+/// Polls the server's `/api/status` until every provider's circuit is
+/// `CLOSED` (or `limit` passes, or the status does not answer); returns
+/// how long it waited.
+async fn wait_for_closed_circuits(client: &GraphqlClient, limit: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        match client.provider_circuits().await {
+            Ok(circuits) if circuits.iter().any(|(_, state)| state != "CLOSED") => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            _ => break,
+        }
+    }
+    started.elapsed()
 }
 
 /// Samples the server's RSS every 10 ms until the flag is cleared; the
