@@ -82,10 +82,9 @@ pub struct Store {
     /// connection that finds the lock taken sleeps in SQLite's busy handler
     /// (1, 2, 5, 10 … ms) however soon the lock is free; one writing
     /// connection makes writers queue in the pool instead, woken in turn,
-    /// while reads keep the other connections. PostgreSQL: the same pool.
-    writer: AnyPool,
-    /// Whether `writer` is a pool of its own rather than `pool` again.
-    separate_writer: bool,
+    /// while reads keep the other connections. `None` where writes share
+    /// `pool`: PostgreSQL, and an in-memory SQLite database (one connection).
+    writer: Option<AnyPool>,
     engine: DatabaseEngine,
     display_url: String,
 }
@@ -172,22 +171,14 @@ impl Store {
             // SQLite allows one writer at a time: a small pool for reads
             // avoids piling up connections, and one connection writes.
             // An in-memory database exists once per connection: one it is.
-            DatabaseEngine::Sqlite if sqlite_in_memory(raw) => {
-                let pool = pool_of(1).connect_with(options).await?;
-                (pool.clone(), pool)
-            }
+            DatabaseEngine::Sqlite if sqlite_in_memory(raw) => (pool_of(1).connect_with(options).await?, None),
             DatabaseEngine::Sqlite => {
                 let pool = pool_of(settings.max_connections.min(4)).connect_with(options.clone()).await?;
-                let writer = pool_of(1).connect_with(options).await?;
-                (pool, writer)
+                (pool, Some(pool_of(1).connect_with(options).await?))
             }
-            DatabaseEngine::Postgres => {
-                let pool = pool_of(settings.max_connections).connect_with(options).await?;
-                (pool.clone(), pool)
-            }
+            DatabaseEngine::Postgres => (pool_of(settings.max_connections).connect_with(options).await?, None),
         };
-        let separate_writer = engine == DatabaseEngine::Sqlite && !sqlite_in_memory(raw);
-        Ok(Self { pool, writer, separate_writer, engine, display_url: redact_url(raw) })
+        Ok(Self { pool, writer, engine, display_url: redact_url(raw) })
     }
 
     /// Which engine this is.
@@ -209,7 +200,7 @@ impl Store {
     /// transaction (see the field). A write must not wait for another
     /// writer connection while it holds one: on SQLite there is only one.
     pub fn writer(&self) -> &AnyPool {
-        &self.writer
+        self.writer.as_ref().unwrap_or(&self.pool)
     }
 
     fn migrator(&self) -> &'static Migrator {
@@ -279,7 +270,7 @@ impl Store {
     /// The writing connection's occupancy when writes have a pool of their
     /// own (a SQLite file); `None` when they share [`Store::stats`]'s.
     pub fn writer_stats(&self) -> Option<StorePoolStats> {
-        self.separate_writer.then(|| pool_stats(&self.writer))
+        self.writer.as_ref().map(pool_stats)
     }
 
     /// Records this instance as started (or restarted).
@@ -345,7 +336,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
-        self.writer.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }
