@@ -474,8 +474,11 @@ async fn duffel_gate(state: State<Sandbox>, request: Request, next: Next) -> Res
     gate(state, Personality::Duffel, request, next).await
 }
 
-/// Counts the request, applies latency, then injects faults, before the
-/// handler (and its authentication) runs: a gateway in front of the API.
+/// Counts the request, applies latency and injects faults around the
+/// handler (and its authentication): a gateway in front of the API. The
+/// latency is from the request's arrival to its answer; a call that
+/// [`only_reads`] is handled at once and answered then, any other waits
+/// the latency before it is handled.
 async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request: Request, next: Next) -> Response {
     let state = sandbox.personality(personality);
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
@@ -542,17 +545,39 @@ async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request:
         let wire = if fault.is_some() { None } else { counted_wire.or(wire) };
         (settings.latency_ms.saturating_add(jitter), fault, wire)
     };
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+    let answer_at = tokio::time::Instant::now() + Duration::from_millis(delay);
+    match (fault, personality, wire) {
+        (None, _, None) if kind.is_some_and(only_reads) => {
+            // A provider whose answers take L takes L from the request to
+            // the answer, its own work included: a reading call is worked
+            // out at once and held until then. (Worked out after the wait,
+            // a burst's work would all start at L and land on the client's
+            // clock.) Nothing changes if the client gives up meanwhile.
+            let response = next.run(request).await;
+            tokio::time::sleep_until(answer_at).await;
+            response
+        }
+        (fault, personality, wire) => {
+            // A call that changes something waits first: a client that gives
+            // up before the delay has changed nothing.
+            tokio::time::sleep_until(answer_at).await;
+            match (fault, personality) {
+                (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, spared),
+                (Some(fault), Personality::Duffel) => duffel::fault_response(fault),
+                (None, _) => match wire {
+                    None => next.run(request).await,
+                    Some(wire) => wire_fault(wire, personality, request, next).await,
+                },
+            }
+        }
     }
-    match (fault, personality) {
-        (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, spared),
-        (Some(fault), Personality::Duffel) => duffel::fault_response(fault),
-        (None, _) => match wire {
-            None => next.run(request).await,
-            Some(wire) => wire_fault(wire, personality, request, next).await,
-        },
-    }
+}
+
+/// Calls that only read (searches, pricing, an order or reference data
+/// looked up): working them out before their latency has passed changes
+/// nothing a client could see but the time of the answer.
+fn only_reads(kind: &str) -> bool {
+    matches!(kind, "search" | "price" | "offerGet" | "offerList" | "orderGet" | "airlines" | "locations")
 }
 
 /// Answers with a [`WireFault`]. A hang holds the request (the client's
