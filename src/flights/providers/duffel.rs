@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -45,23 +45,37 @@ pub struct DuffelProvider {
     http: ProviderHttp,
 }
 
-// The answer is read once into borrowed slices of its own text: each offer's
-// JSON is kept verbatim (`ProviderOffer`) and parsed once more, into the typed
-// fields below only — never into a `serde_json::Value` tree.
+// An answer is read in one typed pass into the fields below — never into a
+// `serde_json::Value` tree. Should that fail (one offer of an unexpected
+// shape fails the whole pass), it is read again offer by offer from
+// borrowed slices of its text, and only the offers that do not read are
+// dropped.
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    data: OfferRequest<'a>,
+struct Envelope {
+    data: OfferRequest,
 }
 
 #[derive(Deserialize)]
-struct OfferRequest<'a> {
+struct OfferRequest {
+    #[serde(default)]
+    offers: Vec<WireOffer>,
+}
+
+#[derive(Deserialize)]
+struct LenientEnvelope<'a> {
+    #[serde(borrow)]
+    data: LenientOfferRequest<'a>,
+}
+
+#[derive(Deserialize)]
+struct LenientOfferRequest<'a> {
     #[serde(default, borrow)]
     offers: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct WireOffer {
+    id: String,
     total_amount: String,
     total_currency: String,
     #[serde(default)]
@@ -73,12 +87,29 @@ struct WireOffer {
     passengers: Vec<WirePassenger>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct WirePassenger {
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
     age: Option<u64>,
+}
+
+/// What is kept of a Duffel offer ([`ProviderOffer`]): all that pricing and
+/// ordering send back — the offer's id and its passengers' ids and types —
+/// and the price it was quoted at. Duffel names an offer by its id (unlike
+/// Amadeus, which must be sent the whole offer), and the rest of an offer
+/// (≈ 4.7 KiB: places, carriers, conditions, baggage) is already in the
+/// domain model or never read; keeping it verbatim was three quarters of
+/// the offer caches' memory.
+#[derive(Serialize)]
+struct KeptOffer<'a> {
+    id: &'a str,
+    total_amount: &'a str,
+    total_currency: &'a str,
+    passengers: &'a [WirePassenger],
 }
 
 #[derive(Deserialize)]
@@ -287,21 +318,21 @@ impl FlightProvider for DuffelProvider {
 
 /// Maps an offer request body to domain offers.
 pub fn map_offer_request(body: &[u8]) -> Result<Vec<Offer>, ProviderError> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::Unavailable(format!("unreadable offer request: {e}")))?;
     let fallback_expiry = Utc::now() + chrono::Duration::minutes(30);
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+        return Ok(envelope.data.offers.into_iter().filter_map(|wire| map_offer(wire, fallback_expiry)).collect());
+    }
+    let envelope: LenientEnvelope<'_> = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable offer request: {e}")))?;
     Ok(envelope
         .data
         .offers
         .into_iter()
-        .filter_map(|raw| {
-            let wire: WireOffer = serde_json::from_str(raw.get()).ok()?;
-            map_offer(wire, raw, fallback_expiry)
-        })
+        .filter_map(|raw| map_offer(serde_json::from_str(raw.get()).ok()?, fallback_expiry))
         .collect())
 }
 
-fn map_offer(wire: WireOffer, raw: &RawValue, fallback_expiry: DateTime<Utc>) -> Option<Offer> {
+fn map_offer(wire: WireOffer, fallback_expiry: DateTime<Utc>) -> Option<Offer> {
     let total = wire.total_amount.parse::<Decimal>().ok()?;
     let mut itineraries = Vec::with_capacity(wire.slices.len());
     for slice in wire.slices {
@@ -341,14 +372,25 @@ fn map_offer(wire: WireOffer, raw: &RawValue, fallback_expiry: DateTime<Utc>) ->
         return None;
     }
     let passengers = wire.passengers.iter().map(|p| passenger_kind(p.kind.as_deref(), p.age)).collect();
+    let kept = KeptOffer {
+        id: &wire.id,
+        total_amount: &wire.total_amount,
+        total_currency: &wire.total_currency,
+        passengers: &wire.passengers,
+    };
+    // Strings and options only: it always serialises.
+    let kept = serde_json::value::to_raw_value(&kept).ok()?;
     Some(Offer {
-        id: offer_id("duffel", raw.get()),
+        // Duffel's offer ids are its own and never reused; the price and
+        // passengers are in the digest too, so an offer re-quoted
+        // differently is another offer.
+        id: offer_id("duffel", kept.get()),
         provider: "duffel".to_owned(),
         price: Money::new(total, &wire.total_currency),
         seats_available: wire.available_seats,
         expires_at: wire.expires_at.unwrap_or(fallback_expiry),
         itineraries,
-        provider_offer: ProviderOffer::from_raw(raw.to_owned()),
+        provider_offer: ProviderOffer::from_raw(kept),
         passengers,
     })
 }
@@ -361,15 +403,12 @@ fn provider_offer_id(offer: &Offer) -> Result<String, ProviderError> {
 /// Maps a single-offer GET onto the searched `offer`.
 pub(crate) fn map_priced_offer(body: &[u8], searched: &Offer) -> Result<PricedOffer, ProviderError> {
     #[derive(Deserialize)]
-    struct One<'a> {
-        #[serde(borrow)]
-        data: &'a RawValue,
+    struct One {
+        data: WireOffer,
     }
-    let one: One<'_> =
+    let one: One =
         serde_json::from_slice(body).map_err(|e| ProviderError::Unavailable(format!("unreadable offer: {e}")))?;
-    let wire: WireOffer = serde_json::from_str(one.data.get())
-        .map_err(|e| ProviderError::Unavailable(format!("unreadable offer: {e}")))?;
-    let mut offer = map_offer(wire, one.data, searched.expires_at)
+    let mut offer = map_offer(one.data, searched.expires_at)
         .ok_or_else(|| ProviderError::Unavailable("an offer without flights or price".into()))?;
     offer.id.clone_from(&searched.id);
     let price_changed = offer.price != searched.price;
@@ -728,10 +767,16 @@ mod tests {
         assert!(matches!(order_body(&offer, &wrong, &contact, "bk"), Err(ProviderError::Rejected(_))));
     }
 
+    /// The fixture's first offer as Duffel sent it.
+    fn fixture_offer() -> Value {
+        let fixture: Value = serde_json::from_str(FIXTURE).expect("json");
+        fixture["data"]["offers"][0].clone()
+    }
+
     #[test]
     fn a_single_offer_get_reprices_the_searched_offer() {
         let offer = searched();
-        let mut again = offer.provider_offer.to_value();
+        let mut again = fixture_offer();
         again["total_amount"] = json!("1354.61");
         let body = json!({ "data": again }).to_string();
         let priced = map_priced_offer(body.as_bytes(), &offer).expect("maps");
@@ -739,8 +784,40 @@ mod tests {
         assert_eq!(priced.offer.price, Money::new(Decimal::new(135_461, 2), "EUR"));
         assert_eq!(priced.offer.id, offer.id);
         assert_eq!(priced.offer.provider_offer.to_value()["total_amount"], "1354.61");
-        let same = json!({ "data": offer.provider_offer }).to_string();
+        let same = json!({ "data": fixture_offer() }).to_string();
         assert!(!map_priced_offer(same.as_bytes(), &offer).expect("maps").price_changed);
+    }
+
+    #[test]
+    fn an_offer_keeps_what_pricing_and_ordering_send_back() {
+        let mut with_passengers = fixture_offer();
+        with_passengers["passengers"] = json!([{ "id": "pas_a", "type": "adult", "given_name": null }]);
+        with_passengers["conditions"] = json!({ "refund_before_departure": { "allowed": false } });
+        let body = json!({ "data": { "offers": [with_passengers] } }).to_string();
+        let offer = map_offer_request(body.as_bytes()).expect("maps").remove(0);
+        assert_eq!(
+            offer.provider_offer.to_value(),
+            json!({ "id": "off_1", "total_amount": "1290.10", "total_currency": "EUR",
+                    "passengers": [{ "id": "pas_a", "type": "adult", "age": null }] })
+        );
+        assert_eq!(provider_offer_id(&offer).expect("id"), "off_1");
+        // Another price for the same Duffel offer is another offer of ours.
+        let mut dearer = with_passengers.clone();
+        dearer["total_amount"] = json!("1300.00");
+        let body = json!({ "data": { "offers": [dearer] } }).to_string();
+        assert_ne!(map_offer_request(body.as_bytes()).expect("maps")[0].id, offer.id);
+    }
+
+    #[test]
+    fn an_offer_of_an_unexpected_shape_is_dropped_and_the_rest_kept() {
+        let odd = json!({ "id": "off_odd", "total_amount": 12, "total_currency": "EUR", "slices": "none" });
+        let body = json!({ "data": { "offers": [odd, fixture_offer()] } }).to_string();
+        let offers = map_offer_request(body.as_bytes()).expect("maps");
+        assert_eq!(offers.len(), 1);
+        assert_eq!(provider_offer_id(&offers[0]).expect("id"), "off_1");
+        let all = map_offer_request(json!({ "data": { "offers": [fixture_offer()] } }).to_string().as_bytes());
+        assert_eq!(all.expect("maps")[0].id, offers[0].id, "the same offer, read either way");
+        assert!(matches!(map_offer_request(b"<html>"), Err(ProviderError::Unavailable(_))));
     }
 
     #[test]
