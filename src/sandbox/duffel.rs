@@ -443,7 +443,7 @@ fn render_slices<'a>(offer: &'a Offer, id: &str, passengers: &'a [Passenger]) ->
                 .iter()
                 .enumerate()
                 .map(|(j, s)| SegmentBody {
-                    id: format!("seg_{}", generator::hash_hex(&format!("{id}|{i}|{j}"), 22)),
+                    id: format!("seg_{}", generator::hash_hex(format_args!("{id}|{i}|{j}"), 22)),
                     origin: airport_place(s.from),
                     destination: airport_place(s.to),
                     origin_terminal: s.from_terminal,
@@ -481,7 +481,7 @@ fn render_slices<'a>(offer: &'a Offer, id: &str, passengers: &'a [Passenger]) ->
                 })
                 .collect();
             Some(SliceBody {
-                id: format!("sli_{}", generator::hash_hex(&format!("{id}|{i}"), 22)),
+                id: format!("sli_{}", generator::hash_hex(format_args!("{id}|{i}"), 22)),
                 origin: airport_place(first.from),
                 destination: airport_place(last.to),
                 origin_type: "airport",

@@ -313,21 +313,40 @@ fn money(amount: f64) -> Decimal {
 }
 
 /// A 64-bit value from SHA-256 of `text`: the only source of variation.
-pub(crate) fn hash64(text: &str) -> u64 {
-    let digest = Sha256::digest(text.as_bytes());
+/// `text` is written straight into the digest (`format_args!` rather than
+/// `format!`): the same bytes, so the same value, without building a
+/// string for every choice a market makes.
+pub(crate) fn hash64(text: impl std::fmt::Display) -> u64 {
+    let digest = digest_of(text);
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(bytes)
 }
 
 /// Hex of SHA-256 of `text`, `len` characters.
-pub(crate) fn hash_hex(text: &str, len: usize) -> String {
-    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+pub(crate) fn hash_hex(text: impl std::fmt::Display, len: usize) -> String {
+    let digest = hex::encode(digest_of(text));
     digest[..len.min(digest.len())].to_owned()
 }
 
+/// SHA-256 of `text` as it displays.
+fn digest_of(text: impl std::fmt::Display) -> [u8; 32] {
+    struct Digesting(Sha256);
+    impl std::fmt::Write for Digesting {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut digesting = Digesting(Sha256::new());
+    // Writing into a digest cannot fail; a `Display` that fails would only
+    // leave its text short, which still digests deterministically.
+    let _ = std::fmt::Write::write_fmt(&mut digesting, format_args!("{text}"));
+    digesting.0.finalize().into()
+}
+
 /// A value in `[0, 1)` from `text`.
-fn unit(text: &str) -> f64 {
+fn unit(text: impl std::fmt::Display) -> f64 {
     (hash64(text) >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -352,7 +371,7 @@ pub(crate) fn generate(
     // Each personality sees most, not all, of the market, and prices it its own way.
     let mut offers: Vec<Offer> = market
         .iter()
-        .filter(|o| hash64(&format!("{}|keep|{}", personality.name(), o.key)) % 100 < 80)
+        .filter(|o| hash64(format_args!("{}|keep|{}", personality.name(), o.key)) % 100 < 80)
         .map(|o| personalize(personality, o.clone()))
         .collect();
     offers.sort_by(|a, b| a.total().cmp(&b.total()).then_with(|| a.key.cmp(&b.key)));
@@ -499,7 +518,7 @@ fn personalize(personality: Personality, offer: Offer) -> Offer {
         Personality::Amadeus => offer,
         Personality::Duffel => {
             // ±3–5 % per offer, on the base fare (taxes are the airports').
-            let seed = hash64(&format!("duffel|price|{}", offer.key));
+            let seed = hash64(format_args!("duffel|price|{}", offer.key));
             let magnitude = 3.0 + (seed % 201) as f64 / 100.0;
             let percent = if (seed >> 32).is_multiple_of(2) { magnitude } else { -magnitude };
             offer.drifted(percent)
@@ -623,15 +642,26 @@ fn connections(
         }
         let long = first > 4500.0 || second > 4500.0;
         let min_connect = Duration::minutes(if long { 90 } else { 55 });
+        // The onward legs of one hub day serve every inbound arriving then:
+        // each day's schedule is worked out once, not once per inbound.
+        let mut onward_days: Vec<(NaiveDate, Vec<Segment>)> = Vec::new();
         for inbound in schedule(carrier, origin, hub, date) {
             let earliest = inbound.arrival + min_connect;
             let latest = inbound.arrival + Duration::hours(7);
             let hub_date = inbound.arrival.with_timezone(&hub.time_zone).date_naive();
-            let onward = [hub_date, hub_date + Duration::days(1)]
-                .into_iter()
-                .flat_map(|d| schedule(carrier, hub, destination, d))
+            let days = [hub_date, hub_date + Duration::days(1)];
+            for day in days {
+                if !onward_days.iter().any(|(d, _)| *d == day) {
+                    onward_days.push((day, schedule(carrier, hub, destination, day)));
+                }
+            }
+            let onward = onward_days
+                .iter()
+                .filter(|(day, _)| days.contains(day))
+                .flat_map(|(_, legs)| legs)
                 .filter(|s| s.departure >= earliest && s.departure <= latest)
-                .min_by_key(|s| s.departure);
+                .min_by_key(|s| s.departure)
+                .cloned();
             if let Some(outbound) = onward {
                 itineraries.push(Itinerary { segments: vec![inbound, outbound] });
             }
@@ -657,9 +687,10 @@ fn schedule(carrier: &'static Carrier, from: &'static Airport, to: &'static Airp
     let minutes = ((minutes + 4) / 5) * 5;
     let types = carriers::aircraft_for(distance);
     let window = 16 * 60 / daily as i64;
+    let (from_terminal, to_terminal) = (terminal(from, carrier), terminal(to, carrier));
     let mut segments = Vec::new();
     for slot in 0..daily as i64 {
-        let slot_seed = hash64(&format!("{route}|slot|{slot}"));
+        let slot_seed = hash64(format_args!("{route}|slot|{slot}"));
         // 06:00–22:00 local, one departure per window, on five-minute steps.
         let offset = (slot_seed % window.max(1) as u64) as i64 / 5 * 5;
         let local = date.and_hms_opt(6, 0, 0).map(|t| t + Duration::minutes(slot * window + offset));
@@ -687,8 +718,8 @@ fn schedule(carrier: &'static Carrier, from: &'static Airport, to: &'static Airp
             departure,
             arrival: departure + Duration::minutes(minutes),
             distance_km: distance.round() as u32,
-            from_terminal: terminal(from, carrier),
-            to_terminal: terminal(to, carrier),
+            from_terminal,
+            to_terminal,
             booking_class: 'Y',
             fare_basis: String::new(),
         });
@@ -699,7 +730,7 @@ fn schedule(carrier: &'static Carrier, from: &'static Airport, to: &'static Airp
 fn terminal(airport: &Airport, carrier: &Carrier) -> Option<&'static str> {
     const TERMINALS: &[&str] = &["1", "2", "3", "5"];
     (airport.size == AirportSize::Large)
-        .then(|| TERMINALS[hash64(&format!("{}|{}|terminal", airport.code, carrier.code)) as usize % TERMINALS.len()])
+        .then(|| TERMINALS[hash64(format_args!("{}|{}|terminal", airport.code, carrier.code)) as usize % TERMINALS.len()])
 }
 
 /// Demand: late bookings and Friday/Sunday departures cost more.
@@ -747,7 +778,7 @@ fn price(
         .map(|s| format!("{}{}@{}{}{}", s.carrier.code, s.number, s.from.code, s.to.code, s.departure.timestamp()))
         .collect();
     let key = hash_hex(
-        &format!(
+        format_args!(
             "{}|{:?}|{}a{}c{}i|{}",
             identity.join(","),
             request.cabin,
@@ -781,8 +812,8 @@ fn price(
         };
         let direct = distance_km(first.from, last.to);
         let connecting = if itinerary.segments.len() > 1 { 0.85 } else { 1.0 };
-        let carrier_factor = 0.92 + unit(&format!("{}|fare", carrier.code)) * 0.23;
-        let flight_factor = 0.9 + unit(&format!("{}|{}|fare", first.carrier.code, first.departure.timestamp())) * 0.22;
+        let carrier_factor = 0.92 + unit(format_args!("{}|fare", carrier.code)) * 0.23;
+        let flight_factor = 0.9 + unit(format_args!("{}|{}|fare", first.carrier.code, first.departure.timestamp())) * 0.22;
         let date = first.departure_local().date();
         let fare = (28.0 + 0.11 * direct.powf(0.93))
             * request.cabin.multiplier()
