@@ -729,8 +729,9 @@ fn schedule(carrier: &'static Carrier, from: &'static Airport, to: &'static Airp
 
 fn terminal(airport: &Airport, carrier: &Carrier) -> Option<&'static str> {
     const TERMINALS: &[&str] = &["1", "2", "3", "5"];
-    (airport.size == AirportSize::Large)
-        .then(|| TERMINALS[hash64(format_args!("{}|{}|terminal", airport.code, carrier.code)) as usize % TERMINALS.len()])
+    (airport.size == AirportSize::Large).then(|| {
+        TERMINALS[hash64(format_args!("{}|{}|terminal", airport.code, carrier.code)) as usize % TERMINALS.len()]
+    })
 }
 
 /// Demand: late bookings and Friday/Sunday departures cost more.
@@ -813,7 +814,8 @@ fn price(
         let direct = distance_km(first.from, last.to);
         let connecting = if itinerary.segments.len() > 1 { 0.85 } else { 1.0 };
         let carrier_factor = 0.92 + unit(format_args!("{}|fare", carrier.code)) * 0.23;
-        let flight_factor = 0.9 + unit(format_args!("{}|{}|fare", first.carrier.code, first.departure.timestamp())) * 0.22;
+        let flight_factor =
+            0.9 + unit(format_args!("{}|{}|fare", first.carrier.code, first.departure.timestamp())) * 0.22;
         let date = first.departure_local().date();
         let fare = (28.0 + 0.11 * direct.powf(0.93))
             * request.cabin.multiplier()
