@@ -1338,7 +1338,7 @@ fn ticketed(envelope: &Value) -> Value {
         .flatten()
         .enumerate()
         .map(|(i, t)| {
-            let number = generator::hash64(&format!("{id}|ticket|{i}")) % 10_000_000_000;
+            let number = generator::hash64(format_args!("{id}|ticket|{i}")) % 10_000_000_000;
             json!({
                 "documentType": "ETICKET",
                 "documentNumber": format!("125-{number:010}"),

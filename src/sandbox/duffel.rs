@@ -93,7 +93,7 @@ impl Store {
     /// A fresh id: unique (sequence and randomness), hex like Duffel's.
     fn id(&self, prefix: &str) -> String {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        format!("{prefix}_{}", generator::hash_hex(&format!("{prefix}|{n}|{}", uuid::Uuid::new_v4()), 22))
+        format!("{prefix}_{}", generator::hash_hex(format_args!("{prefix}|{n}|{}", uuid::Uuid::new_v4()), 22))
     }
 }
 
@@ -791,7 +791,7 @@ async fn create_offer_request(
         slices: &request.slices,
         passengers: render_passengers(&passengers),
         offers: rendered,
-        client_key: generator::hash_hex(&format!("client|{request_id}"), 40),
+        client_key: generator::hash_hex(format_args!("client|{request_id}"), 40),
     };
     ok(StatusCode::CREATED, data)
 }
@@ -894,7 +894,7 @@ fn render_order(order: &StoredOrder) -> Value {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let number = generator::hash64(&format!("{}|ticket|{i}", order.id)) % 10_000_000_000;
+                let number = generator::hash64(format_args!("{}|ticket|{i}", order.id)) % 10_000_000_000;
                 json!({
                     "type": "electronic_ticket",
                     "unique_identifier": format!("125{number:010}"),
