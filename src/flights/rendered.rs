@@ -8,8 +8,9 @@
 //! most of a cached search's cost. [`OfferPage`] is the `offers` field: it
 //! resolves the page, and when the same page, request shape ([`RequestKey`]:
 //! operation, variables and document text, compared in full) and field
-//! position ask a second time it keeps the resolved value; the next
-//! identical request clones the value.
+//! position ask a second time it keeps the resolved value as JSON text
+//! ([`Prerendered`]); the next identical request answers with the text,
+//! which the response writer splices in (no copy of the value tree).
 //! Nothing in an offer depends on the caller (no session, clock or locale
 //! is read below `offers`), and a page resolved with errors is not kept.
 //! The kept values are few and bounded ([`RenderedPages`]), held beside a
@@ -27,6 +28,7 @@ use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, V
 use super::aggregator::RankedOffers;
 use super::resolvers::FlightOfferObject;
 use crate::graphql::policy::RequestKey;
+use crate::graphql::prerendered::Prerendered;
 
 /// `SearchResult.offers`: a ranked page, resolved as `[FlightOffer!]!`.
 #[derive(Debug, Clone)]
@@ -75,11 +77,12 @@ impl OutputType for OfferPage {
         if let Some(key) = key
             && error_count(ctx) == errors_before
         {
-            // Keeping a value costs a deep copy of it (≈ 6 % of an uncached
-            // search's CPU when every page was kept), so a shape's first ask
-            // only marks it and the second keeps the value: one-off searches
-            // never pay the copy, repeated ones resolve twice.
-            self.rendered.insert(key, &self.page, seen.then(|| value.clone()));
+            // Keeping a value costs writing it out once more (a deep copy,
+            // when the value itself was kept, was ≈ 6 % of an uncached
+            // search's CPU with every page kept), so a shape's first ask only
+            // marks it and the second keeps the value: one-off searches never
+            // pay for it, repeated ones resolve twice.
+            self.rendered.insert(key, &self.page, seen.then(|| Prerendered::of(&value)));
         }
         Ok(value)
     }
@@ -87,7 +90,7 @@ impl OutputType for OfferPage {
 
 /// What [`RenderedPages`] has for a page and request shape.
 enum Kept {
-    /// Its resolved value.
+    /// Its resolved value, as JSON text behind a marker.
     Value(Value),
     /// Only that it was asked for once.
     Seen,
@@ -113,13 +116,13 @@ struct Rendered {
     /// Keeps the page's allocation, so its address is not reused while kept.
     page: Weak<RankedOffers>,
     /// Absent after the first ask.
-    value: Option<Value>,
+    value: Option<Prerendered>,
 }
 
 /// Resolved pages, bounded: two generations of at most
-/// [`RenderedPages::GENERATION_ENTRIES`] (a 20-offer page is ≈ 100 KiB
-/// resolved); a full generation becomes the old one, a hit in the old one
-/// moves up.
+/// [`RenderedPages::GENERATION_ENTRIES`] (a 20-offer page with carriers and
+/// airports is ≈ 25 KiB of JSON); a full generation becomes the old one, a
+/// hit in the old one moves up.
 #[derive(Debug, Default)]
 pub struct RenderedPages {
     generations: Mutex<(HashMap<RenderKey, Rendered>, HashMap<RenderKey, Rendered>)>,
@@ -136,7 +139,7 @@ impl RenderedPages {
             if !kept.page.upgrade().is_some_and(|kept| Arc::ptr_eq(&kept, page)) {
                 return Kept::Nothing;
             }
-            kept.value.as_ref().map_or(Kept::Seen, |value| Kept::Value(value.clone()))
+            kept.value.as_ref().map_or(Kept::Seen, |value| Kept::Value(value.to_value()))
         };
         if let Some(found) = current.get(key) {
             return kept(found);
@@ -151,7 +154,7 @@ impl RenderedPages {
         answer
     }
 
-    fn insert(&self, key: RenderKey, page: &Arc<RankedOffers>, value: Option<Value>) {
+    fn insert(&self, key: RenderKey, page: &Arc<RankedOffers>, value: Option<Prerendered>) {
         let mut generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (current, previous) = &mut *generations;
         Self::push(current, previous, key, Rendered { page: Arc::downgrade(page), value });

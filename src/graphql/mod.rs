@@ -5,6 +5,7 @@
 pub mod context;
 pub mod errors;
 pub mod policy;
+pub mod prerendered;
 pub mod rate_limit;
 pub mod scalars;
 

@@ -24,13 +24,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::graphql::context::RequestAuth;
 use crate::graphql::errors::{Code, code_of};
 use crate::graphql::policy::Caller;
+use crate::graphql::prerendered;
 use crate::graphql::rate_limit::ClientAddr;
 use crate::sessions::AuthError;
 
@@ -185,7 +185,7 @@ pub async fn post(
                 list.push(app.execute(request, &caller).await);
             }
             let bodies: Vec<ResponseBody<'_>> = list.iter().map(ResponseBody::of).collect();
-            let body = serde_json::to_string(&bodies).unwrap_or_else(|_| "[]".to_owned());
+            let body = ResponseBody::batch_json(&bodies);
             let mut extra = HeaderMap::new();
             if let Some(seconds) = list.iter().filter_map(retry_after_seconds).max() {
                 extra.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -402,17 +402,14 @@ fn retry_after_seconds(response: &async_graphql::Response) -> Option<u64> {
         .max()
 }
 
-/// A response's JSON body, serialised straight from the response (no
+/// A response's JSON body, written straight from the response (no
 /// intermediate `serde_json::Value` tree: a 20-offer search is ≈ 1,200 of
-/// them). A request error — nothing executed — leaves the `data` key out, as
-/// the spec asks.
-#[derive(Serialize)]
+/// them) by [`prerendered::write_value`], which also splices in values kept
+/// as JSON text. A request error — nothing executed — leaves the `data` key
+/// out, as the spec asks.
 pub struct ResponseBody<'r> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'r async_graphql::Value>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'r [async_graphql::ServerError],
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     extensions: &'r BTreeMap<String, async_graphql::Value>,
 }
 
@@ -439,14 +436,62 @@ impl<'r> ResponseBody<'r> {
         self.errors
     }
 
-    /// As JSON text.
-    pub fn to_json(&self) -> String {
-        // A Value tree with string keys always serialises.
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    /// Appends its JSON to `out`: `data`, `errors`, `extensions`, each only
+    /// when present.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            out.extend_from_slice(name);
+        };
+        if let Some(data) = self.data {
+            key(out, b"\"data\":");
+            prerendered::write_value(out, data);
+        }
+        if !self.errors.is_empty() {
+            key(out, b"\"errors\":");
+            prerendered::write_serde(out, self.errors);
+        }
+        if !self.extensions.is_empty() {
+            key(out, b"\"extensions\":{");
+            for (i, (name, value)) in self.extensions.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                prerendered::write_serde(out, name);
+                out.push(b':');
+                prerendered::write_value(out, value);
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
+
+    /// As JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// A batch's bodies as one JSON array.
+    pub fn batch_json(bodies: &[ResponseBody<'_>]) -> Vec<u8> {
+        let mut out = vec![b'['];
+        for (i, body) in bodies.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            body.write_json(&mut out);
+        }
+        out.push(b']');
+        out
     }
 }
 
-fn json_response(status: StatusCode, media: MediaType, body: String, extra: HeaderMap) -> Response {
+fn json_response(status: StatusCode, media: MediaType, body: Vec<u8>, extra: HeaderMap) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     for (name, value) in &extra {

@@ -37,6 +37,7 @@ use crate::events::{BusEvent, EventStream, Topic};
 use crate::graphql::context::{RejectReason, RequestAuth};
 use crate::graphql::errors::Code;
 use crate::graphql::policy::Caller;
+use crate::graphql::prerendered;
 use crate::graphql::rate_limit::ClientAddr;
 use crate::telemetry::metrics::{LiveGuard, LiveKind};
 
@@ -471,7 +472,7 @@ impl Connection {
                     return task_id;
                 } else {
                     let kind = if protocol == Protocol::TransportWs { "next" } else { "data" };
-                    OperationMessage { kind, id: &task_id, payload: &body }.to_json()
+                    payload_message(kind, &task_id, &body)
                 };
                 first = false;
                 if outbound.send(Outbound::Text(message)).await.is_err() {
@@ -500,6 +501,21 @@ impl<P: serde::Serialize> OperationMessage<'_, P> {
     fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
+}
+
+/// A `next`/`data` message, its payload written by [`ResponseBody::write_json`]
+/// (which splices in values kept as JSON text: serde would not).
+fn payload_message(kind: &str, id: &str, body: &ResponseBody<'_>) -> String {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"type\":");
+    prerendered::write_serde(&mut out, kind);
+    out.extend_from_slice(b",\"id\":");
+    prerendered::write_serde(&mut out, id);
+    out.extend_from_slice(b",\"payload\":");
+    body.write_json(&mut out);
+    out.push(b'}');
+    // JSON written from strings and kept JSON text: always UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// The next revocation event, or never when there is no subscription yet.

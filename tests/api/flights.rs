@@ -550,7 +550,8 @@ async fn the_other_flight_operations_work_over_websocket() {
 
 #[tokio::test]
 async fn a_cached_page_asked_twice_by_a_request_shape_is_kept_and_each_shape_gets_its_own_fields() {
-    let app = TestApp::spawn(Backend::Memory).await;
+    // Batches on, to see a kept page written into one.
+    let app = TestApp::spawn_with(Backend::Memory, |settings| settings.graphql.max_batch_size = 2).await;
     let token = app.start_session().await;
     let rendered = app.state.flights().rendered().clone();
     let vars = json!({ "input": input("LIS", "MAD", 24) });
@@ -563,6 +564,26 @@ async fn a_cached_page_asked_twice_by_a_request_shape_is_kept_and_each_shape_get
     let (_, third) = app.graphql(SEARCH_FLIGHTS, vars.clone(), Some(&token)).await;
     assert_eq!(third["data"]["searchFlights"]["offers"], first["data"]["searchFlights"]["offers"]);
     assert_eq!(rendered.len(), 1, "the same shape reuses it");
+    // A kept page is answered as JSON text spliced into the response: in a
+    // batch and in a WebSocket message as in a single answer.
+    let batch = json!([{ "query": SEARCH_FLIGHTS, "variables": vars }, { "query": SEARCH_FLIGHTS, "variables": vars }]);
+    let response = app.http.post(app.url("/graphql")).bearer_auth(&token).json(&batch).send().await.expect("sent");
+    let bodies: Value = response.json().await.expect("JSON");
+    let bodies = bodies.as_array().expect("a batch answers a list");
+    assert_eq!(bodies.len(), 2);
+    for body in bodies {
+        assert_eq!(body["data"]["searchFlights"]["offers"], first["data"]["searchFlights"]["offers"], "{body}");
+    }
+    let mut ws = app.websocket_acked(&token).await;
+    ws.send_json(
+        json!({ "id": "kept", "type": "subscribe", "payload": { "query": SEARCH_FLIGHTS, "variables": vars } }),
+    )
+    .await;
+    let next = ws.next_json().await;
+    assert_eq!((next["type"].as_str(), next["id"].as_str()), (Some("next"), Some("kept")), "{next}");
+    assert_eq!(next["payload"]["data"]["searchFlights"]["offers"], first["data"]["searchFlights"]["offers"]);
+    assert_eq!(ws.next_json().await["type"], "complete");
+    assert_eq!(rendered.len(), 1, "still the one kept page");
 
     // Another document over the same cached page: its own fields, aliases included.
     let slim = "query Slim($input: FlightSearchInput!) {
