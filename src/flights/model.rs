@@ -215,8 +215,10 @@ impl Itinerary {
     }
 }
 
-/// A provider's own offer, kept as the exact JSON text it sent: pricing and
-/// booking send it back unchanged, and nothing on the search path reads it.
+/// What pricing and booking send back to a provider, as JSON text: an
+/// Amadeus offer exactly as sent (its pricing is sent the whole offer), a
+/// Duffel offer's id, passengers and quoted price (Duffel names an offer by
+/// its id; `providers::duffel`). Nothing on the search path reads it.
 /// Text rather than a parsed `serde_json::Value` because a parsed tree costs
 /// several times the bytes and a dozen allocations per object, for every
 /// offer of every search, to serve the few that are booked; those parse it
@@ -292,7 +294,7 @@ pub struct Offer {
     pub expires_at: DateTime<Utc>,
     /// Outbound, then return.
     pub itineraries: Vec<Itinerary>,
-    /// The provider's own offer, kept verbatim: pricing and booking send it back unchanged.
+    /// The provider's own offer, as far as pricing and booking send it back ([`ProviderOffer`]).
     pub provider_offer: ProviderOffer,
     /// Who it was priced for, one entry per traveller in the provider's
     /// order; a booking must bring exactly these. Empty when the provider

@@ -36,7 +36,7 @@ pub struct NewBooking {
     pub id: String,
     /// The session that owns it.
     pub session_id: String,
-    /// The offer booked; its `provider_offer` is kept verbatim.
+    /// The offer booked; its `provider_offer` is kept as the adapter made it.
     pub offer: Offer,
     /// The price confirmed with the provider, for all travellers.
     pub total: Money,
