@@ -5,8 +5,9 @@
 //! offers, [`crate::flights::rendered`]) keeps the value's JSON text and
 //! answers with a [`Prerendered`] marker; [`write_value`] copies the text in
 //! where the marker stands. Otherwise each answer deep-copies the value tree
-//! (≈ 1,200 values for a 20-offer page), serialises the copy and drops it:
-//! about a fifth of a cached search's CPU, under the kept pages' lock.
+//! (≈ 1,200 values for a 20-offer page) under the kept pages' lock,
+//! serialises the copy and drops it; the splice took ≈ 10 % off a cached
+//! search's server CPU (BENCHMARKS.md, "What this session changed").
 //!
 //! The marker travels inside async-graphql's response as a `Value::Binary`
 //! whose bytes start with [`MARK`]: the schema has no binary outputs, so
