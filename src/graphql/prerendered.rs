@@ -71,29 +71,35 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
             Some(json) => out.extend_from_slice(json),
             None => write_serde(out, value),
         },
-        Value::List(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_serde(out, key.as_str());
-                out.push(b':');
-                write_value(out, item);
-            }
-            out.push(b'}');
-        }
+        Value::List(items) => write_list(out, items, write_value),
+        Value::Object(map) => write_object(out, map.iter().map(|(key, item)| (key.as_str(), item))),
     }
+}
+
+/// Appends `items` as a JSON array, each written by `write`.
+pub fn write_list<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut write: impl FnMut(&mut Vec<u8>, T)) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
+/// Appends `members` as a JSON object, each value by [`write_value`].
+pub fn write_object<'v>(out: &mut Vec<u8>, members: impl IntoIterator<Item = (&'v str, &'v Value)>) {
+    out.push(b'{');
+    for (i, (key, item)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_serde(out, key);
+        out.push(b':');
+        write_value(out, item);
+    }
+    out.push(b'}');
 }
 
 /// Appends what serde_json writes for `value` (strings escaped, numbers as

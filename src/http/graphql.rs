@@ -456,16 +456,8 @@ impl<'r> ResponseBody<'r> {
             prerendered::write_serde(out, self.errors);
         }
         if !self.extensions.is_empty() {
-            key(out, b"\"extensions\":{");
-            for (i, (name, value)) in self.extensions.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                prerendered::write_serde(out, name);
-                out.push(b':');
-                prerendered::write_value(out, value);
-            }
-            out.push(b'}');
+            key(out, b"\"extensions\":");
+            prerendered::write_object(out, self.extensions.iter().map(|(name, value)| (name.as_str(), value)));
         }
         out.push(b'}');
     }
@@ -479,14 +471,8 @@ impl<'r> ResponseBody<'r> {
 
     /// A batch's bodies as one JSON array.
     pub fn batch_json(bodies: &[ResponseBody<'_>]) -> Vec<u8> {
-        let mut out = vec![b'['];
-        for (i, body) in bodies.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            body.write_json(&mut out);
-        }
-        out.push(b']');
+        let mut out = Vec::with_capacity(256 * bodies.len());
+        prerendered::write_list(&mut out, bodies, |out, body| body.write_json(out));
         out
     }
 }

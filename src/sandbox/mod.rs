@@ -546,30 +546,26 @@ async fn gate(State(sandbox): State<Sandbox>, personality: Personality, request:
         (settings.latency_ms.saturating_add(jitter), fault, wire)
     };
     let answer_at = tokio::time::Instant::now() + Duration::from_millis(delay);
-    match (fault, personality, wire) {
-        (None, _, None) if kind.is_some_and(only_reads) => {
-            // A provider whose answers take L takes L from the request to
-            // the answer, its own work included: a reading call is worked
-            // out at once and held until then. (Worked out after the wait,
-            // a burst's work would all start at L and land on the client's
-            // clock.) Nothing changes if the client gives up meanwhile.
-            let response = next.run(request).await;
-            tokio::time::sleep_until(answer_at).await;
-            response
-        }
-        (fault, personality, wire) => {
-            // A call that changes something waits first: a client that gives
-            // up before the delay has changed nothing.
-            tokio::time::sleep_until(answer_at).await;
-            match (fault, personality) {
-                (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, spared),
-                (Some(fault), Personality::Duffel) => duffel::fault_response(fault),
-                (None, _) => match wire {
-                    None => next.run(request).await,
-                    Some(wire) => wire_fault(wire, personality, request, next).await,
-                },
-            }
-        }
+    if fault.is_none() && wire.is_none() && kind.is_some_and(only_reads) {
+        // A provider whose answers take L takes L from the request to the
+        // answer, its own work included: a reading call is worked out at
+        // once and held until then. (Worked out after the wait, a burst's
+        // work would all start at L and land on the client's clock.)
+        // Nothing changes if the client gives up meanwhile.
+        let response = next.run(request).await;
+        tokio::time::sleep_until(answer_at).await;
+        return response;
+    }
+    // A call that changes something waits first: a client that gives up
+    // before the delay has changed nothing.
+    tokio::time::sleep_until(answer_at).await;
+    match (fault, personality) {
+        (Some(fault), Personality::Amadeus) => amadeus::fault_response(fault, spared),
+        (Some(fault), Personality::Duffel) => duffel::fault_response(fault),
+        (None, _) => match wire {
+            None => next.run(request).await,
+            Some(wire) => wire_fault(wire, personality, request, next).await,
+        },
     }
 }
 
