@@ -1,16 +1,15 @@
 //! Resolved pages of offers: `searchFlights { offers { … } }` kept per page
-//! and request shape once a shape asks twice, then reused.
+//! and request shape, then reused.
 //!
 //! A cached search answers the same ranked page ([`super::FlightService::ranked`])
 //! to every request until the answer expires, and most clients send the
-//! same document with the same variables. Resolving a 20-offer page builds
-//! ≈ 1,200 field values, even walked in one pass ([`super::selection`]):
-//! most of a cached search's cost. [`OfferPage`] is the `offers` field: it
-//! resolves the page, and when the same page, request shape ([`RequestKey`]:
-//! operation, variables and document text, compared in full) and field
-//! position ask a second time it keeps the resolved value as JSON text
-//! ([`Prerendered`]); the next identical request answers with the text,
-//! which the response writer splices in (no copy of the value tree).
+//! same document with the same variables. [`OfferPage`] is the `offers`
+//! field: it writes the page as JSON text ([`super::selection`],
+//! [`Prerendered`]) and keeps the text for the page, request shape
+//! ([`RequestKey`]: operation, variables and document text, compared in
+//! full) and field position; the next identical request answers with the
+//! text, which the response writer splices in. Keeping costs a map entry
+//! (the text is shared, not copied), so a page is kept from its first ask.
 //! Nothing in an offer depends on the caller (no session, clock or locale
 //! is read below `offers`), and a page resolved with errors is not kept.
 //! The kept values are few and bounded ([`RenderedPages`]), held beside a
@@ -23,7 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerError, ServerResult, Value};
 
 use super::aggregator::RankedOffers;
 use super::resolvers::FlightOfferObject;
@@ -64,38 +63,29 @@ impl OutputType for OfferPage {
             column: field.pos.column,
             request: request.clone(),
         });
-        let seen = match &key {
-            Some(key) => match self.rendered.get(key, &self.page) {
-                Kept::Value(value) => return Ok(value),
-                Kept::Seen => true,
-                Kept::Nothing => false,
-            },
-            None => false,
+        let kept = key.as_ref().and_then(|key| self.rendered.get(key, &self.page));
+        let text = match kept {
+            Some(text) => text,
+            None => {
+                let errors_before = error_count(ctx);
+                let text = super::selection::resolve_page(ctx, field, &self.page).await?;
+                if let Some(key) = key
+                    && error_count(ctx) == errors_before
+                {
+                    // The text is shared, not copied: keeping it costs a map entry.
+                    self.rendered.insert(key, &self.page, text.clone());
+                }
+                text
+            }
         };
-        let errors_before = error_count(ctx);
-        let value = super::selection::resolve_page(ctx, field, &self.page).await?;
-        if let Some(key) = key
-            && error_count(ctx) == errors_before
-        {
-            // Keeping a value costs writing it out once more (a deep copy,
-            // when the value itself was kept, was ≈ 6 % of an uncached
-            // search's CPU with every page kept), so a shape's first ask only
-            // marks it and the second keeps the value: one-off searches never
-            // pay for it, repeated ones resolve twice.
-            self.rendered.insert(key, &self.page, seen.then(|| Prerendered::of(&value)));
+        if super::selection::key_is_unique(ctx) {
+            Ok(text.to_value())
+        } else {
+            // async-graphql merges this value with another of the same key.
+            text.to_tree()
+                .map_err(|e| ServerError::new(format!("could not read a written page back: {e}"), Some(field.pos)))
         }
-        Ok(value)
     }
-}
-
-/// What [`RenderedPages`] has for a page and request shape.
-enum Kept {
-    /// Its resolved value, as JSON text behind a marker.
-    Value(Value),
-    /// Only that it was asked for once.
-    Seen,
-    /// Nothing.
-    Nothing,
 }
 
 fn error_count(ctx: &ContextSelectionSet<'_>) -> usize {
@@ -115,8 +105,7 @@ struct RenderKey {
 struct Rendered {
     /// Keeps the page's allocation, so its address is not reused while kept.
     page: Weak<RankedOffers>,
-    /// Absent after the first ask.
-    value: Option<Prerendered>,
+    value: Prerendered,
 }
 
 /// Resolved pages, bounded: two generations of at most
@@ -132,29 +121,24 @@ impl RenderedPages {
     /// Most resolved pages per generation.
     pub const GENERATION_ENTRIES: usize = 32;
 
-    fn get(&self, key: &RenderKey, page: &Arc<RankedOffers>) -> Kept {
+    fn get(&self, key: &RenderKey, page: &Arc<RankedOffers>) -> Option<Prerendered> {
         let mut generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (current, previous) = &mut *generations;
         let kept = |kept: &Rendered| {
-            if !kept.page.upgrade().is_some_and(|kept| Arc::ptr_eq(&kept, page)) {
-                return Kept::Nothing;
-            }
-            kept.value.as_ref().map_or(Kept::Seen, |value| Kept::Value(value.to_value()))
+            kept.page.upgrade().is_some_and(|kept| Arc::ptr_eq(&kept, page)).then(|| kept.value.clone())
         };
         if let Some(found) = current.get(key) {
             return kept(found);
         }
-        let Some((key, found)) = previous.remove_entry(key) else {
-            return Kept::Nothing;
-        };
+        let (key, found) = previous.remove_entry(key)?;
         let answer = kept(&found);
-        if !matches!(answer, Kept::Nothing) {
+        if answer.is_some() {
             Self::push(current, previous, key, found);
         }
         answer
     }
 
-    fn insert(&self, key: RenderKey, page: &Arc<RankedOffers>, value: Option<Prerendered>) {
+    fn insert(&self, key: RenderKey, page: &Arc<RankedOffers>, value: Prerendered) {
         let mut generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (current, previous) = &mut *generations;
         Self::push(current, previous, key, Rendered { page: Arc::downgrade(page), value });
@@ -172,10 +156,10 @@ impl RenderedPages {
         current.insert(key, kept);
     }
 
-    /// Resolved pages kept (shapes asked for once are not counted).
+    /// Resolved pages kept.
     pub fn len(&self) -> usize {
         let generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        generations.0.values().chain(generations.1.values()).filter(|kept| kept.value.is_some()).count()
+        generations.0.len() + generations.1.len()
     }
 
     /// Whether none is kept.

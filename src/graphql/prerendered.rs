@@ -1,59 +1,61 @@
 //! Values written as JSON ahead of time, and the one writer every response
 //! goes through.
 //!
-//! A resolver that answers the same value many times (a kept page of
-//! offers, [`crate::flights::rendered`]) keeps the value's JSON text and
-//! answers with a [`Prerendered`] marker; [`write_value`] copies the text in
-//! where the marker stands. Otherwise each answer deep-copies the value tree
-//! (≈ 1,200 values for a 20-offer page) under the kept pages' lock,
-//! serialises the copy and drops it; the splice took ≈ 10 % off a cached
-//! search's server CPU (BENCHMARKS.md, "What this session changed").
+//! A resolver that writes its value as JSON itself (a page of offers,
+//! [`crate::flights::selection`]) answers with a [`Prerendered`] marker, and
+//! [`write_value`] copies the text in where the marker stands; the text is
+//! shared, so a kept page ([`crate::flights::rendered`]) answers many
+//! requests without a copy. A value tree per answer (≈ 1,200 values for a
+//! 20-offer page: a map per object, a string per value) was built, walked
+//! by the writer and dropped again; the splice took ≈ 10 % off a cached
+//! search's server CPU and writing pages without a tree ≈ 15 % off an
+//! uncached one (BENCHMARKS.md, "What this session changed").
 //!
 //! The marker travels inside async-graphql's response as a `Value::Binary`
 //! whose bytes start with [`MARK`]: the schema has no binary outputs, so
 //! nothing else in a response looks like one, and async-graphql passes a
-//! field's value through untouched. Every response is written by
-//! [`write_value`] (HTTP single and batch bodies, WebSocket messages:
-//! `crate::http::graphql::ResponseBody`); serde's own serialisation of a
-//! value would write a marker as a list of byte values, so nothing that
-//! answers a client uses it.
-
-use std::sync::Arc;
+//! field's value through untouched — except that it merges the values of
+//! two fields of one response key, which a marker cannot take part in
+//! (the page answers a tree there: [`Prerendered::to_tree`]). Every
+//! response is written by [`write_value`] (HTTP single and batch bodies,
+//! WebSocket messages: `crate::http::graphql::ResponseBody`); serde's own
+//! serialisation of a value would write a marker as a list of byte values,
+//! so nothing that answers a client uses it.
 
 use async_graphql::Value;
+use bytes::Bytes;
 
 /// The first bytes of a marker: NUL-delimited, so no JSON text starts so.
 pub const MARK: &[u8] = b"\0wayfarer:prerendered-json\0";
 
-/// A value's JSON text, shared.
+/// A value's JSON text behind [`MARK`], shared.
 #[derive(Debug, Clone)]
-pub struct Prerendered(Arc<[u8]>);
+pub struct Prerendered(Bytes);
 
 impl Prerendered {
-    /// `value` written once.
-    pub fn of(value: &Value) -> Self {
-        let mut text = MARK.to_vec();
-        write_value(&mut text, value);
-        Self(text.into())
+    /// What `write` appends to an empty buffer of `capacity` bytes.
+    pub fn write<E>(capacity: usize, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Self, E> {
+        let mut text = Vec::with_capacity(MARK.len() + capacity);
+        text.extend_from_slice(MARK);
+        write(&mut text)?;
+        // The buffer becomes the shared text: no copy.
+        Ok(Self(Bytes::from(text)))
     }
 
     /// The marker to answer with: the text shared, not copied.
     pub fn to_value(&self) -> Value {
-        Value::Binary(bytes::Bytes::from_owner(Shared(self.0.clone())))
+        Value::Binary(self.0.clone())
+    }
+
+    /// The value the text stands for, as a tree: for where a marker cannot
+    /// stand (async-graphql merging two values of one response key).
+    pub fn to_tree(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_slice(self.json())
     }
 
     /// The JSON text.
     pub fn json(&self) -> &[u8] {
         self.0.get(MARK.len()..).unwrap_or_default()
-    }
-}
-
-/// The text behind a marker, for `Bytes`.
-struct Shared(Arc<[u8]>);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }
 
@@ -148,7 +150,10 @@ mod tests {
     #[test]
     fn a_marker_is_replaced_by_its_text_wherever_it_stands() {
         let page = sample();
-        let kept = Prerendered::of(&page);
+        let Ok(kept) = Prerendered::write::<std::convert::Infallible>(0, |out| {
+            write_value(out, &page);
+            Ok(())
+        });
         assert_eq!(kept.json(), written(&page).as_bytes());
         let mut data = IndexMap::new();
         data.insert(Name::new("offers"), kept.to_value());
