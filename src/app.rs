@@ -94,6 +94,11 @@ pub enum StartupError {
     },
 }
 
+/// Most requests one HTTP/2 client connection may have in flight at once:
+/// hyper's default, the usual bound on a client opening streams without
+/// limit.
+const HTTP2_STREAMS: u32 = 200;
+
 /// The handles every request handler and background task shares.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -514,8 +519,9 @@ impl Application {
         });
         let serve_token = token.clone();
         let header_read_timeout = settings.server.header_read_timeout;
-        let server =
-            tokio::spawn(async move { crate::http::serve(listener, router, header_read_timeout, serve_token).await });
+        let server = tokio::spawn(async move {
+            crate::http::serve(listener, router, header_read_timeout, HTTP2_STREAMS, serve_token).await
+        });
 
         let server_abort = server.abort_handle();
         let mut server = server;

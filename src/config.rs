@@ -146,6 +146,28 @@ pub struct HttpClientSettings {
     /// How long an idle pooled connection is kept open.
     #[serde(with = "humantime_serde")]
     pub keepalive_timeout: Duration,
+    /// Whether provider calls speak HTTP/2 ([`Http2`]).
+    pub http2: Http2,
+}
+
+/// HTTP/2 to providers: one connection per host carries every call as a
+/// stream, where HTTP/1.1 needs a connection (socket, buffers, a hyper
+/// connection task) per call in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Http2 {
+    /// HTTP/1.1 only.
+    Off,
+    /// Offered in the TLS handshake (ALPN) and used when the provider picks
+    /// it, as real Amadeus and Duffel endpoints do; plain `http://` stays
+    /// HTTP/1.1. In-flight calls stay bounded by `max_connections_per_host`,
+    /// below the 100-odd streams a provider allows per connection.
+    #[default]
+    Negotiate,
+    /// Spoken from the first byte, without negotiation (h2c), also over
+    /// plain `http://`: for the bundled sandbox, which accepts it. A
+    /// provider that does not speak HTTP/2 fails every call.
+    PriorKnowledge,
 }
 
 impl Default for HttpClientSettings {
@@ -156,6 +178,7 @@ impl Default for HttpClientSettings {
             max_connections_per_host: 30,
             max_idle_per_host: 32,
             keepalive_timeout: Duration::from_secs(30),
+            http2: Http2::default(),
         }
     }
 }

@@ -102,11 +102,13 @@ pub fn router(state: AppState) -> Router {
 /// Serves `router` on `listener` until `shutdown` is cancelled, then waits
 /// for the open connections to finish their in-flight requests (upgraded
 /// WebSockets are tracked by their own handler, not here). Each request
-/// carries [`ConnectInfo`] with the peer address.
+/// carries [`ConnectInfo`] with the peer address. An HTTP/2 connection
+/// carries at most `http2_streams` requests at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
+    http2_streams: u32,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let connections = TaskTracker::new();
@@ -134,7 +136,7 @@ pub async fn serve(
         connections.spawn(async move {
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-            builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
+            builder.http2().timer(TokioTimer::new()).enable_connect_protocol().max_concurrent_streams(http2_streams);
             let connection =
                 builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
             let mut connection = std::pin::pin!(connection);

@@ -179,6 +179,9 @@ fn sandbox_env(url: &str, config: &SandboxConfig, options: &ServerOptions) -> Ve
         ("WAYFARER_PAYMENTS__RATE_LIMIT_PER_SECOND", "1000000".into()),
         ("WAYFARER_HTTP_CLIENT__MAX_CONNECTIONS", "20000".into()),
         ("WAYFARER_HTTP_CLIENT__MAX_CONNECTIONS_PER_HOST", "10000".into()),
+        // The sandbox speaks HTTP/2 over plain HTTP (h2c) as the real
+        // providers speak it over TLS: one connection per provider.
+        ("WAYFARER_HTTP_CLIENT__HTTP2", "prior-knowledge".into()),
         ("WAYFARER_NOTIFICATIONS__SMS__ENABLED", "false".into()),
         ("WAYFARER_NOTIFICATIONS__PUSH__ENABLED", "false".into()),
         ("WAYFARER_FEATURES__PARALLEL_PROCESSING", options.parallel.to_string()),

@@ -66,6 +66,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use generator::Personality;
 
@@ -153,7 +154,16 @@ pub async fn serve(
             "provider sandbox is serving"
         );
     }
-    axum::serve(listener, router(config)).with_graceful_shutdown(shutdown).await
+    let stop = CancellationToken::new();
+    let serving = crate::http::serve(listener, router(config), HEADER_READ_TIMEOUT, HTTP2_STREAMS, stop.clone());
+    let mut serving = std::pin::pin!(serving);
+    tokio::select! {
+        served = serving.as_mut() => served,
+        () = shutdown => {
+            stop.cancel();
+            serving.await
+        }
+    }
 }
 
 /// Fault and behaviour settings of one personality (the control API's body).
@@ -313,6 +323,13 @@ const DUFFEL_KINDS: &[&str] = &[
 
 /// Seed of each personality's fault generator: fixed, so runs repeat.
 const FAULT_SEED: u64 = 0x5A4D_B0C5;
+/// Longest a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most calls one HTTP/2 connection carries at once. A provider's own
+/// bound is around a hundred; the sandbox stands in for providers at the
+/// loadtest's scale, whose 5,000 round puts 5,000 calls on one connection
+/// per provider (`http_client.http2 = "prior-knowledge"`).
+const HTTP2_STREAMS: u32 = 20_000;
 
 #[derive(Debug)]
 struct PersonalityState {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use wayfarer::config::Http2;
 use wayfarer::flights::model::{
     Cabin, FlightSearch, Money, Offer, OrderContact, OrderTraveler, PassengerType, Passengers, ProviderOrder,
     ProviderOrderStatus,
@@ -37,6 +38,19 @@ impl Sandbox {
     fn http_within(timeout: Duration) -> ProviderHttp {
         let settings = wayfarer::config::HttpClientSettings { timeout, ..Default::default() };
         ProviderHttp::new(&settings, true, 1000.0, Arc::new(tokio::sync::Semaphore::new(16))).expect("http")
+    }
+
+    /// A client that speaks HTTP/2 from the first byte (h2c), with room for
+    /// `in_flight` calls at once.
+    fn http2(in_flight: usize) -> ProviderHttp {
+        let settings = wayfarer::config::HttpClientSettings {
+            http2: Http2::PriorKnowledge,
+            max_connections: in_flight,
+            max_connections_per_host: in_flight,
+            ..Default::default()
+        };
+        let global = Arc::new(tokio::sync::Semaphore::new(in_flight));
+        ProviderHttp::new(&settings, true, 1_000_000.0, global).expect("http")
     }
 
     pub(crate) fn provider(&self, name: &str) -> Box<dyn FlightProvider> {
@@ -141,7 +155,10 @@ async fn first_offer(provider: &dyn FlightProvider, day: i64) -> Offer {
 
 async fn lifecycle(name: &str) {
     let sandbox = Sandbox::start().await;
-    let provider = sandbox.provider(name);
+    lifecycle_on(&sandbox, name, sandbox.provider(name)).await;
+}
+
+async fn lifecycle_on(sandbox: &Sandbox, name: &str, provider: Box<dyn FlightProvider>) {
     let offer = first_offer(provider.as_ref(), 0).await;
     let priced = provider.price(&offer).await.expect("price");
     assert!(!priced.price_changed, "{name}: no drift configured");
@@ -174,6 +191,47 @@ async fn an_amadeus_order_is_priced_held_read_and_cancelled() {
 #[tokio::test]
 async fn a_duffel_order_is_priced_held_read_and_cancelled() {
     lifecycle("duffel").await;
+}
+
+#[tokio::test]
+async fn both_adapters_search_price_and_order_over_http2_without_negotiation() {
+    let sandbox = Sandbox::start().await;
+    let http = Sandbox::http2(16);
+    let calls = format!("{}/_sandbox/calls", sandbox.base);
+    let answer = http.client().get(&calls).send().await.expect("calls");
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2, "the sandbox accepts h2c");
+    let plain = Sandbox::http().client().get(&calls).send().await.expect("calls");
+    assert_eq!(plain.version(), reqwest::Version::HTTP_11, "negotiation needs TLS: plain HTTP stays 1.1");
+    for name in ["amadeus", "duffel"] {
+        lifecycle_on(&sandbox, name, sandbox.provider_with(name, Sandbox::http2(16))).await;
+    }
+}
+
+#[tokio::test]
+async fn over_http2_a_burst_past_hypers_default_stream_bound_reaches_the_sandbox_at_once() {
+    // hyper lets one HTTP/2 connection carry 200 requests at once unless
+    // told otherwise; the sandbox stands in for providers at the loadtest's
+    // scale, so a burst of 256 must all arrive before any is answered.
+    const BURST: usize = 256;
+    let sandbox = Sandbox::start().await;
+    sandbox.set("duffel", json!({ "latencyMs": 5_000 })).await;
+    let provider: Arc<dyn FlightProvider> = Arc::from(sandbox.provider_with("duffel", Sandbox::http2(BURST)));
+    let mut searches = tokio::task::JoinSet::new();
+    for day in 0..BURST {
+        let provider = provider.clone();
+        searches.spawn(async move { provider.search(&search(i64::try_from(day % 7).unwrap_or(0))).await });
+    }
+    loop {
+        let arrived = sandbox.calls("duffel", "search").await;
+        if arrived == u64::try_from(BURST).unwrap_or(u64::MAX) {
+            break;
+        }
+        assert!(searches.try_join_next().is_none(), "a search was answered while only {arrived} had arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while let Some(done) = searches.join_next().await {
+        assert!(!done.expect("joined").expect("search").is_empty(), "offers");
+    }
 }
 
 async fn drift(name: &str) {

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::model::{
     FlightSearch, Money, Offer, OrderContact, OrderTraveler, PricedOffer, ProviderOrder, ProviderOrderStatus,
 };
-use crate::config::HttpClientSettings;
+use crate::config::{Http2, HttpClientSettings};
 
 /// Why a provider call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -227,14 +227,21 @@ impl ProviderHttp {
         rate_per_second: f64,
         global: Arc<Semaphore>,
     ) -> Result<Self, ProviderError> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(settings.keepalive_timeout)
             .pool_max_idle_per_host(if pooling { settings.max_idle_per_host } else { 0 })
-            .user_agent(concat!("wayfarer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Unavailable(format!("cannot build HTTP client: {e}")))?;
+            .user_agent(concat!("wayfarer/", env!("CARGO_PKG_VERSION")));
+        let builder = match settings.http2 {
+            // Pooling off is the old service's baseline: a connection per call.
+            _ if !pooling => builder.http1_only(),
+            Http2::Off => builder.http1_only(),
+            Http2::Negotiate => builder,
+            Http2::PriorKnowledge => builder.http2_prior_knowledge(),
+        };
+        let client =
+            builder.build().map_err(|e| ProviderError::Unavailable(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             client,
             limiter: Arc::new(TokenBucket::new(rate_per_second, rate_per_second.max(1.0))),
