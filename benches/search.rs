@@ -192,6 +192,17 @@ fn search_benches(c: &mut Criterion) {
     group.bench_function("search_100_offers_execute_cached_and_write", |b| {
         b.iter(|| std::hint::black_box(write(&runtime.block_on(execute()))));
     });
+    // The page written from the ranked offers (no kept page): the
+    // difference from the kept page's answer above is the walk's cost.
+    let rendered = fixture.state.flights().rendered().clone();
+    group.bench_function("search_100_offers_execute_and_write_page", |b| {
+        b.iter(|| {
+            rendered.clear();
+            std::hint::black_box(write(&runtime.block_on(execute())))
+        });
+    });
+    // Since the page is written during execution, this is the rest: the
+    // envelope around a spliced page.
     group.bench_function("serialise_100_offer_response", |b| {
         b.iter(|| std::hint::black_box(write(&response)));
     });

@@ -162,6 +162,14 @@ impl RenderedPages {
         generations.0.len() + generations.1.len()
     }
 
+    /// Forgets every kept page, so the next ask writes its page again (the
+    /// search bench measures that first write).
+    pub fn clear(&self) {
+        let mut generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        generations.0.clear();
+        generations.1.clear();
+    }
+
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
