@@ -319,11 +319,15 @@ impl FlightProvider for DuffelProvider {
 /// Maps an offer request body to domain offers.
 pub fn map_offer_request(body: &[u8]) -> Result<Vec<Offer>, ProviderError> {
     let fallback_expiry = Utc::now() + chrono::Duration::minutes(30);
-    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+    // Checked as UTF-8 once, by the standard library (fast over ASCII):
+    // reading from bytes, serde_json checks each string again as it goes.
+    let body =
+        std::str::from_utf8(body).map_err(|e| ProviderError::Unavailable(format!("unreadable offer request: {e}")))?;
+    if let Ok(envelope) = serde_json::from_str::<Envelope>(body) {
         return Ok(envelope.data.offers.into_iter().filter_map(|wire| map_offer(wire, fallback_expiry)).collect());
     }
-    let envelope: LenientEnvelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::Unavailable(format!("unreadable offer request: {e}")))?;
+    let envelope: LenientEnvelope<'_> =
+        serde_json::from_str(body).map_err(|e| ProviderError::Unavailable(format!("unreadable offer request: {e}")))?;
     Ok(envelope
         .data
         .offers
