@@ -401,7 +401,8 @@ pub(crate) fn split_e164(phone: &str) -> Option<(&str, &str)> {
 pub fn offer_id(provider: &str, provider_offer: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(provider_offer.as_bytes());
-    format!("{provider}_{}", &hex::encode(digest)[..24])
+    // 24 hex digits: the first 12 bytes, encoded alone (not all 32 and cut).
+    format!("{provider}_{}", hex::encode(&digest[..12]))
 }
 
 #[cfg(test)]
@@ -438,5 +439,8 @@ mod tests {
         assert_eq!(offer_id("amadeus", a), offer_id("amadeus", a));
         assert_ne!(offer_id("amadeus", a), offer_id("amadeus", b));
         assert_ne!(offer_id("amadeus", a), offer_id("duffel", a));
+        // Ids are kept in caches and stores: they must not change with the
+        // code that writes them (the first 24 hex digits of the SHA-256).
+        assert_eq!(offer_id("amadeus", a), "amadeus_a4f2e55754a367616dc70e66");
     }
 }
