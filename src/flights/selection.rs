@@ -53,7 +53,7 @@ use super::aggregator::{Alternative, RankedOffers};
 use super::model::{Itinerary, Money, Offer, OfferLabel, Segment, SegmentEnd, iso_duration};
 use super::resolvers::local_time;
 use super::{CarrierCode, ReferenceLoader};
-use crate::graphql::prerendered::{Prerendered, write_list, write_serde, write_value};
+use crate::graphql::prerendered::{Prerendered, write_list, write_separated, write_serde, write_value};
 use crate::graphql::scalars::DateTime;
 use crate::reference::{Airport, ReferenceData};
 
@@ -266,20 +266,15 @@ impl Walk<'_> {
     }
 
     fn object<T: Fields>(&mut self, out: &mut Vec<u8>, plan: &Plan<'_>, item: &T) -> ServerResult<()> {
-        out.push(b'{');
-        for (i, planned) in plan.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
+        write_separated(out, b'{', b'}', &plan.fields, |out, planned| {
             out.extend_from_slice(&planned.key);
             if planned.field.node.name.node == "__typename" {
                 write_serde(out, T::TYPE);
+                Ok(())
             } else {
-                item.write(self, out, planned)?;
+                item.write(self, out, planned)
             }
-        }
-        out.push(b'}');
-        Ok(())
+        })
     }
 
     fn list<T: Fields>(
@@ -288,15 +283,7 @@ impl Walk<'_> {
         plan: &Plan<'_>,
         items: impl Iterator<Item = T>,
     ) -> ServerResult<()> {
-        out.push(b'[');
-        for (i, item) in items.enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            self.object(out, plan, &item)?;
-        }
-        out.push(b']');
-        Ok(())
+        write_separated(out, b'[', b']', items, |out, item| self.object(out, plan, &item))
     }
 
     fn carrier(&mut self, out: &mut Vec<u8>, plan: &Plan<'_>, code: &str) -> ServerResult<()> {

@@ -22,6 +22,8 @@
 //! serialisation of a value would write a marker as a list of byte values,
 //! so nothing that answers a client uses it.
 
+use std::convert::Infallible;
+
 use async_graphql::Value;
 use bytes::Bytes;
 
@@ -80,28 +82,42 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
 
 /// Appends `items` as a JSON array, each written by `write`.
 pub fn write_list<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut write: impl FnMut(&mut Vec<u8>, T)) {
-    out.push(b'[');
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    let Ok(()) = write_separated::<T, Infallible>(out, b'[', b']', items, |out, item| {
         write(out, item);
-    }
-    out.push(b']');
+        Ok(())
+    });
 }
 
 /// Appends `members` as a JSON object, each value by [`write_value`].
 pub fn write_object<'v>(out: &mut Vec<u8>, members: impl IntoIterator<Item = (&'v str, &'v Value)>) {
-    out.push(b'{');
-    for (i, (key, item)) in members.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    let Ok(()) = write_separated::<_, Infallible>(out, b'{', b'}', members, |out, (key, item)| {
         write_serde(out, key);
         out.push(b':');
         write_value(out, item);
+        Ok(())
+    });
+}
+
+/// Appends `items` between `open` and `close`, separated by commas, each
+/// written by `write`: the one comma loop behind every array and object a
+/// response has (values here, pages of offers in
+/// [`crate::flights::selection`]). Stops at `write`'s first error.
+pub fn write_separated<T, E>(
+    out: &mut Vec<u8>,
+    open: u8,
+    close: u8,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T) -> Result<(), E>,
+) -> Result<(), E> {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item)?;
     }
-    out.push(b'}');
+    out.push(close);
+    Ok(())
 }
 
 /// Appends what serde_json writes for `value` (strings escaped, numbers as
